@@ -1,0 +1,75 @@
+"""What every channel adapter is, in Rasa's manner: an input side that turns a platform's
+inbound event into an :class:`InboundMessage` and hands it to ``on_message``, and an output
+side that turns an outbox item into the platform's API call.
+
+Features a platform lacks degrade here, in the base class: a channel without buttons gets
+suggestions as a numbered list, a channel without names gets the agent's name as a prefix.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from hub.model import InboundMessage, Ingested, OutboxItem
+
+OnMessage = Callable[[InboundMessage], Awaitable[Ingested]]
+
+
+class DeliveryError(Exception):
+    """A reply could not be delivered."""
+
+
+class RetryLater(DeliveryError):
+    """A temporary failure (rate limit, 5xx, network): try again, after ``retry_after``
+    seconds when the platform said so."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentFailure(DeliveryError):
+    """Retrying cannot help (blocked by the user, unknown number, revoked token)."""
+
+    def __init__(self, message: str, unreachable: bool = True) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+class OutputChannel(ABC):
+    name: str
+
+    @abstractmethod
+    async def send(self, reply: OutboxItem) -> str | None:
+        """Deliver one reply; return the platform's message id when it gives one.
+
+        Raise :class:`RetryLater` or :class:`PermanentFailure`; anything else is retried.
+        """
+
+    async def start(self) -> None:
+        """Open clients, register webhooks: whatever must happen once the hub runs."""
+
+    async def stop(self) -> None:
+        """Close what :meth:`start` opened."""
+
+    def render_text(self, reply: OutboxItem) -> str:
+        """Plain-text rendering: agent name as prefix, suggestions as a numbered list."""
+        text = reply.text
+        if reply.agent_name:
+            text = f"{reply.agent_name}: {text}"
+        if reply.suggestions:
+            lines = [f"{n}. {s.title}" for n, s in enumerate(reply.suggestions, start=1)]
+            numbers = ", ".join(str(n) for n in range(1, len(lines) + 1))
+            text = "\n".join([text, *lines, f"Reply {numbers}."])
+        return text
+
+
+class InputChannel(ABC):
+    name: str
+
+    @abstractmethod
+    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
+        """The aiohttp routes that receive this platform's events."""

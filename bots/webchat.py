@@ -1,0 +1,206 @@
+"""The web chat: the public visitor API (the widget and a mobile app use exactly this), the
+``/chat`` page, ``/widget.js``, and the live WebSocket.
+
+A visitor is identified by a signed token (see :class:`hub.auth.VisitorTokens`) kept in the
+browser; it names the visitor's identity, and through it their one conversation, so a
+visitor can never reach anyone else's thread. Replies need no platform call: they are in
+the store, and live sockets hear of them on the event bus.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from bots.base import InputChannel, OnMessage, OutputChannel
+from hub.auth import VisitorTokens
+from hub.errors import ApiError, field, json_body
+from hub.events import ConversationChanged, Event, EventBus, MessageCreated
+from hub.live import pump
+from hub.model import Conversation, InboundMessage, OutboxItem
+from hub.serialize import conversation_json, message_json
+from hub.store import Store
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+CHANNEL = "webchat"
+
+
+class WebChatChannel(InputChannel, OutputChannel):
+    name = CHANNEL
+
+    def __init__(self, store: Store, bus: EventBus, max_message_chars: int = 4000) -> None:
+        self._store = store
+        self._bus = bus
+        self._max_chars = max_message_chars
+        self.tokens = VisitorTokens("")  # replaced with the hub's secret at start
+        self._on_message: OnMessage | None = None
+        self._sockets: set[web.WebSocketResponse] = set()
+
+    async def send(self, reply: OutboxItem) -> str | None:
+        # The reply is in the store and was announced on the bus when it was committed:
+        # an open chat shows it at once, a closed one fetches it when it comes back.
+        return None
+
+    async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close(code=1001, message=b"server shutting down")
+
+    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
+        self._on_message = on_message
+        return [
+            web.get("/chat", self.chat_page),
+            web.get("/widget.js", self.widget_script),
+            web.static("/static/chat", STATIC),
+            web.post("/api/v1/webchat/sessions", self.create_session),
+            web.get("/api/v1/webchat/messages", self.list_messages),
+            web.post("/api/v1/webchat/messages", self.post_message),
+            web.get("/api/v1/webchat/ws", self.live),
+        ]
+
+    # pages -------------------------------------------------------------------
+    async def chat_page(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "chat.html")
+
+    async def widget_script(self, request: web.Request) -> web.FileResponse:
+        response = web.FileResponse(STATIC / "widget.js")
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    # visitor API -------------------------------------------------------------
+    def _visitor(self, request: web.Request, token: str | None = None) -> str:
+        if token is None:
+            header = request.headers.get("Authorization", "")
+            token = header[7:].strip() if header.lower().startswith("bearer ") else None
+        visitor_id = self.tokens.verify(token)
+        if visitor_id is None:
+            raise ApiError(401, "a valid visitor token is required (Authorization: Bearer …)")
+        return visitor_id
+
+    async def _conversation(self, visitor_id: str) -> Conversation:
+        conversation = await self._store.find_conversation(CHANNEL, visitor_id)
+        if conversation is None:
+            conversation = await self._store.start_conversation(CHANNEL, visitor_id)
+        return conversation
+
+    async def create_session(self, request: web.Request) -> web.Response:
+        await json_body(request)  # reject malformed bodies even though no field is needed yet
+        header = request.headers.get("Authorization", "")
+        existing = header[7:].strip() if header.lower().startswith("bearer ") else None
+        visitor_id = self.tokens.verify(existing)
+        if visitor_id is not None and existing is not None:
+            token = existing
+        else:
+            visitor_id, token = self.tokens.issue()
+        conversation = await self._conversation(visitor_id)
+        return web.json_response(
+            {"visitor_token": token, "conversation_id": conversation.id}, status=201
+        )
+
+    async def list_messages(self, request: web.Request) -> web.Response:
+        visitor_id = self._visitor(request)
+        after = _after(request)
+        conversation = await self._conversation(visitor_id)
+        messages = await self._store.list_messages(
+            conversation.id, after_id=after, include_private=False
+        )
+        return web.json_response({
+            "conversation": _public_conversation(conversation),
+            "messages": [message_json(m) for m in messages],
+        })
+
+    async def post_message(self, request: web.Request) -> web.Response:
+        visitor_id = self._visitor(request)
+        body = await json_body(request)
+        if self._on_message is None:
+            raise ApiError(503, "the web chat is not ready")
+        choice = field(body, "choice", int, required=False)
+        if choice is not None:
+            title = await self._choice_title(choice)
+            inbound = InboundMessage(CHANNEL, visitor_id, title, choice_article_id=choice)
+        else:
+            text = field(body, "text", str).strip()
+            if not text:
+                raise ApiError(422, "field 'text' is empty")
+            if len(text) > self._max_chars:
+                raise ApiError(413, f"field 'text' is longer than {self._max_chars} characters")
+            client_id = field(body, "client_message_id", str, required=False)
+            inbound = InboundMessage(
+                CHANNEL, visitor_id, text,
+                platform_message_id=f"{visitor_id}:{client_id}" if client_id else None,
+            )
+        ingested = await self._on_message(inbound)
+        return web.json_response({"message": message_json(ingested.message)}, status=201)
+
+    async def _choice_title(self, article_id: int) -> str:
+        article = await self._store.get_article(article_id)
+        if article is None:
+            raise ApiError(422, f"field 'choice': no article {article_id}")
+        return article.title
+
+    # live ----------------------------------------------------------------------
+    async def live(self, request: web.Request) -> web.WebSocketResponse:
+        visitor_id = self._visitor(request, request.query.get("token", ""))
+        after = _after(request)
+        conversation = await self._conversation(visitor_id)
+        # compression off: it costs ~8x memory per socket (PERFORMANCE.md)
+        ws = web.WebSocketResponse(heartbeat=30, compress=False)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        last_id = after or 0
+
+        async def forward(event: Event) -> None:
+            nonlocal last_id
+            if isinstance(event, MessageCreated):
+                message = event.message
+                if (message.conversation_id == conversation.id and not message.private
+                        and message.id > last_id):
+                    await ws.send_json({"type": "message", "message": message_json(message)})
+                    last_id = message.id
+            elif isinstance(event, ConversationChanged):
+                if event.conversation.id == conversation.id:
+                    await ws.send_json({
+                        "type": "conversation",
+                        "conversation": _public_conversation(event.conversation),
+                    })
+
+        try:
+            with self._bus.subscribe() as subscription:
+                # subscribe first, then replay: nothing falls between the two
+                for message in await self._store.list_messages(
+                    conversation.id, after_id=last_id, include_private=False
+                ):
+                    await ws.send_json({"type": "message", "message": message_json(message)})
+                    last_id = message.id
+                await pump(ws, subscription, forward)
+        except ConnectionResetError:
+            pass
+        finally:
+            self._sockets.discard(ws)
+            await ws.close()
+        return ws
+
+
+def _after(request: web.Request) -> int | None:
+    raw = request.query.get("after")
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ApiError(422, "query parameter 'after' must be a message id") from None
+
+
+def _public_conversation(conversation: Conversation) -> dict[str, object]:
+    """What a visitor may see of their own conversation."""
+    data = conversation_json(conversation)
+    agent = data["assigned_agent"]
+    return {
+        "id": data["id"],
+        "state": data["state"],
+        "assigned_agent": {"name": agent["name"]} if isinstance(agent, dict) else None,
+        "channel": data["channel"],
+    }

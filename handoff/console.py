@@ -1,0 +1,53 @@
+"""The agent console: the ``/console`` page and its live WebSocket.
+
+Agents hear of every conversation change and every message; the page keeps its queue,
+"mine" and bot lists and the open thread current from that stream.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from hub.auth import require_user
+from hub.core import HUB
+from hub.events import ConversationChanged, Event, MessageCreated
+from hub.live import pump
+from hub.serialize import conversation_json, message_json
+
+STATIC = Path(__file__).parent / "static"
+
+
+async def console_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "console.html")
+
+
+async def agent_live(request: web.Request) -> web.WebSocketResponse:
+    hub = request.app[HUB]
+    await require_user(request, hub.store)
+    ws = web.WebSocketResponse(heartbeat=30, compress=False)
+    await ws.prepare(request)
+
+    async def forward(event: Event) -> None:
+        if isinstance(event, MessageCreated):
+            await ws.send_json({"type": "message", "message": message_json(event.message)})
+        elif isinstance(event, ConversationChanged):
+            await ws.send_json(
+                {"type": "conversation", "conversation": conversation_json(event.conversation)}
+            )
+
+    with hub.bus.subscribe() as subscription:
+        try:
+            await pump(ws, subscription, forward)
+        except ConnectionResetError:
+            pass
+    return ws
+
+
+def console_routes() -> list[web.AbstractRouteDef]:
+    return [
+        web.get("/console", console_page),
+        web.static("/static/console", STATIC),
+        web.get("/api/v1/agent/ws", agent_live),
+    ]

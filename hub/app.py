@@ -1,0 +1,138 @@
+"""The aiohttp application factory: every part built here, every resource owned by a
+``cleanup_ctx`` so it is opened at start and closed, in reverse order, at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+
+from aiohttp import web
+
+from bots.base import InputChannel, OutputChannel
+from bots.webchat import WebChatChannel
+from handoff.console import console_routes
+from handoff.desk import HandoffDesk
+from hub import api, openapi
+from hub.auth import VisitorTokens
+from hub.config import Settings
+from hub.core import HUB, Hub
+from hub.errors import error_middleware
+from hub.events import EventBus
+from hub.outbox import OutboxWorker
+from hub.pipeline import Pipeline
+from hub.store import Store, make_store
+from knowledge.matcher import Thresholds
+from knowledge.service import KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+
+class Channel(InputChannel, OutputChannel):
+    """A platform adapter with both sides (the usual case)."""
+
+
+def _thresholds(settings: Settings) -> Thresholds | None:
+    if settings.kb_answer_threshold is None and settings.kb_suggest_threshold is None:
+        return None
+    defaults = Thresholds()
+    return replace(
+        defaults,
+        answer=settings.kb_answer_threshold or defaults.answer,
+        suggest=settings.kb_suggest_threshold or defaults.suggest,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    channels: Sequence[Channel] = (),
+    store: Store | None = None,
+    run_outbox: bool = True,
+) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=settings.max_body_bytes
+    )
+    store = store or make_store(settings.database_url)
+    bus = EventBus()
+    knowledge = KnowledgeBase(store, _thresholds(settings))
+    outputs: dict[str, OutputChannel] = {}
+    outbox = OutboxWorker(store, outputs, settings)
+    pipeline = Pipeline(store, bus, knowledge, settings, outbox.wake)
+    webchat = WebChatChannel(store, bus, settings.max_message_chars)
+    all_channels: list[Channel] = [webchat, *channels]  # type: ignore[list-item]
+    for channel in all_channels:
+        outputs[channel.name] = channel
+    hub = Hub(settings, store, bus, knowledge, pipeline, HandoffDesk(store, pipeline),
+              outbox, outputs)
+    app[HUB] = hub
+
+    for channel in all_channels:
+        app.router.add_routes(channel.routes(pipeline.receive))
+    app.router.add_routes(api.routes)
+    app.router.add_routes(console_routes())
+    app.router.add_get("/api/openapi.json", openapi.document)
+    app.router.add_get("/", _index)
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        await store.open(migrate=True)
+        secret = settings.secret_key or await store.set_meta_default(
+            "secret_key", secrets.token_urlsafe(32)
+        )
+        hub.visitor_tokens = webchat.tokens = VisitorTokens(secret)
+        if settings.demo:
+            from knowledge.demo import load_demo
+
+            added = await load_demo(store)
+            if added:
+                log.info("loaded %d demo articles", added)
+        yield
+        await store.close()
+
+    async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
+        await knowledge.reload()
+        yield
+
+    async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
+        for channel in all_channels:
+            await channel.start()
+        yield
+        for channel in reversed(all_channels):
+            await channel.stop()
+
+    async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
+        recovered = await pipeline.recover()
+        if recovered:
+            log.info("routed %d messages left unanswered by the last run", recovered)
+        yield
+        await pipeline.close()
+
+    async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(outbox.run(), name="outbox") if run_outbox else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def close_live(app: web.Application) -> None:
+        bus.close_all()
+
+    app.cleanup_ctx.extend([store_ctx, knowledge_ctx, channels_ctx, pipeline_ctx, outbox_ctx])
+    app.on_shutdown.append(close_live)
+    return app
+
+
+async def _index(request: web.Request) -> web.Response:
+    return web.Response(
+        text=(
+            "<!doctype html><meta charset=utf-8><title>supporthub</title>"
+            "<h1>supporthub</h1><ul><li><a href=/chat>Web chat</a></li>"
+            "<li><a href=/console>Agent console</a></li>"
+            "<li><a href=/api/openapi.json>API (OpenAPI 3)</a></li></ul>"
+        ),
+        content_type="text/html",
+    )

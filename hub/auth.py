@@ -1,0 +1,98 @@
+"""Passwords, agent sessions and signed web-chat visitor tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from hub.errors import ApiError
+from hub.model import Role, User
+from hub.store import Store
+
+SESSION_COOKIE = "supporthub_session"
+_hasher = PasswordHasher()
+# verifying against this when the email is unknown keeps the timing of both answers alike
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+async def hash_password(password: str) -> str:
+    """argon2id; run off the event loop (it takes tens of milliseconds on purpose)."""
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    def check() -> bool:
+        try:
+            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(check)
+
+
+def token_digest(token: str) -> str:
+    """Sessions are stored by the SHA-256 of their token: a leaked table logs nobody in."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def start_session(store: Store, user: User, ttl: int) -> str:
+    token = secrets.token_urlsafe(32)
+    await store.create_session(token_digest(token), user.id, time.time() + ttl)
+    return token
+
+
+def request_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.cookies.get(SESSION_COOKIE) or request.query.get("token") or None
+
+
+async def current_user(request: web.Request, store: Store) -> User | None:
+    token = request_token(request)
+    if not token:
+        return None
+    return await store.session_user(token_digest(token), time.time())
+
+
+async def require_user(request: web.Request, store: Store, role: Role | None = None) -> User:
+    user = await current_user(request, store)
+    if user is None:
+        raise ApiError(401, "log in first (session cookie or Authorization: Bearer <token>)")
+    if role is Role.ADMIN and user.role is not Role.ADMIN:
+        raise ApiError(403, "this needs an admin")
+    return user
+
+
+class VisitorTokens:
+    """``v1.<visitor id>.<HMAC-SHA256>``: a visitor can read only the thread of the id their
+    token names, and cannot forge another id without the hub's secret."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(("visitor-token:" + secret).encode()).digest()
+
+    def _sign(self, visitor_id: str) -> str:
+        mac = hmac.new(self._key, visitor_id.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def issue(self) -> tuple[str, str]:
+        visitor_id = secrets.token_urlsafe(16)
+        return visitor_id, f"v1.{visitor_id}.{self._sign(visitor_id)}"
+
+    def verify(self, token: str | None) -> str | None:
+        if not token:
+            return None
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != "v1":
+            return None
+        if hmac.compare_digest(self._sign(parts[1]), parts[2]):
+            return parts[1]
+        return None

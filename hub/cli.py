@@ -1,0 +1,193 @@
+"""The ``supporthub`` command line. Errors are one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hub.config import ConfigError, Settings, load_settings
+from hub.model import Role
+
+log = logging.getLogger("supporthub")
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    return load_settings(database_url=getattr(args, "db", None), **extra)
+
+
+def _with_store(settings: Settings, work: Callable[..., Awaitable[int]]) -> int:
+    from hub.store import SchemaMismatch, make_store
+
+    async def run() -> int:
+        store = make_store(settings.database_url)
+        await store.open(migrate=True)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except SchemaMismatch as exc:
+        raise CliError(str(exc)) from None
+
+
+# serve -------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from hub.app import create_app
+
+    settings = _settings(args, host=args.host, port=args.port, demo=args.demo or None)
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    base = f"http://{settings.host}:{settings.port}"
+
+    async def banner(app: web.Application) -> None:
+        print(
+            f"supporthub is running on {base} (database: {settings.database_url})\n"
+            f"  customers: {base}/chat   (embed: <script src=\"{base}/widget.js\" async>)\n"
+            f"  agents:    {base}/console\n"
+            f"  API:       {base}/api/openapi.json\n"
+            "Create an agent login with:  supporthub user add you@example.com --role agent\n"
+            "Press Ctrl+C to stop.",
+            flush=True,
+        )
+
+    app.on_startup.append(banner)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None,
+                    access_log=None, handle_signals=True)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")\
+            from None
+    return 0
+
+
+# users --------------------------------------------------------------------------
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from hub.auth import hash_password
+    from hub.store import Conflict, Store
+
+    email = args.email.strip().lower()
+    if "@" not in email or email.startswith("@") or email.endswith("@"):
+        raise CliError(f"{args.email!r} is not an email address")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"Password for {email}: ")
+        if password != getpass.getpass("Again: "):
+            raise CliError("the passwords differ")
+    if len(password) < 8:
+        raise CliError("the password must have at least 8 characters")
+    name = args.name or email.split("@")[0]
+
+    async def work(store: Store) -> int:
+        try:
+            user = await store.create_user(email, name, Role(args.role),
+                                           await hash_password(password))
+        except Conflict as exc:
+            raise CliError(str(exc)) from None
+        print(f"created {user.role.value} {user.email} (id {user.id})")
+        return 0
+
+    return _with_store(_settings(args), work)
+
+
+# knowledge ------------------------------------------------------------------------
+def cmd_kb_import(args: argparse.Namespace) -> int:
+    from knowledge.importer import ArticleImportError, load_articles
+
+    from hub.store import Store
+
+    path = Path(args.file)
+    if not path.exists():
+        raise CliError(f"{path}: no such file")
+    try:
+        articles = load_articles(path)
+    except ArticleImportError as exc:
+        raise CliError(f"{path}: {exc}; nothing was imported") from None
+
+    async def work(store: Store) -> int:
+        created = await store.create_articles(articles)
+        print(f"imported {len(created)} articles from {path}")
+        return 0
+
+    return _with_store(_settings(args), work)
+
+
+# database ---------------------------------------------------------------------------
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from hub.store import Store
+
+    async def work(store: Store) -> int:
+        print(f"schema is at version {await store.migrate()} ({store.url})")
+        return 0
+
+    return _with_store(_settings(args), work)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="supporthub", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--db", help="database URL (default: SUPPORTHUB_DATABASE_URL or "
+                                    "sqlite:///supporthub.db)")
+        return p
+
+    serve = with_db(commands.add_parser("serve", help="run the hub"))
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--demo", action="store_true",
+                       help="load the demo knowledge base if the knowledge base is empty")
+    serve.set_defaults(func=cmd_serve)
+
+    user = commands.add_parser("user", help="manage agents and admins")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    add = with_db(user_commands.add_parser("add", help="create an agent or admin"))
+    add.add_argument("email")
+    add.add_argument("--role", choices=[r.value for r in Role], default="agent")
+    add.add_argument("--name", help="display name (default: the email's local part)")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input instead of prompting")
+    add.set_defaults(func=cmd_user_add)
+
+    kb = commands.add_parser("kb", help="the knowledge base")
+    kb_commands = kb.add_subparsers(dest="kb_command", required=True)
+    kb_import = with_db(kb_commands.add_parser("import", help="import articles (JSON or CSV)"))
+    kb_import.add_argument("file")
+    kb_import.set_defaults(func=cmd_kb_import)
+
+    db = commands.add_parser("db", help="the database")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    migrate = with_db(db_commands.add_parser("migrate", help="apply the schema"))
+    migrate.set_defaults(func=cmd_db_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except (CliError, ConfigError, ValueError) as exc:
+        print(f"supporthub: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Settings: every field is ``SUPPORTHUB_<NAME>`` in the environment and ``name`` in an
+optional ``supporthub.toml``; the environment wins."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, get_type_hints
+
+
+class ConfigError(ValueError):
+    """A setting has a value the hub cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = "sqlite:///supporthub.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    secret_key: str = ""  # signs visitor tokens; generated and stored when empty
+    demo: bool = False
+    log_level: str = "INFO"
+    # knowledge matcher
+    kb_answer_threshold: float | None = None
+    kb_suggest_threshold: float | None = None
+    # handoff: this many unanswerable questions in a row queue a handoff
+    fallbacks_before_handoff: int = 2
+    # outbox
+    outbox_max_attempts: int = 8
+    outbox_base_delay: float = 1.0
+    outbox_max_delay: float = 300.0
+    # web chat
+    webchat_identity_secret: str = ""
+    link_code_ttl: int = 900
+    max_message_chars: int = 4000
+    max_body_bytes: int = 256 * 1024
+    session_ttl: int = 7 * 24 * 3600
+    cookie_secure: bool = False
+    # channels (see bots/)
+    telegram_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_mode: str = "webhook"
+    telegram_api_url: str = "https://api.telegram.org"
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_app_token: str = ""
+    slack_api_url: str = "https://slack.com/api/"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+
+
+def _coerce(name: str, kind: Any, raw: Any) -> Any:
+    text_kinds = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            value = str(raw).strip().lower()
+            if value in {"1", "true", "yes", "on"}:
+                return True
+            if value in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(value)
+        if kind == float | None:
+            return None if raw in (None, "") else float(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        expected = text_kinds.get(kind, "a number")
+        raise ConfigError(
+            f"setting SUPPORTHUB_{name.upper()} must be {expected}, not {raw!r}"
+        ) from None
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    toml_path: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read ``supporthub.toml`` (if present), then the environment, then explicit overrides."""
+    environ = os.environ if environ is None else environ
+    path = toml_path or Path(environ.get("SUPPORTHUB_CONFIG", "supporthub.toml"))
+    raw: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            raw.update(tomllib.loads(path.read_text(encoding="utf-8")))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    hints = get_type_hints(Settings)
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name in raw:
+            values[f.name] = _coerce(f.name, hints[f.name], raw[f.name])
+        env_value = environ.get(f"SUPPORTHUB_{f.name.upper()}")
+        if env_value is not None:
+            values[f.name] = _coerce(f.name, hints[f.name], env_value)
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = _coerce(key, hints[key], value)
+    return Settings(**values)
+
+
+def with_secret(settings: Settings, stored_secret: str | None) -> Settings:
+    """Fill in ``secret_key`` from the store (or a fresh one) when none is configured."""
+    if settings.secret_key:
+        return settings
+    return replace(settings, secret_key=stored_secret or secrets.token_urlsafe(32))

@@ -1,0 +1,38 @@
+"""The hub's parts, wired once per application and reached through one typed app key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from bots.base import OutputChannel
+from handoff.desk import HandoffDesk
+from hub.auth import VisitorTokens
+from hub.config import Settings
+from hub.events import EventBus, KnowledgeChanged
+from hub.outbox import OutboxWorker
+from hub.pipeline import Pipeline
+from hub.store import Store
+from knowledge.service import KnowledgeBase
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    store: Store
+    bus: EventBus
+    knowledge: KnowledgeBase
+    pipeline: Pipeline
+    desk: HandoffDesk
+    outbox: OutboxWorker
+    channels: dict[str, OutputChannel]
+    visitor_tokens: VisitorTokens = field(default_factory=lambda: VisitorTokens(""))
+
+    async def knowledge_changed(self) -> None:
+        """Rebuild the matcher now, and tell other processes to do the same."""
+        await self.knowledge.reload()
+        self.bus.publish(KnowledgeChanged())
+
+
+HUB = web.AppKey("hub", Hub)

@@ -1,0 +1,106 @@
+"""JSON errors: every failure a client sees is ``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from hub.store import Conflict, NotFound
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+    500: "internal",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or _CODES.get(status, "error")
+        self.message = message
+
+
+def error_response(status: int, message: str, code: str | None = None) -> web.Response:
+    body = {"error": {"code": code or _CODES.get(status, "error"), "message": message}}
+    return web.json_response(body, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.message, exc.code)
+    except NotFound as exc:
+        return error_response(404, str(exc))
+    except Conflict as exc:
+        return error_response(409, str(exc))
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "the request body is too large")
+    except web.HTTPException as exc:
+        if exc.status < 400 or not _wants_json(request):
+            raise
+        return error_response(exc.status, exc.reason or "error")
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal error; it has been logged")
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.path.startswith(("/api/", "/webhooks/")) or request.path in {
+        "/healthz", "/readyz"}
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, or a 400/413 explaining what is wrong with it."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, "the request body is too large") from None
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
+
+
+def field(body: dict[str, Any], name: str, kind: type, *, required: bool = True) -> Any:
+    """One field of a JSON body, type-checked; 422 names the field."""
+    if name not in body or body[name] is None:
+        if required:
+            raise ApiError(422, f"field '{name}' is required")
+        return None
+    value = body[name]
+    if kind is int and isinstance(value, bool):
+        raise ApiError(422, f"field '{name}' must be an integer")
+    if not isinstance(value, kind):
+        raise ApiError(422, f"field '{name}' must be {_kind_name(kind)}")
+    return value
+
+
+def _kind_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", list: "a list", bool: "true or false",
+            dict: "an object"}.get(kind, kind.__name__)

@@ -1,0 +1,43 @@
+"""Pumping bus events into one WebSocket until either side goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from aiohttp import WSMsgType, web
+
+from hub.events import Event, Subscription
+
+
+async def pump(
+    ws: web.WebSocketResponse,
+    subscription: Subscription,
+    forward: Callable[[Event], Awaitable[None]],
+) -> None:
+    """Forward events while reading (and ignoring) the client's frames.
+
+    Ends when the client disconnects, or when the subscription ends (it fell behind, or
+    the hub is shutting down) — then the socket is closed so the client reconnects and
+    resumes from the last message it saw.
+    """
+
+    async def send_events() -> None:
+        try:
+            async for event in subscription:
+                await forward(event)
+        except (ConnectionResetError, RuntimeError):
+            pass
+        finally:
+            await ws.close(code=1012 if subscription.overflowed else 1001)
+
+    sender = asyncio.ensure_future(send_events())
+    try:
+        async for msg in ws:
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender

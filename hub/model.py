@@ -1,0 +1,172 @@
+"""The domain model: frozen, typed values that cross module boundaries.
+
+Platform leftovers travel in ``extras`` mappings so the core never learns a
+platform's shape.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class ConversationState(enum.StrEnum):
+    BOT = "bot"
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    RESOLVED = "resolved"
+
+
+class Author(enum.StrEnum):
+    CUSTOMER = "customer"
+    BOT = "bot"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class Role(enum.StrEnum):
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+class ArticleStatus(enum.StrEnum):
+    PUBLISHED = "published"
+    DRAFT = "draft"
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    article_id: int
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A customer's message as any channel adapter hands it to the hub."""
+
+    channel: str
+    external_id: str  # the sender's id on that channel (visitor id, chat id, phone…)
+    text: str
+    platform_message_id: str | None = None  # dedupe key, unique per channel
+    display_name: str | None = None
+    choice_article_id: int | None = None  # a pressed suggestion button
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    conversation_id: int
+    author: Author
+    channel: str
+    text: str
+    created_at: datetime
+    direction: str  # "in" (from the customer) or "out"
+    platform_message_id: str | None = None
+    suggestions: tuple[Suggestion, ...] = ()
+    agent_id: int | None = None
+    agent_name: str | None = None
+    article_id: int | None = None
+    private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: int
+    contact_id: int
+    state: ConversationState
+    channel: str  # where the customer last wrote from
+    assigned_agent_id: int | None
+    assigned_agent_name: str | None
+    created_at: datetime
+    updated_at: datetime
+    contact_name: str | None = None
+    last_message_text: str | None = None
+    fallback_streak: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    channel: str
+    external_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: int
+    name: str | None
+    identities: tuple[Identity, ...]
+    attributes: Mapping[str, Any]
+    conversation_ids: tuple[int, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    email: str
+    name: str
+    role: Role
+    password_hash: str
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    id: int
+    title: str
+    questions: tuple[str, ...]
+    answer: str
+    tags: tuple[str, ...] = ()
+    status: ArticleStatus = ArticleStatus.PUBLISHED
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewArticle:
+    """An article's fields before the store gives it an id."""
+
+    title: str
+    questions: tuple[str, ...]
+    answer: str
+    tags: tuple[str, ...] = ()
+    status: ArticleStatus = ArticleStatus.PUBLISHED
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    message_id: int
+    conversation_id: int
+    channel: str
+    recipient: str  # the external id on that channel
+    text: str
+    suggestions: tuple[Suggestion, ...]
+    attempts: int
+    agent_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """The result of committing an inbound message."""
+
+    message: Message
+    conversation: Conversation
+    duplicate: bool
+    handled: bool  # already routed (a redelivery of a handled message)
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A reply or note the pipeline appends to a conversation."""
+
+    author: Author
+    text: str
+    suggestions: tuple[Suggestion, ...] = ()
+    agent_id: int | None = None
+    article_id: int | None = None
+    channel: str | None = None  # default: the conversation's current channel
+    private: bool = False

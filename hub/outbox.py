@@ -1,0 +1,106 @@
+"""The outbox worker: delivers committed replies, retrying with back-off.
+
+Items are leased (not deleted) before sending, so a crash mid-delivery leaves them to be
+sent again after the lease; a delivered item is marked sent. Replies to one recipient go
+out in order: when one fails, the later ones in the same batch wait for the next round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+
+from bots.base import OutputChannel, PermanentFailure, RetryLater
+from hub.config import Settings
+from hub.model import OutboxItem
+from hub.store import Store
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 60.0
+POLL_SECONDS = 1.0
+BATCH = 100
+
+
+class OutboxWorker:
+    def __init__(
+        self, store: Store, channels: Mapping[str, OutputChannel], settings: Settings
+    ) -> None:
+        self._store = store
+        self._channels = channels
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self.delivered = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def backoff(self, attempts: int) -> float:
+        base = self._settings.outbox_base_delay * (2 ** max(attempts - 1, 0))
+        return min(base, self._settings.outbox_max_delay) * random.uniform(0.8, 1.2)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                items = await self._store.lease_outbox(time.time(), LEASE_SECONDS, BATCH)
+            except Exception:
+                log.exception("outbox: could not lease items")
+                items = []
+            if items:
+                await self._deliver_batch(items)
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            except TimeoutError:
+                pass
+
+    async def _deliver_batch(self, items: list[OutboxItem]) -> None:
+        by_recipient: dict[tuple[str, str], list[OutboxItem]] = defaultdict(list)
+        for item in items:
+            by_recipient[(item.channel, item.recipient)].append(item)
+        await asyncio.gather(*(self._deliver_in_order(group) for group in by_recipient.values()))
+
+    async def _deliver_in_order(self, group: list[OutboxItem]) -> None:
+        for index, item in enumerate(group):
+            retry_at = await self._deliver(item)
+            if retry_at is not None:
+                for later in group[index + 1 :]:
+                    await self._store.outbox_failed(later.id, "waiting for an earlier reply",
+                                                    retry_at)
+                return
+
+    async def _deliver(self, item: OutboxItem) -> float | None:
+        """Send one item; return when to retry it (None when it is done or dead)."""
+        channel = self._channels.get(item.channel)
+        try:
+            if channel is None:
+                raise RetryLater(f"channel {item.channel!r} is not configured")
+            platform_id = await channel.send(item)
+        except PermanentFailure as exc:
+            log.warning("outbox %s: permanent failure: %s", item.id, exc)
+            await self._store.outbox_failed(item.id, str(exc), None)
+            return None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            retry_after = exc.retry_after if isinstance(exc, RetryLater) else None
+            error = f"{type(exc).__name__}: {exc}"
+            if item.attempts >= self._settings.outbox_max_attempts:
+                log.warning("outbox %s: giving up after %d attempts: %s", item.id,
+                            item.attempts, error)
+                await self._store.outbox_failed(item.id, error, None)
+                return None
+            retry_at = time.time() + (
+                retry_after if retry_after is not None else self.backoff(item.attempts)
+            )
+            log.info("outbox %s: retry at %.1f: %s", item.id, retry_at, error)
+            await self._store.outbox_failed(item.id, error, retry_at)
+            return retry_at
+        await self._store.outbox_delivered(item.id, platform_id)
+        self.delivered += 1
+        return None

@@ -1,0 +1,206 @@
+"""The message pipeline: commit, then route.
+
+``receive`` commits the customer's message and returns (the caller may now acknowledge the
+platform); routing runs as an owned background task. A repeated platform message id is
+stored once, and routed once: a message is marked handled in the same transaction that
+writes its replies, and unhandled messages left by a crash are routed again at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from handoff.intent import wants_human
+from hub.config import Settings
+from hub.events import ConversationChanged, EventBus, MessageCreated
+from hub.model import (
+    Author,
+    Conversation,
+    ConversationState,
+    InboundMessage,
+    Ingested,
+    Message,
+    NewMessage,
+    Suggestion,
+)
+from hub.store import Store, Turn
+from knowledge.service import KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+HANDOFF_TEXT = (
+    "Sure — I'm connecting you with a person. Someone from our team will reply here shortly."
+)
+HANDOFF_AFTER_FALLBACKS_TEXT = (
+    "I couldn't find an answer to that, so I'm connecting you with a person. "
+    "Someone from our team will reply here shortly."
+)
+FALLBACK_TEXT = (
+    "I don't know that one, sorry. Could you put it another way? "
+    "Or say \"agent\" and I'll connect you with a person."
+)
+SUGGEST_TEXT = "I'm not sure I understood. Did you mean one of these?"
+UNKNOWN_CHOICE_TEXT = "Sorry, that article is no longer available. Could you ask again?"
+
+BOT_STATES = frozenset({ConversationState.BOT})
+
+
+class Pipeline:
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        knowledge: KnowledgeBase,
+        settings: Settings,
+        on_outbox: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._knowledge = knowledge
+        self._settings = settings
+        self._on_outbox = on_outbox
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    # committing ------------------------------------------------------------
+    async def receive(self, inbound: InboundMessage) -> Ingested:
+        """Commit an inbound message; routing follows in the background."""
+        ingested = await self._store.ingest(inbound)
+        if not ingested.duplicate:
+            self._bus.publish(MessageCreated(ingested.message))
+            self._bus.publish(ConversationChanged(ingested.conversation))
+        if not ingested.handled:
+            self._spawn(self.route(ingested.message))
+        return ingested
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("routing failed", exc_info=task.exception())
+
+    async def recover(self) -> int:
+        """Route messages committed before a crash but never answered."""
+        pending = await self._store.unhandled_inbound()
+        for message in pending:
+            await self.route(message)
+        return len(pending)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait for routing in flight (used at shutdown and by tests)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+    async def close(self) -> None:
+        await self.drain()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # routing ---------------------------------------------------------------
+    async def route(self, message: Message) -> None:
+        # one routing at a time per conversation, so quick messages are answered in order
+        lock = self._locks.get(message.conversation_id)
+        if lock is None:
+            lock = self._locks[message.conversation_id] = asyncio.Lock()
+        async with lock:
+            await self._route(message)
+
+    async def _route(self, message: Message) -> None:
+        conversation = await self._store.get_conversation(message.conversation_id)
+        if conversation is None:
+            return
+        if conversation.state is not ConversationState.BOT:
+            # a person has it (or it waits for one): the bot stays silent
+            await self.commit(conversation.id, (), handled=message.id)
+            return
+        if wants_human(message.text):
+            await self.commit(
+                conversation.id, [NewMessage(Author.BOT, HANDOFF_TEXT)], handled=message.id,
+                new_state=ConversationState.QUEUED, expect=BOT_STATES, fallback_streak=0,
+            )
+            return
+        if message.article_id is not None:  # a pressed suggestion button
+            await self._answer_choice(conversation, message, message.article_id)
+            return
+        await self._answer_by_match(conversation, message)
+
+    async def _answer_choice(
+        self, conversation: Conversation, message: Message, article_id: int
+    ) -> None:
+        article = self._knowledge.article(article_id)
+        if article is None:
+            reply = NewMessage(Author.BOT, UNKNOWN_CHOICE_TEXT)
+        else:
+            reply = NewMessage(Author.BOT, article.answer, article_id=article.id)
+        await self.commit(conversation.id, [reply], handled=message.id, expect=BOT_STATES,
+                          fallback_streak=0)
+
+    async def _answer_by_match(self, conversation: Conversation, message: Message) -> None:
+        result = self._knowledge.match(message.text)
+        best = result.best
+        if result.outcome == "answer" and best is not None:
+            article = self._knowledge.article(best.article_id)
+            if article is not None:
+                await self.commit(
+                    conversation.id,
+                    [NewMessage(Author.BOT, article.answer, article_id=article.id)],
+                    handled=message.id, expect=BOT_STATES, fallback_streak=0,
+                )
+                return
+        if result.outcome in ("answer", "suggest") and result.matches:
+            suggestions = tuple(Suggestion(m.article_id, m.title) for m in result.matches[:3])
+            await self.commit(
+                conversation.id, [NewMessage(Author.BOT, SUGGEST_TEXT, suggestions=suggestions)],
+                handled=message.id, expect=BOT_STATES, fallback_streak=0,
+            )
+            return
+        streak = conversation.fallback_streak + 1
+        if streak >= self._settings.fallbacks_before_handoff:
+            await self.commit(
+                conversation.id, [NewMessage(Author.BOT, HANDOFF_AFTER_FALLBACKS_TEXT)],
+                handled=message.id, new_state=ConversationState.QUEUED, expect=BOT_STATES,
+                fallback_streak=0,
+            )
+        else:
+            await self.commit(
+                conversation.id, [NewMessage(Author.BOT, FALLBACK_TEXT)], handled=message.id,
+                expect=BOT_STATES, fallback_streak=streak,
+            )
+
+    # committing turns ----------------------------------------------------------
+    async def commit(
+        self,
+        conversation_id: int,
+        replies: Sequence[NewMessage],
+        *,
+        handled: int | None = None,
+        new_state: ConversationState | None = None,
+        expect: frozenset[ConversationState] | None = None,
+        agent_id: int | None = None,
+        require_agent_id: int | None = None,
+        fallback_streak: int | None = None,
+    ) -> Turn:
+        """Write a turn, then tell the live views and wake the outbox."""
+        turn = await self._store.record_turn(
+            conversation_id, replies, handled_message_id=handled, new_state=new_state,
+            expect_states=expect, agent_id=agent_id, require_agent_id=require_agent_id,
+            fallback_streak=fallback_streak,
+        )
+        if turn.applied:
+            for message in turn.messages:
+                self._bus.publish(MessageCreated(message))
+            self._bus.publish(ConversationChanged(turn.conversation))
+            if any(not m.private for m in turn.messages):
+                self._on_outbox()
+        return turn

@@ -1,0 +1,232 @@
+"""The store interface every engine implements, and the errors it raises.
+
+Each method is one transaction: it either happens whole or not at all.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from hub.model import (
+    Article,
+    Contact,
+    Conversation,
+    ConversationState,
+    InboundMessage,
+    Ingested,
+    Message,
+    NewArticle,
+    NewMessage,
+    OutboxItem,
+    Role,
+    User,
+)
+
+SCHEMA_VERSION = 1
+
+
+class StoreError(Exception):
+    """Base of the errors the store raises on purpose."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class Conflict(StoreError):
+    pass
+
+
+class SchemaMismatch(StoreError):
+    """The database's schema is missing, older or newer than this code's."""
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What a committed turn changed: the conversation as it is now and the new messages."""
+
+    conversation: Conversation
+    messages: tuple[Message, ...]
+    applied: bool = True  # False: the conversation left the expected state; nothing written
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    outbox_id: int
+    message_id: int
+    conversation_id: int
+    channel: str
+    recipient: str
+    text: str
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    pending: int
+    sent: int
+    dead: int
+
+
+class Store(ABC):
+    """The conversation store. Implementations: SQLite (embedded), PostgreSQL (scale-out)."""
+
+    url: str
+
+    # lifecycle -----------------------------------------------------------
+    @abstractmethod
+    async def open(self, *, migrate: bool = True) -> None:
+        """Connect; apply migrations when ``migrate``, otherwise refuse a schema mismatch."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def migrate(self) -> int:
+        """Bring the schema to ``SCHEMA_VERSION``; return the version now in place."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+
+    @abstractmethod
+    async def get_meta(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    async def set_meta_default(self, key: str, value: str) -> str:
+        """Set ``key`` unless it exists; return the stored value either way."""
+
+    # conversations -------------------------------------------------------
+    @abstractmethod
+    async def ingest(self, inbound: InboundMessage) -> Ingested:
+        """Commit a customer message, creating contact, identity and conversation as needed.
+
+        A repeated (channel, platform_message_id) is not stored again: the first copy is
+        returned with ``duplicate=True``. A resolved conversation is reopened for the bot.
+        """
+
+    @abstractmethod
+    async def start_conversation(
+        self, channel: str, external_id: str, display_name: str | None = None
+    ) -> Conversation:
+        """The open conversation of that identity, created (with its contact) if none."""
+
+    @abstractmethod
+    async def find_conversation(self, channel: str, external_id: str) -> Conversation | None:
+        """The latest conversation of the contact behind that identity."""
+
+    @abstractmethod
+    async def get_conversation(self, conversation_id: int) -> Conversation | None: ...
+
+    @abstractmethod
+    async def list_conversations(
+        self,
+        state: ConversationState | None = None,
+        agent_id: int | None = None,
+        limit: int = 200,
+    ) -> list[Conversation]:
+        """Most recently updated first."""
+
+    @abstractmethod
+    async def list_messages(
+        self,
+        conversation_id: int,
+        after_id: int | None = None,
+        limit: int | None = None,
+        include_private: bool = True,
+    ) -> list[Message]:
+        """Oldest first; with ``limit`` the newest ``limit`` of them."""
+
+    @abstractmethod
+    async def unhandled_inbound(self, limit: int = 500) -> list[Message]:
+        """Customer messages committed but not yet routed (e.g. before a crash)."""
+
+    @abstractmethod
+    async def get_contact(self, contact_id: int) -> Contact | None: ...
+
+    @abstractmethod
+    async def record_turn(
+        self,
+        conversation_id: int,
+        replies: Sequence[NewMessage] = (),
+        *,
+        handled_message_id: int | None = None,
+        new_state: ConversationState | None = None,
+        expect_states: Collection[ConversationState] | None = None,
+        agent_id: int | None = None,
+        require_agent_id: int | None = None,
+        fallback_streak: int | None = None,
+    ) -> Turn:
+        """Append replies (each customer-visible one with its outbox row), change state, and
+        mark the inbound message handled — all in one transaction.
+
+        If ``handled_message_id`` was handled already (a concurrent redelivery), nothing is
+        written and ``applied`` is False.
+        ``expect_states``: if the conversation is in none of them, nothing is written except
+        marking ``handled_message_id`` handled, and ``applied`` is False; with
+        ``require_agent_id`` the conversation must also be assigned to that agent.
+        ``agent_id`` sets the assigned agent when ``new_state`` is ASSIGNED; leaving ASSIGNED
+        clears it.
+        """
+
+    # outbox --------------------------------------------------------------
+    @abstractmethod
+    async def lease_outbox(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
+        """Due, pending items, each leased to the caller until ``now + lease_seconds``."""
+
+    @abstractmethod
+    async def outbox_delivered(self, outbox_id: int, platform_message_id: str | None) -> None: ...
+
+    @abstractmethod
+    async def outbox_failed(self, outbox_id: int, error: str, retry_at: float | None) -> None:
+        """Schedule a retry at ``retry_at``, or dead-letter the item when it is None."""
+
+    @abstractmethod
+    async def dead_letters(self, limit: int = 200) -> list[DeadLetter]: ...
+
+    @abstractmethod
+    async def outbox_stats(self) -> OutboxStats: ...
+
+    # users and sessions --------------------------------------------------
+    @abstractmethod
+    async def create_user(self, email: str, name: str, role: Role, password_hash: str) -> User:
+        """Raises Conflict when the email is taken."""
+
+    @abstractmethod
+    async def update_user_password(self, email: str, password_hash: str) -> User: ...
+
+    @abstractmethod
+    async def get_user(self, user_id: int) -> User | None: ...
+
+    @abstractmethod
+    async def get_user_by_email(self, email: str) -> User | None: ...
+
+    @abstractmethod
+    async def create_session(self, token_hash: str, user_id: int, expires_at: float) -> None: ...
+
+    @abstractmethod
+    async def session_user(self, token_hash: str, now: float) -> User | None:
+        """The active user of an unexpired session."""
+
+    @abstractmethod
+    async def delete_session(self, token_hash: str) -> None: ...
+
+    # knowledge -----------------------------------------------------------
+    @abstractmethod
+    async def list_articles(self) -> list[Article]: ...
+
+    @abstractmethod
+    async def get_article(self, article_id: int) -> Article | None: ...
+
+    @abstractmethod
+    async def create_articles(self, articles: Sequence[NewArticle]) -> list[Article]:
+        """All or nothing."""
+
+    @abstractmethod
+    async def update_article(self, article_id: int, article: NewArticle) -> Article: ...
+
+    @abstractmethod
+    async def delete_article(self, article_id: int) -> None: ...

@@ -1,0 +1,129 @@
+"""Turning database rows into domain values; shared by every engine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from hub.model import (
+    Article,
+    ArticleStatus,
+    Author,
+    Conversation,
+    ConversationState,
+    Message,
+    OutboxItem,
+    Role,
+    Suggestion,
+    User,
+)
+
+Row = Mapping[str, Any]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def dump_suggestions(suggestions: tuple[Suggestion, ...]) -> str | None:
+    if not suggestions:
+        return None
+    return json.dumps([{"article_id": s.article_id, "title": s.title} for s in suggestions])
+
+
+def load_suggestions(raw: str | None) -> tuple[Suggestion, ...]:
+    if not raw:
+        return ()
+    return tuple(Suggestion(int(s["article_id"]), str(s["title"])) for s in json.loads(raw))
+
+
+def message_from_row(row: Row) -> Message:
+    return Message(
+        id=int(row["id"]),
+        conversation_id=int(row["conversation_id"]),
+        author=Author(row["author"]),
+        channel=row["channel"],
+        text=row["text"],
+        created_at=as_datetime(row["created_at"]),
+        direction=row["direction"],
+        platform_message_id=row["platform_message_id"],
+        suggestions=load_suggestions(row["suggestions"]),
+        agent_id=row["agent_id"],
+        agent_name=row["agent_name"],
+        article_id=row["article_id"],
+        private=bool(row["private"]),
+    )
+
+
+def conversation_from_row(row: Row) -> Conversation:
+    return Conversation(
+        id=int(row["id"]),
+        contact_id=int(row["contact_id"]),
+        state=ConversationState(row["state"]),
+        channel=row["channel"],
+        assigned_agent_id=row["assigned_agent_id"],
+        assigned_agent_name=row["agent_name"],
+        created_at=as_datetime(row["created_at"]),
+        updated_at=as_datetime(row["updated_at"]),
+        contact_name=row["contact_name"],
+        last_message_text=row["last_message_text"],
+        fallback_streak=int(row["fallback_streak"]),
+    )
+
+
+def user_from_row(row: Row) -> User:
+    return User(
+        id=int(row["id"]),
+        email=row["email"],
+        name=row["name"],
+        role=Role(row["role"]),
+        password_hash=row["password_hash"],
+        active=bool(row["active"]),
+    )
+
+
+def article_from_row(row: Row) -> Article:
+    return Article(
+        id=int(row["id"]),
+        title=row["title"],
+        questions=tuple(json.loads(row["questions"])),
+        answer=row["answer"],
+        tags=tuple(json.loads(row["tags"])),
+        status=ArticleStatus(row["status"]),
+        updated_at=as_datetime(row["updated_at"]),
+    )
+
+
+def outbox_from_row(row: Row) -> OutboxItem:
+    return OutboxItem(
+        id=int(row["id"]),
+        message_id=int(row["message_id"]),
+        conversation_id=int(row["conversation_id"]),
+        channel=row["channel"],
+        recipient=row["recipient"],
+        text=row["text"],
+        suggestions=load_suggestions(row["suggestions"]),
+        attempts=int(row["attempts"]),
+        agent_name=row["agent_name"],
+    )
+
+
+MESSAGE_COLUMNS = """m.id, m.conversation_id, m.author, m.channel, m.text, m.created_at,
+    m.direction, m.platform_message_id, m.suggestions, m.agent_id, m.article_id, m.private,
+    u.name AS agent_name"""
+
+CONVERSATION_COLUMNS = """c.id, c.contact_id, c.state, c.channel, c.assigned_agent_id,
+    c.created_at, c.updated_at, c.last_message_text, c.fallback_streak,
+    u.name AS agent_name, ct.name AS contact_name"""
+
+CONVERSATION_FROM = """conversations c JOIN contacts ct ON ct.id = c.contact_id
+    LEFT JOIN users u ON u.id = c.assigned_agent_id"""

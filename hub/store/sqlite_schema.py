@@ -1,0 +1,154 @@
+"""SQLite schema, created and migrated with sqlite-utils.
+
+Migrations are numbered functions applied in order; ``meta.schema_version`` records the last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
+    db.table("users").create(
+        {
+            "id": int,
+            "email": str,
+            "name": str,
+            "role": str,
+            "password_hash": str,
+            "active": int,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"email", "name", "role", "password_hash", "active", "created_at"},
+        defaults={"active": 1},
+    )
+    db.table("users").create_index(["email"], unique=True)
+    db.table("sessions").create(
+        {"token_hash": str, "user_id": int, "created_at": str, "expires_at": float},
+        pk="token_hash",
+        not_null={"user_id", "created_at", "expires_at"},
+        foreign_keys=[("user_id", "users", "id")],
+    )
+    db.table("contacts").create(
+        {
+            "id": int,
+            "name": str,
+            "email": str,
+            "phone": str,
+            "attributes": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"attributes", "created_at"},
+        defaults={"attributes": "{}"},
+    )
+    db.table("identities").create(
+        {
+            "id": int,
+            "contact_id": int,
+            "channel": str,
+            "external_id": str,
+            "reachable": int,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"contact_id", "channel", "external_id", "reachable", "created_at"},
+        defaults={"reachable": 1},
+        foreign_keys=[("contact_id", "contacts", "id")],
+    )
+    db.table("identities").create_index(["channel", "external_id"], unique=True)
+    db.table("identities").create_index(["contact_id"])
+    db.table("conversations").create(
+        {
+            "id": int,
+            "contact_id": int,
+            "state": str,
+            "channel": str,
+            "assigned_agent_id": int,
+            "fallback_streak": int,
+            "last_message_text": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"contact_id", "state", "channel", "fallback_streak", "created_at", "updated_at"},
+        defaults={"fallback_streak": 0},
+        foreign_keys=[("contact_id", "contacts", "id"), ("assigned_agent_id", "users", "id")],
+    )
+    db.table("conversations").create_index(["state", "updated_at"])
+    db.table("conversations").create_index(["contact_id"])
+    db.table("messages").create(
+        {
+            "id": int,
+            "conversation_id": int,
+            "direction": str,
+            "author": str,
+            "channel": str,
+            "text": str,
+            "platform_message_id": str,
+            "suggestions": str,
+            "agent_id": int,
+            "article_id": int,
+            "private": int,
+            "handled": int,
+            "extras": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"conversation_id", "direction", "author", "channel", "text", "private",
+                  "handled", "created_at"},
+        defaults={"private": 0, "handled": 1},
+        foreign_keys=[("conversation_id", "conversations", "id"), ("agent_id", "users", "id")],
+    )
+    db.table("messages").create_index(["conversation_id", "id"])
+    # a partial unique index: sqlite-utils has no word for WHERE, so plain SQL
+    db.execute(
+        "CREATE UNIQUE INDEX messages_platform_id ON messages(channel, platform_message_id)"
+        " WHERE platform_message_id IS NOT NULL"
+    )
+    db.execute("CREATE INDEX messages_unhandled ON messages(id) WHERE handled = 0")
+    db.table("outbox").create(
+        {
+            "id": int,
+            "message_id": int,
+            "conversation_id": int,
+            "channel": str,
+            "recipient": str,
+            "status": str,
+            "attempts": int,
+            "next_attempt_at": float,
+            "locked_until": float,
+            "last_error": str,
+            "platform_message_id": str,
+            "created_at": str,
+            "sent_at": str,
+        },
+        pk="id",
+        not_null={"message_id", "conversation_id", "channel", "recipient", "status", "attempts",
+                  "next_attempt_at", "created_at"},
+        defaults={"status": "pending", "attempts": 0},
+        foreign_keys=[("message_id", "messages", "id")],
+    )
+    db.table("outbox").create_index(["message_id"], unique=True)
+    db.table("outbox").create_index(["status", "next_attempt_at"])
+    db.table("articles").create(
+        {
+            "id": int,
+            "title": str,
+            "questions": str,
+            "answer": str,
+            "tags": str,
+            "status": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"title", "questions", "answer", "tags", "status", "created_at", "updated_at"},
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]

@@ -1,0 +1,41 @@
+"""The live knowledge base: the current matcher, rebuilt whenever articles change.
+
+Rebuilding happens off the event loop and the new matcher replaces the old one in a single
+assignment, so a message is always matched against one whole, consistent index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from hub.model import Article
+from hub.store import Store
+from knowledge.matcher import Matcher, MatchResult, Thresholds
+
+log = logging.getLogger(__name__)
+
+
+class KnowledgeBase:
+    def __init__(self, store: Store, thresholds: Thresholds | None = None) -> None:
+        self._store = store
+        self._thresholds = thresholds
+        self._matcher = Matcher.build([], thresholds)
+        self._articles: dict[int, Article] = {}
+        self._lock = asyncio.Lock()
+
+    async def reload(self) -> None:
+        async with self._lock:
+            articles = await self._store.list_articles()
+            matcher = await asyncio.to_thread(Matcher.build, articles, self._thresholds)
+            self._matcher, self._articles = matcher, {a.id: a for a in articles}
+            log.info("knowledge base: %d articles, %d phrasings", len(articles), len(matcher))
+
+    def match(self, text: str) -> MatchResult:
+        return self._matcher.match(text)
+
+    def article(self, article_id: int) -> Article | None:
+        return self._articles.get(article_id)
+
+    def __len__(self) -> int:
+        return len(self._articles)

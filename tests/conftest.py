@@ -1,0 +1,160 @@
+"""Shared fixtures: a real hub (aiohttp server, SQLite store on a temp file) per test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bots.memory import MemoryChannel
+from hub.app import create_app
+from hub.auth import hash_password
+from hub.config import Settings
+from hub.core import HUB, Hub
+from hub.model import Role
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Running:
+    """One running hub, and ways to talk to it."""
+
+    client: TestClient[Any, Any]
+    memory: MemoryChannel
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def hub(self) -> Hub:
+        return self.client.app[HUB]  # type: ignore[index]
+
+    def url(self, path: str) -> str:
+        return str(self.client.make_url(path))
+
+    async def add_user(self, email: str, role: Role = Role.AGENT, name: str | None = None) -> str:
+        """Create a user and log them in; return their bearer token."""
+        await self.hub.store.create_user(email, name or email.split("@")[0].title(), role,
+                                         await hash_password(PASSWORD))
+        resp = await self.client.post("/api/v1/auth/login",
+                                      json={"email": email, "password": PASSWORD})
+        assert resp.status == 200, await resp.text()
+        token: str = (await resp.json())["token"]
+        self.client.session.cookie_jar.clear()  # API calls authenticate with the token
+        self.tokens[email] = token
+        return token
+
+    async def visitor(self) -> Visitor:
+        resp = await self.client.post("/api/v1/webchat/sessions", json={})
+        assert resp.status == 201, await resp.text()
+        body = await resp.json()
+        return Visitor(self, body["visitor_token"], body["conversation_id"])
+
+    async def settle(self) -> None:
+        """Wait until routing in flight is done."""
+        await self.hub.pipeline.drain()
+
+
+@dataclass
+class Visitor:
+    hub: Running
+    token: str
+    conversation_id: int
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def say(self, text: str, **extra: Any) -> dict[str, Any]:
+        resp = await self.hub.client.post("/api/v1/webchat/messages",
+                                          json={"text": text, **extra}, headers=self.headers)
+        assert resp.status == 201, await resp.text()
+        body: dict[str, Any] = (await resp.json())["message"]
+        return body
+
+    async def choose(self, article_id: int) -> dict[str, Any]:
+        resp = await self.hub.client.post("/api/v1/webchat/messages",
+                                          json={"choice": article_id}, headers=self.headers)
+        assert resp.status == 201, await resp.text()
+        body: dict[str, Any] = (await resp.json())["message"]
+        return body
+
+    async def messages(self, after: int | None = None) -> list[dict[str, Any]]:
+        params = {"after": str(after)} if after is not None else {}
+        resp = await self.hub.client.get("/api/v1/webchat/messages", params=params,
+                                         headers=self.headers)
+        assert resp.status == 200, await resp.text()
+        body: list[dict[str, Any]] = (await resp.json())["messages"]
+        return body
+
+    async def ask(self, text: str) -> dict[str, Any]:
+        """Say something and return the bot's (or system's) answer to it."""
+        sent = await self.say(text)
+        await self.hub.settle()
+        replies = [m for m in await self.messages(after=sent["id"]) if m["author"] != "customer"]
+        assert replies, f"no reply to {text!r}"
+        return replies[0]
+
+
+HubFactory = Callable[..., Awaitable[Running]]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "hub.db"
+
+
+@pytest.fixture
+def db_url(db_path: Path) -> str:
+    return f"sqlite:///{db_path}"
+
+
+@pytest.fixture
+async def start_hub(db_url: str) -> AsyncIterator[HubFactory]:
+    """Start hubs on the test database; all are stopped at the end of the test."""
+    running: list[TestClient[Any, Any]] = []
+
+    async def start(run_outbox: bool = True, **settings: Any) -> Running:
+        memory = MemoryChannel()
+        values: dict[str, Any] = {"database_url": db_url, "demo": True,
+                                  "outbox_base_delay": 0.05, **settings}
+        app = create_app(Settings(**values), channels=[memory], run_outbox=run_outbox)
+        client: TestClient[Any, Any] = TestClient(TestServer(app))
+        await client.start_server()
+        running.append(client)
+        return Running(client, memory)
+
+    yield start
+    for client in reversed(running):
+        await client.close()
+
+
+@pytest.fixture
+async def hub(start_hub: HubFactory) -> Running:
+    return await start_hub()
+
+
+async def next_frame(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0,
+                     **match: Any) -> dict[str, Any]:
+    """The next JSON frame whose top-level fields (and nested message/conversation fields,
+    given as ``message__author='agent'``) equal ``match``."""
+    async with asyncio.timeout(timeout):
+        while True:
+            msg = await ws.receive()
+            assert msg.type == aiohttp.WSMsgType.TEXT, f"socket ended: {msg.type}"
+            frame: dict[str, Any] = json.loads(msg.data)
+            if all(_get(frame, key) == value for key, value in match.items()):
+                return frame
+
+
+def _get(frame: dict[str, Any], key: str) -> Any:
+    value: Any = frame
+    for part in key.split("__"):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
