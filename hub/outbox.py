@@ -84,6 +84,9 @@ class OutboxWorker:
         except PermanentFailure as exc:
             log.warning("outbox %s: permanent failure: %s", item.id, exc)
             await self._store.outbox_failed(item.id, str(exc), None)
+            if exc.unreachable:
+                await self._store.set_identity_status(item.channel, item.recipient,
+                                                      reachable=False)
             return None
         except asyncio.CancelledError:
             raise

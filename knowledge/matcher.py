@@ -37,6 +37,7 @@ IntArray = npt.NDArray[np.int64]
 
 MAX_MATCHES = 3
 MARGIN_SLOPE = 0.5  # see Thresholds
+MIN_LEAD = 2.0  # a (near) tie is ambiguity: suggest, never answer
 VAGUE_INFO = 1.2  # below this many "rare words' worth" of known words, only suggest
 _RERANK = 8  # articles re-scored with rapidfuzz after the index pass
 _TYPO_MIN_LEN = 4  # shorter words are too ambiguous to correct
@@ -54,7 +55,8 @@ class Thresholds:
 
     A direct answer needs ``score >= answer`` and a lead over the runner-up article of
     ``margin`` points at the answer threshold, shrinking by half a point per point of
-    score above it: a clear winner may have a close second, a borderline one may not.
+    score above it (never below 2 points): a clear winner may have a close second, a
+    borderline one may not.
     """
 
     answer: float = 44.0
@@ -344,7 +346,7 @@ class Matcher:
             return "fallback"
         top = matches[0].score
         lead = top - (matches[1].score if len(matches) > 1 else 0.0)
-        needed = max(0.0, th.margin - MARGIN_SLOPE * (top - th.answer))
+        needed = max(MIN_LEAD, th.margin - MARGIN_SLOPE * (top - th.answer))
         if top >= th.answer and lead >= needed and information >= VAGUE_INFO:
             return "answer"
         return "suggest"

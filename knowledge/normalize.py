@@ -17,7 +17,6 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # Irregular contractions first; the regular suffixes are handled in ``_expand``.
 _IRREGULAR: dict[str, str] = {
     "can't": "can not",
-    "cannot": "can not",
     "won't": "will not",
     "shan't": "shall not",
     "ain't": "is not",
@@ -28,6 +27,7 @@ _IRREGULAR: dict[str, str] = {
 # "wont", "well", "were" are real words and stay as they are).
 _BARE: dict[str, str] = {
     "cant": "can not",
+    "cannot": "can not",
     "dont": "do not",
     "doesnt": "does not",
     "didnt": "did not",

@@ -65,6 +65,13 @@ class DeadLetter:
 
 
 @dataclass(frozen=True, slots=True)
+class IdentityStatus:
+    contact_id: int
+    reachable: bool
+    opted_out: bool
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxStats:
     pending: int
     sent: int
@@ -172,6 +179,22 @@ class Store(ABC):
         clears it.
         """
 
+    @abstractmethod
+    async def identity_status(self, channel: str, external_id: str) -> IdentityStatus | None:
+        """Whether replies may go to that identity (None: unknown identity)."""
+
+    @abstractmethod
+    async def set_identity_status(
+        self,
+        channel: str,
+        external_id: str,
+        *,
+        reachable: bool | None = None,
+        opted_out: bool | None = None,
+    ) -> None:
+        """Mark an identity unreachable (a permanent delivery failure) or opted out (SMS
+        STOP); None leaves that flag as it is. Unknown identities are ignored."""
+
     # outbox --------------------------------------------------------------
     @abstractmethod
     async def lease_outbox(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
@@ -183,6 +206,13 @@ class Store(ABC):
     @abstractmethod
     async def outbox_failed(self, outbox_id: int, error: str, retry_at: float | None) -> None:
         """Schedule a retry at ``retry_at``, or dead-letter the item when it is None."""
+
+    @abstractmethod
+    async def record_delivery_status(
+        self, channel: str, platform_message_id: str, status: str
+    ) -> bool:
+        """Store a platform's delivery report (e.g. Twilio's "delivered") on the outbound
+        message it names; False when no such message was sent."""
 
     @abstractmethod
     async def dead_letters(self, limit: int = 200) -> list[DeadLetter]: ...

@@ -30,6 +30,7 @@ from hub.store.base import (
     SCHEMA_VERSION,
     Conflict,
     DeadLetter,
+    IdentityStatus,
     NotFound,
     OutboxStats,
     SchemaMismatch,
@@ -452,6 +453,38 @@ class SQLiteStore(Store):
 
         return await self._engine.write(run)
 
+    async def identity_status(self, channel: str, external_id: str) -> IdentityStatus | None:
+        def run(conn: Conn) -> IdentityStatus | None:
+            row = conn.execute(
+                "SELECT contact_id, reachable, opted_out FROM identities"
+                " WHERE channel = ? AND external_id = ?",
+                (channel, external_id),
+            ).fetchone()
+            if row is None:
+                return None
+            return IdentityStatus(int(row["contact_id"]), bool(row["reachable"]),
+                                  bool(row["opted_out"]))
+
+        return await self._engine.read(run)
+
+    async def set_identity_status(
+        self,
+        channel: str,
+        external_id: str,
+        *,
+        reachable: bool | None = None,
+        opted_out: bool | None = None,
+    ) -> None:
+        def run(conn: Conn) -> None:
+            conn.execute(
+                "UPDATE identities SET reachable = COALESCE(?, reachable),"
+                " opted_out = COALESCE(?, opted_out) WHERE channel = ? AND external_id = ?",
+                (None if reachable is None else int(reachable),
+                 None if opted_out is None else int(opted_out), channel, external_id),
+            )
+
+        await self._engine.write(run)
+
     # outbox --------------------------------------------------------------
     async def lease_outbox(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
         def run(conn: Conn) -> list[OutboxItem]:
@@ -500,6 +533,18 @@ class SQLiteStore(Store):
                 )
 
         await self._engine.write(run)
+
+    async def record_delivery_status(
+        self, channel: str, platform_message_id: str, status: str
+    ) -> bool:
+        def run(conn: Conn) -> bool:
+            return conn.execute(
+                "UPDATE outbox SET delivery_status = ? WHERE channel = ?"
+                " AND platform_message_id = ?",
+                (status, channel, platform_message_id),
+            ).rowcount > 0
+
+        return await self._engine.write(run)
 
     async def dead_letters(self, limit: int = 200) -> list[DeadLetter]:
         def run(conn: Conn) -> list[DeadLetter]:

@@ -53,11 +53,13 @@ def _v1(db: sqlite_utils.Database) -> None:
             "channel": str,
             "external_id": str,
             "reachable": int,
+            "opted_out": int,
             "created_at": str,
         },
         pk="id",
-        not_null={"contact_id", "channel", "external_id", "reachable", "created_at"},
-        defaults={"reachable": 1},
+        not_null={"contact_id", "channel", "external_id", "reachable", "opted_out",
+                  "created_at"},
+        defaults={"reachable": 1, "opted_out": 0},
         foreign_keys=[("contact_id", "contacts", "id")],
     )
     db.table("identities").create_index(["channel", "external_id"], unique=True)
@@ -124,6 +126,7 @@ def _v1(db: sqlite_utils.Database) -> None:
             "locked_until": float,
             "last_error": str,
             "platform_message_id": str,
+            "delivery_status": str,
             "created_at": str,
             "sent_at": str,
         },
@@ -135,6 +138,7 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
     db.table("outbox").create_index(["message_id"], unique=True)
     db.table("outbox").create_index(["status", "next_attempt_at"])
+    db.table("outbox").create_index(["channel", "platform_message_id"])
     db.table("articles").create(
         {
             "id": int,

@@ -1,0 +1,112 @@
+"""Importing articles from JSON and CSV: all or nothing, with errors that say where."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hub.model import ArticleStatus
+from knowledge.importer import ArticleImportError, load_articles
+
+DEMO_KB = Path(__file__).resolve().parent.parent / "knowledge" / "demo_kb.json"
+
+
+def test_demo_kb_imports() -> None:
+    articles = load_articles(DEMO_KB)
+    assert 25 <= len(articles) <= 40
+    assert all(3 <= len(a.questions) <= 6 and a.answer for a in articles)
+    assert all(a.status == ArticleStatus.PUBLISHED for a in articles)
+
+
+def test_good_json_object_form(tmp_path: Path) -> None:
+    path = tmp_path / "kb.json"
+    path.write_text(json.dumps({"articles": [
+        {"title": " Returns ", "questions": ["How do I return?", "return policy"],
+         "answer": "30 days.", "tags": "returns, policy", "status": "draft"},
+        {"title": "Hours", "questions": "When are you open?\nOpening hours", "answer": "9-5"},
+    ]}), encoding="utf-8")
+    first, second = load_articles(path)
+    assert first.title == "Returns" and first.tags == ("returns", "policy")
+    assert first.status == ArticleStatus.DRAFT
+    assert second.questions == ("When are you open?", "Opening hours")
+    assert second.tags == () and second.status == ArticleStatus.PUBLISHED
+
+
+def test_good_csv(tmp_path: Path) -> None:
+    path = tmp_path / "kb.csv"
+    path.write_text(
+        "Title,questions,answer,tags,status\n"
+        'Shipping,"How long is shipping?|When will it arrive?",3-5 days,"shipping|orders",\n'
+        'Refunds,"When is my refund?\nRefund status","5 **days**","refunds",published\n'
+        "Secret,Hidden question,Not yet,,draft\n",
+        encoding="utf-8",
+    )
+    shipping, refunds, secret = load_articles(path)
+    assert shipping.questions == ("How long is shipping?", "When will it arrive?")
+    assert shipping.tags == ("shipping", "orders")
+    assert shipping.status == ArticleStatus.PUBLISHED
+    assert refunds.questions == ("When is my refund?", "Refund status")
+    assert refunds.answer == "5 **days**"
+    assert secret.status == ArticleStatus.DRAFT
+
+
+def test_csv_bad_row_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "kb.csv"
+    path.write_text(
+        "title,questions,answer\n"
+        "Ok,Question one,Fine\n"
+        "Broken,Question two,   \n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ArticleImportError, match=r"row 3: field 'answer' is empty"):
+        load_articles(path)
+
+
+def test_csv_row_number_counts_multiline_cells(tmp_path: Path) -> None:
+    path = tmp_path / "kb.csv"
+    path.write_text(
+        'title,questions,answer\nOk,"q1\nq2",Fine\nBad,q3,Fine,extra\n', encoding="utf-8"
+    )
+    with pytest.raises(ArticleImportError, match=r"row 4"):
+        load_articles(path)
+
+
+def test_csv_missing_column(tmp_path: Path) -> None:
+    path = tmp_path / "kb.csv"
+    path.write_text("title,answer\nA,B\n", encoding="utf-8")
+    with pytest.raises(ArticleImportError, match="column 'questions'"):
+        load_articles(path)
+
+
+@pytest.mark.parametrize(
+    ("article", "message"),
+    [
+        ({"questions": ["q"], "answer": "a"}, "article 2: field 'title' is missing"),
+        ({"title": "T", "questions": [], "answer": "a"}, "article 2: field 'questions' is empty"),
+        ({"title": "T", "questions": ["q"], "answer": "a", "status": "live"},
+         "article 2: field 'status' must be"),
+        ({"title": "T", "questions": [1], "answer": "a"}, "article 2: field 'questions'"),
+        ("not an object", "article 2: an article must be an object"),
+    ],
+)
+def test_json_bad_article_is_named_and_nothing_imported(
+    tmp_path: Path, article: object, message: str
+) -> None:
+    path = tmp_path / "kb.json"
+    good = {"title": "Good", "questions": ["q"], "answer": "a"}
+    path.write_text(json.dumps([good, article]), encoding="utf-8")
+    with pytest.raises(ArticleImportError, match=message):
+        load_articles(path)
+
+
+def test_invalid_json_and_unknown_type(tmp_path: Path) -> None:
+    bad = tmp_path / "kb.json"
+    bad.write_text('[{"title": "x",\n oops}]', encoding="utf-8")
+    with pytest.raises(ArticleImportError, match="line 2"):
+        load_articles(bad)
+    other = tmp_path / "kb.yaml"
+    other.write_text("x", encoding="utf-8")
+    with pytest.raises(ArticleImportError, match="unsupported"):
+        load_articles(other)
