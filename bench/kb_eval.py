@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from knowledge.evaluation import evaluate  # noqa: E402
+from knowledge.evaluation import evaluate
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared/datasets/clinc150/data_full.json"
 

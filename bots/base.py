@@ -73,3 +73,7 @@ class InputChannel(ABC):
     @abstractmethod
     def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
         """The aiohttp routes that receive this platform's events."""
+
+
+class Channel(InputChannel, OutputChannel):
+    """A platform adapter with both sides (the usual case)."""

@@ -9,11 +9,11 @@ from collections import deque
 
 from aiohttp import web
 
-from bots.base import InputChannel, OnMessage, OutputChannel, PermanentFailure, RetryLater
+from bots.base import Channel, OnMessage, PermanentFailure, RetryLater
 from hub.model import InboundMessage, Ingested, OutboxItem
 
 
-class MemoryChannel(InputChannel, OutputChannel):
+class MemoryChannel(Channel):
     def __init__(self, name: str = "memory") -> None:
         self.name = name
         self.sent: list[OutboxItem] = []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bots.base import InputChannel, OnMessage, OutputChannel
+from bots.base import Channel, OnMessage
 from hub.auth import VisitorTokens
 from hub.errors import ApiError, field, json_body
 from hub.events import ConversationChanged, Event, EventBus, MessageCreated
@@ -29,7 +29,7 @@ STATIC = Path(__file__).parent / "static"
 CHANNEL = "webchat"
 
 
-class WebChatChannel(InputChannel, OutputChannel):
+class WebChatChannel(Channel):
     name = CHANNEL
 
     def __init__(self, store: Store, bus: EventBus, max_message_chars: int = 4000) -> None:

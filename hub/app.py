@@ -12,7 +12,8 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from bots.base import InputChannel, OutputChannel
+from bots.base import Channel, OutputChannel
+from bots.registry import configured_channels
 from bots.webchat import WebChatChannel
 from handoff.console import console_routes
 from handoff.desk import HandoffDesk
@@ -29,10 +30,6 @@ from knowledge.matcher import Thresholds
 from knowledge.service import KnowledgeBase
 
 log = logging.getLogger(__name__)
-
-
-class Channel(InputChannel, OutputChannel):
-    """A platform adapter with both sides (the usual case)."""
 
 
 def _thresholds(settings: Settings) -> Thresholds | None:
@@ -63,7 +60,7 @@ def create_app(
     outbox = OutboxWorker(store, outputs, settings)
     pipeline = Pipeline(store, bus, knowledge, settings, outbox.wake)
     webchat = WebChatChannel(store, bus, settings.max_message_chars)
-    all_channels: list[Channel] = [webchat, *channels]  # type: ignore[list-item]
+    all_channels: list[Channel] = [webchat, *configured_channels(settings, store), *channels]
     for channel in all_channels:
         outputs[channel.name] = channel
     hub = Hub(settings, store, bus, knowledge, pipeline, HandoffDesk(store, pipeline),

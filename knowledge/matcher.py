@@ -17,6 +17,7 @@ How a message is scored (everything except the last step is precomputed in ``bui
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -29,7 +30,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
 from hub.model import Article, ArticleStatus
-from knowledge.normalize import normalize, stem, words
+from knowledge.normalize import stem, words
 
 Outcome = Literal["answer", "suggest", "fallback"]
 FloatArray = npt.NDArray[np.float64]
@@ -85,7 +86,7 @@ BIGRAM_WEIGHT = 0.4
 
 
 def _with_bigrams(stems: list[str]) -> list[str]:
-    return stems + [f"{a} {b}" for a, b in zip(stems, stems[1:], strict=False)]
+    return stems + [f"{a} {b}" for a, b in itertools.pairwise(stems)]
 
 
 def _deletes(word: str) -> set[str]:
@@ -94,6 +95,8 @@ def _deletes(word: str) -> set[str]:
 
 @dataclass(frozen=True, slots=True)
 class _Postings:
+    """One term's posting list: document ids and the term's weight in each."""
+
     ids: IntArray
     weights: FloatArray
 
@@ -117,151 +120,131 @@ def _postings(vectors: Sequence[dict[int, float]], n_terms: int) -> list[_Postin
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """Everything ``build`` precomputes; articles are stored sorted by (title, id)."""
+
+    article_ids: tuple[int, ...]
+    titles: tuple[str, ...]
+    phrasings: tuple[str, ...]  # normalised text, grouped by article
+    starts: IntArray  # index of each article's first phrasing
+    vocab: dict[str, int]  # stem or "stem stem" bigram -> term id
+    surface_df: dict[str, int]  # unstemmed word -> number of phrasings using it
+    idf: FloatArray
+    unknown_idf: float
+    phrasing_postings: list[_Postings]
+    centroid_postings: list[_Postings]
+    typo_table: dict[str, tuple[str, ...]]  # word or word-minus-one-letter -> words
+
+
+def _group(articles: Iterable[Article]) -> tuple[list[Article], list[list[list[str]]]]:
+    """Published articles sorted by (title, id), each with its non-empty phrasings' words."""
+    kept: list[Article] = []
+    grouped: list[list[list[str]]] = []
+    published = (a for a in articles if a.status == ArticleStatus.PUBLISHED)
+    for art in sorted(published, key=lambda a: (a.title.casefold(), a.title, a.id)):
+        phrasing_words = [ws for q in dict.fromkeys(art.questions) if (ws := words(q))]
+        if phrasing_words:
+            kept.append(art)
+            grouped.append(phrasing_words)
+    return kept, grouped
+
+
+def _typo_table(surface: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    table: dict[str, set[str]] = defaultdict(set)
+    for word in surface:
+        if len(word) >= _TYPO_MIN_LEN and not word.isdigit():
+            for key in {word} | _deletes(word):
+                table[key].add(word)
+    return {key: tuple(sorted(ws)) for key, ws in table.items()}
+
+
+def _build_index(articles: Iterable[Article]) -> _Index:
+    kept, grouped = _group(articles)
+    vocab: dict[str, int] = {}
+    surface_df: Counter[str] = Counter()
+    article_terms: list[list[list[int]]] = []
+    for phrasing_words in grouped:
+        article_terms.append([])
+        for ws in phrasing_words:
+            surface_df.update(set(ws))
+            terms = _with_bigrams([stem(w) for w in ws])
+            article_terms[-1].append([vocab.setdefault(t, len(vocab)) for t in terms])
+
+    n_articles = len(kept)
+    article_df = np.zeros(len(vocab), dtype=np.float64)
+    for phrasing_terms in article_terms:
+        article_df[list(set(itertools.chain.from_iterable(phrasing_terms)))] += 1
+    idf = np.log((1.0 + n_articles) / (1.0 + article_df)) + 1.0
+    idf[[i for term, i in vocab.items() if " " in term]] *= BIGRAM_WEIGHT
+
+    p_vecs: list[dict[int, float]] = []
+    centroids: list[dict[int, float]] = []
+    for phrasing_terms in article_terms:
+        vecs = [_tf_vector(ts, idf) for ts in phrasing_terms]
+        acc: dict[int, float] = defaultdict(float)
+        for vec in vecs:
+            for t, weight in vec.items():
+                acc[t] += weight
+        norm = math.sqrt(sum(v * v for v in acc.values())) or 1.0
+        centroids.append({t: v / norm for t, v in acc.items()})
+        p_vecs.extend(vecs)
+
+    sizes = [len(p) for p in grouped]
+    return _Index(
+        article_ids=tuple(a.id for a in kept),
+        titles=tuple(a.title for a in kept),
+        phrasings=tuple(" ".join(ws) for p in grouped for ws in p),
+        starts=np.cumsum([0, *sizes[:-1]], dtype=np.int64),
+        vocab=vocab,
+        surface_df=dict(surface_df),
+        idf=idf,
+        unknown_idf=math.log(1.0 + n_articles) + 1.0,
+        phrasing_postings=_postings(p_vecs, len(vocab)),
+        centroid_postings=_postings(centroids, len(vocab)),
+        typo_table=_typo_table(surface_df),
+    )
+
+
 class Matcher:
-    """An immutable index over the published articles; ``match`` is cheap and thread-safe."""
+    """An immutable index over the published articles; ``match`` is cheap and thread-safe.
 
-    def __init__(
-        self,
-        *,
-        thresholds: Thresholds,
-        article_ids: tuple[int, ...],
-        titles: tuple[str, ...],
-        phrasings: tuple[str, ...],
-        phrasing_article: IntArray,
-        starts: IntArray,
-        vocab: dict[str, int],
-        surface: dict[str, int],
-        idf: FloatArray,
-        unknown_idf: float,
-        phrasing_postings: list[_Postings],
-        centroid_postings: list[_Postings],
-        typo_table: dict[str, tuple[str, ...]],
-        surface_df: dict[str, int],
-    ) -> None:
+    Build it once per knowledge-base version (``Matcher.build``) and swap the instance when
+    articles change; never per message.
+    """
+
+    def __init__(self, index: _Index, thresholds: Thresholds) -> None:
         self.thresholds = thresholds
-        self._article_ids = article_ids
-        self._titles = titles
-        self._phrasings = phrasings
-        self._phrasing_article = phrasing_article
-        self._starts = starts
-        self._vocab = vocab
-        self._surface = surface
-        self._idf = idf
-        self._unknown_idf = unknown_idf
-        self._pp = phrasing_postings
-        self._cp = centroid_postings
-        self._typo_table = typo_table
-        self._surface_df = surface_df
+        self._ix = index
+        self._ends = np.append(index.starts[1:], len(index.phrasings))
+        # word -> correction; bounded, and a lost race only recomputes the same value.
         self._typo_cache: dict[str, tuple[str, float] | None] = {}
-
-    # ------------------------------------------------------------------ build
 
     @classmethod
     def build(cls, articles: Iterable[Article], thresholds: Thresholds | None = None) -> Matcher:
         """Index the published articles (drafts and question-less articles are skipped)."""
-        kept = sorted(
-            (a for a in articles if a.status == ArticleStatus.PUBLISHED),
-            key=lambda a: (a.title.casefold(), a.id),
-        )
-        article_ids: list[int] = []
-        titles: list[str] = []
-        phrasings: list[str] = []
-        phrasing_words: list[list[str]] = []
-        phrasing_article: list[int] = []
-        starts: list[int] = []
-        for art in kept:
-            texts = [q for q in dict.fromkeys(q.strip() for q in art.questions) if q]
-            toks = [words(q) for q in texts]
-            pairs = [(q, w) for q, w in zip(texts, toks, strict=True) if w]
-            if not pairs:
-                continue
-            starts.append(len(phrasings))
-            for q, w in pairs:
-                phrasings.append(normalize(q))
-                phrasing_words.append(w)
-                phrasing_article.append(len(article_ids))
-            article_ids.append(art.id)
-            titles.append(art.title)
-
-        vocab: dict[str, int] = {}
-        surface: dict[str, int] = {}
-        phrasing_terms: list[list[int]] = []
-        for ws in phrasing_words:
-            stems = [stem(w) for w in ws]
-            for w, st in zip(ws, stems, strict=True):
-                surface[w] = vocab.setdefault(st, len(vocab))
-            phrasing_terms.append([vocab.setdefault(t, len(vocab)) for t in _with_bigrams(stems)])
-
-        n_articles = len(article_ids)
-        article_df = np.zeros(len(vocab), dtype=np.float64)
-        for a in range(n_articles):
-            end = starts[a + 1] if a + 1 < n_articles else len(phrasings)
-            for t in set().union(*(phrasing_terms[p] for p in range(starts[a], end))):
-                article_df[t] += 1
-        idf = np.log((1.0 + n_articles) / (1.0 + article_df)) + 1.0
-        idf[[i for t, i in vocab.items() if " " in t]] *= BIGRAM_WEIGHT
-        unknown_idf = math.log(1.0 + n_articles) + 1.0
-
-        p_vecs = [_tf_vector(ts, idf) for ts in phrasing_terms]
-        centroids: list[dict[int, float]] = []
-        for a in range(n_articles):
-            end = starts[a + 1] if a + 1 < n_articles else len(phrasings)
-            acc: dict[int, float] = defaultdict(float)
-            for p in range(starts[a], end):
-                for t, w in p_vecs[p].items():
-                    acc[t] += w
-            norm = math.sqrt(sum(v * v for v in acc.values())) or 1.0
-            centroids.append({t: v / norm for t, v in acc.items()})
-
-        surface_df: Counter[str] = Counter()
-        for ws in phrasing_words:
-            surface_df.update(set(ws))
-        table: dict[str, set[str]] = defaultdict(set)
-        for w in surface:
-            if len(w) >= _TYPO_MIN_LEN and not w.isdigit():
-                table[w].add(w)
-                for d in _deletes(w):
-                    table[d].add(w)
-
-        return cls(
-            thresholds=thresholds or Thresholds(),
-            article_ids=tuple(article_ids),
-            titles=tuple(titles),
-            phrasings=tuple(phrasings),
-            phrasing_article=np.asarray(phrasing_article, dtype=np.int64),
-            starts=np.asarray(starts, dtype=np.int64),
-            vocab=vocab,
-            surface=surface,
-            idf=idf,
-            unknown_idf=unknown_idf,
-            phrasing_postings=_postings(p_vecs, len(vocab)),
-            centroid_postings=_postings(centroids, len(vocab)),
-            typo_table={k: tuple(sorted(v)) for k, v in table.items()},
-            surface_df=dict(surface_df),
-        )
+        return cls(_build_index(articles), thresholds or Thresholds())
 
     def __len__(self) -> int:
-        return len(self._phrasings)
-
-    # ------------------------------------------------------------------ query
+        return len(self._ix.phrasings)
 
     def _correct(self, word: str) -> tuple[str, float] | None:
         """Map an unseen word to (index stem, confidence), or None if nothing is close."""
         if word in self._typo_cache:
             return self._typo_cache[word]
-        found: tuple[int, float] | None = None
+        found: tuple[str, float] | None = None
         if len(word) >= _TYPO_MIN_LEN and not word.isdigit():
             max_dist = 1 if len(word) <= 5 else 2
-            cands: set[str] = set(self._typo_table.get(word, ()))
-            for d in _deletes(word):
-                cands.update(self._typo_table.get(d, ()))
+            table = self._ix.typo_table
+            cands = set(table.get(word, ())).union(
+                *(table.get(d, ()) for d in _deletes(word))
+            )
             best: tuple[int, int, str] | None = None
-            for c in cands:
-                dist = OSA.distance(word, c, score_cutoff=max_dist)
-                if dist <= max_dist:
-                    key = (dist, -self._surface_df.get(c, 0), c)
-                    if best is None or key < best:
-                        best = key
+            for cand in cands:
+                dist = OSA.distance(word, cand, score_cutoff=max_dist)
+                key = (dist, -self._ix.surface_df.get(cand, 0), cand)
+                if dist <= max_dist and (best is None or key < best):
+                    best = key
             if best is not None:
                 found = (stem(best[2]), 1.0 - 0.2 * best[0])
         if len(self._typo_cache) < _TYPO_CACHE_SIZE:
@@ -271,71 +254,69 @@ class Matcher:
     def _query_vector(self, ws: list[str]) -> tuple[dict[int, float], float, float]:
         """Weighted query terms, the query norm (unknown words count in it) and the
         information carried by known words, in units of a never-seen word's weight."""
+        ix = self._ix
         stems: list[str] = []
         conf: dict[str, float] = {}
         for w in ws:
-            st = stem(w)
-            c = 1.0
-            if w not in self._surface and st not in self._vocab:
+            st, c = stem(w), 1.0
+            if w not in ix.surface_df and st not in ix.vocab:
                 hit = self._correct(w)
                 if hit is not None:
                     st, c = hit
             stems.append(st)
             conf[st] = min(conf.get(st, 1.0), c)
-        known = {self._vocab.get(st) for st in stems} - {None}
-        info = sum(float(self._idf[t]) for t in known if t is not None) / self._unknown_idf
+        known = {t for st in stems if (t := ix.vocab.get(st)) is not None}
+        info = sum(float(ix.idf[t]) for t in known) / ix.unknown_idf
         vec: dict[int, float] = {}
         sq = 0.0
         for term, n in Counter(_with_bigrams(stems)).items():
-            t = self._vocab.get(term)
             tf = 1.0 + math.log(n)
+            t = ix.vocab.get(term)
             if t is None:
-                sq += (tf * self._unknown_idf * (BIGRAM_WEIGHT if " " in term else 1.0)) ** 2
+                sq += (tf * ix.unknown_idf * (BIGRAM_WEIGHT if " " in term else 1.0)) ** 2
             else:
-                v = tf * float(self._idf[t]) * conf.get(term, 1.0)
-                vec[t] = v
-                sq += v * v
+                vec[t] = tf * float(ix.idf[t]) * conf.get(term, 1.0)
+                sq += vec[t] ** 2
         return vec, math.sqrt(sq), info
 
     def _rank(self, ws: list[str]) -> tuple[list[tuple[float, int]], float]:
         """The best candidates' scores in 0..1 as (score, article index), best first,
         and the query's information (see ``_query_vector``)."""
+        ix = self._ix
         vec, qnorm, info = self._query_vector(ws)
         if not vec:
             return [], info
-        n_p, n_a = len(self._phrasings), len(self._article_ids)
-        p_ids = np.concatenate([self._pp[t].ids for t in vec])
-        p_w = np.concatenate([self._pp[t].weights * v for t, v in vec.items()])
-        p_sim = np.bincount(p_ids, weights=p_w, minlength=n_p) / qnorm
-        best_p = np.maximum.reduceat(p_sim, self._starts)
-        c_ids = np.concatenate([self._cp[t].ids for t in vec])
-        c_w = np.concatenate([self._cp[t].weights * v for t, v in vec.items()])
+        n_a = len(ix.article_ids)
+        pp, cp = ix.phrasing_postings, ix.centroid_postings
+        p_ids = np.concatenate([pp[t].ids for t in vec])
+        p_w = np.concatenate([pp[t].weights * v for t, v in vec.items()])
+        p_sim = np.bincount(p_ids, weights=p_w, minlength=len(ix.phrasings)) / qnorm
+        best_p = np.maximum.reduceat(p_sim, ix.starts)
+        c_ids = np.concatenate([cp[t].ids for t in vec])
+        c_w = np.concatenate([cp[t].weights * v for t, v in vec.items()])
         c_sim = np.bincount(c_ids, weights=c_w, minlength=n_a) / qnorm
         base = W_PHRASING * best_p + W_CENTROID * c_sim
         k = min(_RERANK, n_a)
         top = np.argpartition(-base, k - 1)[:k] if k < n_a else np.arange(n_a)
         query = " ".join(ws)
         out: list[tuple[float, int]] = []
-        ends = np.append(self._starts[1:], n_p)
         for a in top.tolist():
             if base[a] <= 0.0:
                 continue
-            s, e = int(self._starts[a]), int(ends[a])
-            p = s + int(np.argmax(p_sim[s:e]))
-            fz = fuzz.token_sort_ratio(query, self._phrasings[p]) / 100.0
-            score = (
-                W_PHRASING * float(best_p[a]) + W_CENTROID * float(c_sim[a]) + W_FUZZ * fz
-            )
-            out.append((score, a))
+            start, end = int(ix.starts[a]), int(self._ends[a])
+            best_phrasing = ix.phrasings[start + int(np.argmax(p_sim[start:end]))]
+            fz = fuzz.token_sort_ratio(query, best_phrasing) / 100.0
+            out.append((float(base[a]) + W_FUZZ * fz, a))
         # Ties (at the displayed precision) go by title, then id; never by KB order.
-        out.sort(key=lambda sa: (-round(sa[0] * 100, 1), self._titles[sa[1]], self._article_ids[sa[1]]))
+        out.sort(key=lambda sa: (-round(sa[0] * 100, 1), ix.titles[sa[1]], ix.article_ids[sa[1]]))
         return out, info
 
     def match(self, text: str) -> MatchResult:
+        """The decision for one customer message and the (at most 3) best articles."""
         ws = words(text)
         ranked, info = self._rank(ws)
         matches = tuple(
-            ScoredArticle(self._article_ids[a], self._titles[a], round(min(s, 1.0) * 100, 1))
+            ScoredArticle(self._ix.article_ids[a], self._ix.titles[a], round(min(s, 1.0) * 100, 1))
             for s, a in ranked[:MAX_MATCHES]
         )
         return MatchResult(self._decide(matches, info), matches)
