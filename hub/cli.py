@@ -107,9 +107,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 # knowledge ------------------------------------------------------------------------
 def cmd_kb_import(args: argparse.Namespace) -> int:
-    from knowledge.importer import ArticleImportError, load_articles
-
     from hub.store import Store
+    from knowledge.importer import ArticleImportError, load_articles
 
     path = Path(args.file)
     if not path.exists():

@@ -236,9 +236,7 @@ class Matcher:
         if len(word) >= _TYPO_MIN_LEN and not word.isdigit():
             max_dist = 1 if len(word) <= 5 else 2
             table = self._ix.typo_table
-            cands = set(table.get(word, ())).union(
-                *(table.get(d, ()) for d in _deletes(word))
-            )
+            cands = set(table.get(word, ())).union(*(table.get(d, ()) for d in _deletes(word)))
             best: tuple[int, int, str] | None = None
             for cand in cands:
                 dist = OSA.distance(word, cand, score_cutoff=max_dist)

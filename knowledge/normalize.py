@@ -55,11 +55,15 @@ _BARE: dict[str, str] = {
     "theyve": "they have",
 }
 # Words after which "'s" means "is" rather than a possessive.
-_S_IS = frozenset(
-    "it he she that what where who how there here when why which this".split()
-)
-_SUFFIXES: dict[str, str] = {"n't": " not", "'re": " are", "'m": " am", "'ve": " have",
-                             "'ll": " will", "'d": " would"}
+_S_IS = frozenset("it he she that what where who how there here when why which this".split())
+_SUFFIXES: dict[str, str] = {
+    "n't": " not",
+    "'re": " are",
+    "'m": " am",
+    "'ve": " have",
+    "'ll": " will",
+    "'d": " would",
+}
 
 
 def fold(text: str) -> str:

@@ -22,11 +22,27 @@ def test_demo_kb_imports() -> None:
 
 def test_good_json_object_form(tmp_path: Path) -> None:
     path = tmp_path / "kb.json"
-    path.write_text(json.dumps({"articles": [
-        {"title": " Returns ", "questions": ["How do I return?", "return policy"],
-         "answer": "30 days.", "tags": "returns, policy", "status": "draft"},
-        {"title": "Hours", "questions": "When are you open?\nOpening hours", "answer": "9-5"},
-    ]}), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "articles": [
+                    {
+                        "title": " Returns ",
+                        "questions": ["How do I return?", "return policy"],
+                        "answer": "30 days.",
+                        "tags": "returns, policy",
+                        "status": "draft",
+                    },
+                    {
+                        "title": "Hours",
+                        "questions": "When are you open?\nOpening hours",
+                        "answer": "9-5",
+                    },
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
     first, second = load_articles(path)
     assert first.title == "Returns" and first.tags == ("returns", "policy")
     assert first.status == ArticleStatus.DRAFT
@@ -55,9 +71,7 @@ def test_good_csv(tmp_path: Path) -> None:
 def test_csv_bad_row_is_named(tmp_path: Path) -> None:
     path = tmp_path / "kb.csv"
     path.write_text(
-        "title,questions,answer\n"
-        "Ok,Question one,Fine\n"
-        "Broken,Question two,   \n",
+        "title,questions,answer\nOk,Question one,Fine\nBroken,Question two,   \n",
         encoding="utf-8",
     )
     with pytest.raises(ArticleImportError, match=r"row 3: field 'answer' is empty"):
@@ -85,8 +99,10 @@ def test_csv_missing_column(tmp_path: Path) -> None:
     [
         ({"questions": ["q"], "answer": "a"}, "article 2: field 'title' is missing"),
         ({"title": "T", "questions": [], "answer": "a"}, "article 2: field 'questions' is empty"),
-        ({"title": "T", "questions": ["q"], "answer": "a", "status": "live"},
-         "article 2: field 'status' must be"),
+        (
+            {"title": "T", "questions": ["q"], "answer": "a", "status": "live"},
+            "article 2: field 'status' must be",
+        ),
         ({"title": "T", "questions": [1], "answer": "a"}, "article 2: field 'questions'"),
         ("not an object", "article 2: an article must be an object"),
     ],

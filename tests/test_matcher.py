@@ -22,16 +22,47 @@ def _a(id_: int, title: str, questions: tuple[str, ...], **kw: ArticleStatus) ->
 
 
 SMALL_KB = [
-    _a(1, "Shipping times", ("How long does shipping take?", "When will my order arrive?",
-                                  "How many days until my parcel is delivered?")),
-    _a(2, "Returns", ("How do I return an item?", "What is your return policy?",
-                           "Can I send something back for a refund?")),
-    _a(3, "Refund status", ("When will I get my refund?", "I haven't received my refund",
-                                 "How long does a refund take?")),
-    _a(4, "Password reset", ("I forgot my password", "How do I reset my password?",
-                                  "I can't log in")),
-    _a(5, "Payment methods", ("What payment methods do you accept?", "Can I pay with PayPal?",
-                                   "Do you take credit cards?")),
+    _a(
+        1,
+        "Shipping times",
+        (
+            "How long does shipping take?",
+            "When will my order arrive?",
+            "How many days until my parcel is delivered?",
+        ),
+    ),
+    _a(
+        2,
+        "Returns",
+        (
+            "How do I return an item?",
+            "What is your return policy?",
+            "Can I send something back for a refund?",
+        ),
+    ),
+    _a(
+        3,
+        "Refund status",
+        (
+            "When will I get my refund?",
+            "I haven't received my refund",
+            "How long does a refund take?",
+        ),
+    ),
+    _a(
+        4,
+        "Password reset",
+        ("I forgot my password", "How do I reset my password?", "I can't log in"),
+    ),
+    _a(
+        5,
+        "Payment methods",
+        (
+            "What payment methods do you accept?",
+            "Can I pay with PayPal?",
+            "Do you take credit cards?",
+        ),
+    ),
     _a(6, "Cancel an order", ("How do I cancel my order?", "Can I cancel my purchase?")),
     _a(7, "Secret draft", ("How do I cancel my order?",), status=ArticleStatus.DRAFT),
 ]
@@ -102,9 +133,11 @@ def test_matches_are_sorted_best_first(small: Matcher) -> None:
 
 
 def test_ties_are_not_decided_by_knowledge_base_order() -> None:
-    twins = [_a(10, "Beta", ("how do i reset my password",)),
-              _a(11, "Alpha", ("how do i reset my password",)),
-             *SMALL_KB[:3]]
+    twins = [
+        _a(10, "Beta", ("how do i reset my password",)),
+        _a(11, "Alpha", ("how do i reset my password",)),
+        *SMALL_KB[:3],
+    ]
     seen = set()
     for seed in range(6):
         shuffled = twins[:]
@@ -155,9 +188,20 @@ def test_demo_kb_vague_and_out_of_scope() -> None:
 def test_clinc150_subset_evaluation() -> None:
     figures = evaluate(CLINC, k=10, limit=300)
     assert figures["queries"] == 300
-    for key in ("top1_accuracy", "top3_recall", "answer_precision",
-                "in_scope_answered_right", "oos_answered"):
+    for key in (
+        "top1_accuracy",
+        "top3_recall",
+        "answer_precision",
+        "in_scope_answered_right",
+        "oos_answered",
+    ):
         assert 0.0 <= figures[key] <= 1.0, key
     assert figures["top1_accuracy"] >= 0.6
     assert figures["top3_recall"] >= figures["top1_accuracy"]
     assert figures["latency_p99_ms"] > 0
+
+
+def test_empty_knowledge_base_falls_back() -> None:
+    empty = Matcher.build([])
+    assert len(empty) == 0
+    assert empty.match("how long does shipping take") == MatchResult("fallback", ())

@@ -13,7 +13,7 @@ from hub.model import Role
 
 async def test_faq_question_in_own_words_gets_the_answer(hub: Running) -> None:
     visitor = await hub.visitor()
-    reply = await visitor.ask("how long will shipping take to get to me?")
+    reply = await visitor.ask("when will my package arrive?")
     assert reply["author"] == "bot"
     assert "business days" in reply["text"]
     assert reply["suggestions"] == []
