@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
 from typing import Any
 
 from aiohttp import web
@@ -31,10 +29,6 @@ from hub.store import NotFound
 
 routes = web.RouteTableDef()
 
-LOGIN_ATTEMPTS_PER_MINUTE = 10
-_failed_logins: dict[str, deque[float]] = defaultdict(deque)
-
-
 def _hub(request: web.Request) -> Hub:
     return request.app[HUB]
 
@@ -47,15 +41,6 @@ def _int_id(request: web.Request, name: str = "id") -> int:
 
 
 # auth ----------------------------------------------------------------------
-def _throttle(key: str) -> None:
-    window = _failed_logins[key]
-    cutoff = time.monotonic() - 60
-    while window and window[0] < cutoff:
-        window.popleft()
-    if len(window) >= LOGIN_ATTEMPTS_PER_MINUTE:
-        raise ApiError(429, "too many failed logins; wait a minute")
-
-
 @routes.post("/api/v1/auth/login")
 async def login(request: web.Request) -> web.Response:
     hub = _hub(request)
@@ -63,11 +48,11 @@ async def login(request: web.Request) -> web.Response:
     email = field(body, "email", str).strip().lower()
     password = field(body, "password", str)
     key = request.remote or "?"
-    _throttle(key)
+    hub.login_limiter.check(key)
     user = await hub.store.get_user_by_email(email)
     valid = await verify_password(user.password_hash if user else None, password)
     if user is None or not valid or not user.active:
-        _failed_logins[key].append(time.monotonic())
+        hub.login_limiter.failed(key)
         raise ApiError(401, "wrong email or password")
     token = await start_session(hub.store, user, hub.settings.session_ttl)
     response = web.json_response({"token": token, "user": user_json(user)})

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections import defaultdict, deque
 
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -96,3 +97,27 @@ class VisitorTokens:
         if hmac.compare_digest(self._sign(parts[1]), parts[2]):
             return parts[1]
         return None
+
+
+class LoginLimiter:
+    """At most ``limit`` failed logins per client address in a sliding minute."""
+
+    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
+        self._limit = limit
+        self._window = window
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def check(self, key: str) -> None:
+        failures = self._failures.get(key)
+        if failures is None:
+            return
+        cutoff = time.monotonic() - self._window
+        while failures and failures[0] < cutoff:
+            failures.popleft()
+        if not failures:
+            del self._failures[key]
+        elif len(failures) >= self._limit:
+            raise ApiError(429, "too many failed logins; wait a minute")
+
+    def failed(self, key: str) -> None:
+        self._failures[key].append(time.monotonic())

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bots.base import OutputChannel
 from handoff.desk import HandoffDesk
-from hub.auth import VisitorTokens
+from hub.auth import LoginLimiter, VisitorTokens
 from hub.config import Settings
 from hub.events import EventBus, KnowledgeChanged
 from hub.outbox import OutboxWorker
@@ -28,6 +28,7 @@ class Hub:
     outbox: OutboxWorker
     channels: dict[str, OutputChannel]
     visitor_tokens: VisitorTokens = field(default_factory=lambda: VisitorTokens(""))
+    login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
     async def knowledge_changed(self) -> None:
         """Rebuild the matcher now, and tell other processes to do the same."""
