@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hub.config import ConfigError, Settings, load_settings
 from hub.model import Role
@@ -137,8 +137,15 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return _with_store(_settings(args), work)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="supporthub", description=__doc__)
+    parser = _Parser(prog="supporthub", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
