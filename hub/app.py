@@ -75,7 +75,7 @@ def create_app(
     app.router.add_get("/", _index)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        await store.open(migrate=True)
+        await store.open(migrate=store.auto_migrate)
         secret = settings.secret_key or await store.set_meta_default(
             "secret_key", secrets.token_urlsafe(32)
         )

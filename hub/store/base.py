@@ -82,6 +82,10 @@ class Store(ABC):
     """The conversation store. Implementations: SQLite (embedded), PostgreSQL (scale-out)."""
 
     url: str
+    # Whether the hub migrates the schema itself when it opens the store. True for the
+    # embedded SQLite (one process owns the file); False for PostgreSQL, where several hub
+    # processes share the database and migrating is the operator's `supporthub db migrate`.
+    auto_migrate: bool = True
 
     # lifecycle -----------------------------------------------------------
     @abstractmethod
