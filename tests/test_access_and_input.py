@@ -6,7 +6,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from conftest import Running
 
 from hub.model import Role
