@@ -25,6 +25,7 @@ from hub.errors import error_middleware
 from hub.events import EventBus
 from hub.outbox import OutboxWorker
 from hub.pipeline import Pipeline
+from hub.relay import make_relay
 from hub.store import Store, make_store
 from knowledge.matcher import Thresholds
 from knowledge.service import KnowledgeBase
@@ -93,6 +94,16 @@ def create_app(
         await knowledge.reload()
         yield
 
+    async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
+        # several processes on one database hear each other's events (hub/relay.py);
+        # listening starts before the knowledge base loads, so no change falls between
+        relay = make_relay(store, bus, knowledge.reload)
+        if relay is not None:
+            await relay.start()
+        yield
+        if relay is not None:
+            await relay.stop()
+
     async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
         for channel in all_channels:
             await channel.start()
@@ -118,7 +129,9 @@ def create_app(
     async def close_live(app: web.Application) -> None:
         bus.close_all()
 
-    app.cleanup_ctx.extend([store_ctx, knowledge_ctx, channels_ctx, pipeline_ctx, outbox_ctx])
+    app.cleanup_ctx.extend(
+        [store_ctx, relay_ctx, knowledge_ctx, channels_ctx, pipeline_ctx, outbox_ctx]
+    )
     app.on_shutdown.append(close_live)
     return app
 

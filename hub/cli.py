@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from hub.config import ConfigError, Settings, load_settings
 from hub.model import Role
@@ -25,12 +25,16 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     return load_settings(database_url=getattr(args, "db", None), **extra)
 
 
-def _with_store(settings: Settings, work: Callable[..., Awaitable[int]]) -> int:
-    from hub.store import SchemaMismatch, make_store
+def _with_store(
+    settings: Settings, work: Callable[..., Awaitable[int]], migrate: bool | None = None
+) -> int:
+    """Run ``work(store)`` on an open store. By default the store migrates only if its engine
+    does so by itself (SQLite); on PostgreSQL that is ``supporthub db migrate``'s job."""
+    from hub.store import StoreError, make_store
 
     async def run() -> int:
         store = make_store(settings.database_url)
-        await store.open(migrate=True)
+        await store.open(migrate=store.auto_migrate if migrate is None else migrate)
         try:
             return await work(store)
         finally:
@@ -38,7 +42,7 @@ def _with_store(settings: Settings, work: Callable[..., Awaitable[int]]) -> int:
 
     try:
         return asyncio.run(run())
-    except SchemaMismatch as exc:
+    except StoreError as exc:
         raise CliError(str(exc)) from None
 
 
@@ -46,12 +50,14 @@ def _with_store(settings: Settings, work: Callable[..., Awaitable[int]]) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from hub.app import create_app
+    from bots.sink import sink_from_env
+    from hub.app import Channel, create_app
+    from hub.store import StoreError
 
     settings = _settings(args, host=args.host, port=args.port, demo=args.demo or None)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    app = create_app(settings, channels=cast("list[Channel]", sink_from_env()))
     base = f"http://{settings.host}:{settings.port}"
 
     async def banner(app: web.Application) -> None:
@@ -69,6 +75,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         web.run_app(app, host=settings.host, port=settings.port, print=None,
                     access_log=None, handle_signals=True)
+    except StoreError as exc:  # unreachable database, or a schema to migrate first
+        raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")\
             from None
@@ -119,7 +127,10 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
         raise CliError(f"{path}: {exc}; nothing was imported") from None
 
     async def work(store: Store) -> int:
+        from hub.relay import announce_knowledge_changed
+
         created = await store.create_articles(articles)
+        await announce_knowledge_changed(store)  # running hubs on PostgreSQL reload
         print(f"imported {len(created)} articles from {path}")
         return 0
 
@@ -134,7 +145,24 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
         print(f"schema is at version {await store.migrate()} ({store.url})")
         return 0
 
-    return _with_store(_settings(args), work)
+    return _with_store(_settings(args), work, migrate=True)
+
+
+def cmd_db_copy(args: argparse.Namespace) -> int:
+    from hub.store import StoreError
+    from hub.store.copy import copy_database
+    from hub.store.postgres_url import parse_pg_url
+
+    try:
+        counts = asyncio.run(copy_database(args.source, args.target))
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    total = sum(counts.values())
+    detail = ", ".join(f"{table} {n}" for table, n in counts.items() if n)
+    where = parse_pg_url(args.target).display  # no password in the output
+    print(f"copied {total} rows from {args.source} to {where}"
+          + (f" ({detail})" if detail else ""))
+    return 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -142,6 +170,29 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+# channels: telegram ---------------------------------------------------------------
+def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
+    from bots.telegram import register_webhook
+
+    settings = _settings(args)
+    try:
+        url = asyncio.run(register_webhook(settings, drop_pending=args.drop_pending_updates))
+    except Exception as exc:  # the SDK's errors (bad token, unreachable API) are one line
+        raise CliError(f"could not set the Telegram webhook: {exc}") from None
+    print(f"Telegram now delivers updates to {url} (with the secret token header)")
+    return 0
+
+
+def add_telegram_commands(commands: Any) -> None:
+    telegram = commands.add_parser("telegram", help="the Telegram bot")
+    telegram_commands = telegram.add_subparsers(dest="telegram_command", required=True)
+    hook = telegram_commands.add_parser(
+        "set-webhook", help="register SUPPORTHUB_PUBLIC_URL/webhooks/telegram with Telegram")
+    hook.add_argument("--drop-pending-updates", action="store_true",
+                      help="discard updates Telegram queued while no webhook was set")
+    hook.set_defaults(func=cmd_telegram_set_webhook)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,6 +231,16 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     migrate = with_db(db_commands.add_parser("migrate", help="apply the schema"))
     migrate.set_defaults(func=cmd_db_migrate)
+
+    add_telegram_commands(commands)
+    copy = db_commands.add_parser(
+        "copy", help="copy every row of one database into another, empty one (keeping ids)")
+    copy.add_argument("--from", dest="source", required=True, metavar="URL",
+                      help="the database to read (e.g. sqlite:///supporthub.db)")
+    copy.add_argument("--to", dest="target", required=True, metavar="URL",
+                      help="the database to fill; it is migrated first and must be empty"
+                           " (e.g. postgresql://user@host:5432/db)")
+    copy.set_defaults(func=cmd_db_copy)
     return parser
 
 

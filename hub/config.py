@@ -46,6 +46,7 @@ class Settings:
     telegram_webhook_secret: str = ""
     telegram_mode: str = "webhook"
     telegram_api_url: str = "https://api.telegram.org"
+    telegram_poll_timeout: int = 30  # polling mode: seconds each getUpdates long poll waits
     slack_bot_token: str = ""
     slack_signing_secret: str = ""
     slack_app_token: str = ""
@@ -54,6 +55,9 @@ class Settings:
     twilio_auth_token: str = ""
     twilio_from: str = ""
     twilio_api_url: str = "https://api.twilio.com"
+    sms_max_segments: int = 4  # a longer SMS answer is cut at a sentence to fit
+    # answer STOP/START/HELP ourselves: only when Twilio's Advanced Opt-Out is off
+    twilio_keyword_replies: bool = False
 
 
 def _coerce(name: str, kind: Any, raw: Any) -> Any:

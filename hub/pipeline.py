@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from handoff.intent import wants_human
+from hub import marks
 from hub.config import Settings
 from hub.events import ConversationChanged, EventBus, MessageCreated
 from hub.model import (
@@ -45,6 +46,14 @@ FALLBACK_TEXT = (
 )
 SUGGEST_TEXT = "I'm not sure I understood. Did you mean one of these?"
 UNKNOWN_CHOICE_TEXT = "Sorry, that article is no longer available. Could you ask again?"
+WELCOME_TEXT = (
+    "Hi! Ask me anything about your order, shipping, returns or your account, in your own "
+    "words. Say \"agent\" at any time to reach a person."
+)
+ATTACHMENT_TEXT = (
+    "Thanks, I've kept that for our team to see. I can only read text, though: "
+    "please type your question, or say \"agent\" to reach a person."
+)
 
 BOT_STATES = frozenset({ConversationState.BOT})
 
@@ -124,7 +133,19 @@ class Pipeline:
             # a person has it (or it waits for one): the bot stays silent
             await self.commit(conversation.id, (), handled=message.id)
             return
-        if wants_human(message.text):
+        marked = marks.parse(message.text)  # see hub/marks.py
+        if marked.silent:  # an edit, an opt-out: kept for the agent, never answered
+            await self.commit(conversation.id, (), handled=message.id)
+            return
+        if marked.greeting:
+            await self.commit(conversation.id, [NewMessage(Author.BOT, WELCOME_TEXT)],
+                              handled=message.id, expect=BOT_STATES)
+            return
+        if marked.attachments_only:
+            await self.commit(conversation.id, [NewMessage(Author.BOT, ATTACHMENT_TEXT)],
+                              handled=message.id, expect=BOT_STATES)
+            return
+        if wants_human(marked.text):
             await self.commit(
                 conversation.id, [NewMessage(Author.BOT, HANDOFF_TEXT)], handled=message.id,
                 new_state=ConversationState.QUEUED, expect=BOT_STATES, fallback_streak=0,
@@ -133,7 +154,7 @@ class Pipeline:
         if message.article_id is not None:  # a pressed suggestion button
             await self._answer_choice(conversation, message, message.article_id)
             return
-        await self._answer_by_match(conversation, message)
+        await self._answer_by_match(conversation, message, marked.text)
 
     async def _answer_choice(
         self, conversation: Conversation, message: Message, article_id: int
@@ -146,8 +167,10 @@ class Pipeline:
         await self.commit(conversation.id, [reply], handled=message.id, expect=BOT_STATES,
                           fallback_streak=0)
 
-    async def _answer_by_match(self, conversation: Conversation, message: Message) -> None:
-        result = self._knowledge.match(message.text)
+    async def _answer_by_match(
+        self, conversation: Conversation, message: Message, text: str
+    ) -> None:
+        result = self._knowledge.match(text)
         best = result.best
         if result.outcome == "answer" and best is not None:
             article = self._knowledge.article(best.article_id)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,3 +161,53 @@ def _get(frame: dict[str, Any], key: str) -> Any:
     for part in key.split("__"):
         value = value.get(part) if isinstance(value, dict) else None
     return value
+
+
+# PostgreSQL ---------------------------------------------------------------------------
+# The real server (PRODUCT.md: 127.0.0.1:5432, user postgres, database test); each test
+# gets a schema of its own, dropped afterwards. Unreachable: skipped, or failed when CI is set.
+PG_BASE_URL = os.environ.get("SUPPORTHUB_TEST_PG_URL",
+                             "postgresql://postgres@127.0.0.1:5432/test")
+_pg_unreachable: list[str] = []  # the reason, remembered after the first try
+
+
+async def _pg_admin() -> Any:
+    import asyncpg
+
+    if not _pg_unreachable:
+        try:
+            return await asyncpg.connect(PG_BASE_URL, timeout=5)
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            _pg_unreachable.append(f"{type(exc).__name__}: {exc}")
+    reason = f"PostgreSQL at {PG_BASE_URL} is unreachable ({_pg_unreachable[0]})"
+    if os.environ.get("CI"):
+        pytest.fail(reason + "; CI is set, so this fails instead of skipping")
+    pytest.skip(reason)
+
+
+@asynccontextmanager
+async def pg_schema(migrate: bool = True) -> AsyncIterator[str]:
+    """The URL of a fresh schema (migrated unless told not to), dropped on exit."""
+    from hub.store.postgres import PostgresStore
+
+    admin = await _pg_admin()
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    url = f"{PG_BASE_URL}?schema={schema}"
+    try:
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+        if migrate:
+            store = PostgresStore(url)
+            await store.open(migrate=True)
+            await store.close()
+        yield url
+    finally:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A migrated PostgreSQL schema of this test's own; override ``db_url`` with it to run
+    ``start_hub`` hubs on PostgreSQL (see test_webchat_flow_pg.py)."""
+    async with pg_schema() as url:
+        yield url

@@ -14,6 +14,13 @@ processes could race, the row that decides is locked first:
   by ``kill -9`` — the lease is void at once, so a survivor delivers the item on its next
   poll instead of after the lease time. See the schema's note.
 
+Every hub process must reach PostgreSQL directly or through a *session* pooler, as the same
+role (or one with ``pg_read_all_stats``): LISTEN and the lease holder's session id need a
+server session of their own, which transaction pooling (e.g. PgBouncer's default) does not
+give. If a process's anchor connection drops while the process lives, its leases are void
+too and a reply in flight may be sent twice — the same at-least-once edge a platform without
+idempotency keys has after any crash.
+
 The URL may carry ``?schema=NAME`` (the connections' ``search_path``) and ``?pool_size=N``:
 see :mod:`hub.store.postgres_url`.
 
@@ -31,6 +38,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
+from asyncpg import Connection as Conn
 
 from hub.model import (
     Article,
@@ -51,6 +59,7 @@ from hub.store.base import (
     SCHEMA_VERSION,
     Conflict,
     DeadLetter,
+    IdentityStatus,
     NotFound,
     OutboxStats,
     SchemaMismatch,
@@ -76,7 +85,6 @@ from hub.store.rows import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Conn = asyncpg.Connection
 _RETRIES = 5
 _RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
@@ -173,7 +181,7 @@ class PostgresStore(Store):
             conn: Conn = await asyncpg.connect(
                 self.target.dsn, server_settings=self.target.server_settings
             )
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
             raise StoreError(
                 f"cannot connect to PostgreSQL at {self.target.display}: {exc}"
             ) from exc
@@ -186,7 +194,7 @@ class PostgresStore(Store):
                 max_size=self.target.pool_size, server_settings=self.target.server_settings,
                 command_timeout=60,
             )
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
             raise StoreError(
                 f"cannot connect to PostgreSQL at {self.target.display}: {exc}"
             ) from exc
@@ -244,6 +252,13 @@ class PostgresStore(Store):
 
         return await self._tx(run)
 
+    def connection(self) -> Any:
+        """``async with store.connection() as conn``: a pooled connection, for bulk work
+        outside the Store interface (``db copy``, benchmarks)."""
+        if self._pool is None:
+            raise RuntimeError("the store is closed")
+        return self._pool.acquire()
+
     async def _tx(
         self, fn: Callable[[Conn], Awaitable[T]], *, retry_unique: bool = False,
         readonly: bool = False,
@@ -296,9 +311,12 @@ class PostgresStore(Store):
 
         return await self._tx(run)
 
-    async def notify(self, channel: str, payload: str) -> None:
-        """Send a NOTIFY (committed at once: it is its own transaction)."""
-        await self._fetchrow("SELECT pg_notify($1, $2)", channel, payload)
+    async def notify_many(self, channel: str, payloads: Sequence[str]) -> None:
+        """Send NOTIFYs, in order, in one round trip (delivered when this statement commits)."""
+        await self._fetchrow(
+            "SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) AS t(p)",
+            channel, list(payloads),
+        )
 
     # conversations -------------------------------------------------------
     async def ingest(self, inbound: InboundMessage) -> Ingested:
@@ -524,6 +542,31 @@ class PostgresStore(Store):
 
         return await self._tx(run)
 
+    async def identity_status(self, channel: str, external_id: str) -> IdentityStatus | None:
+        row = await self._fetchrow(
+            "SELECT contact_id, reachable, opted_out FROM identities"
+            " WHERE channel = $1 AND external_id = $2",
+            channel, external_id,
+        )
+        if row is None:
+            return None
+        return IdentityStatus(int(row["contact_id"]), bool(row["reachable"]),
+                              bool(row["opted_out"]))
+
+    async def set_identity_status(
+        self,
+        channel: str,
+        external_id: str,
+        *,
+        reachable: bool | None = None,
+        opted_out: bool | None = None,
+    ) -> None:
+        await self._fetchrow(
+            "UPDATE identities SET reachable = COALESCE($1, reachable),"
+            " opted_out = COALESCE($2, opted_out) WHERE channel = $3 AND external_id = $4",
+            reachable, opted_out, channel, external_id,
+        )
+
     # outbox --------------------------------------------------------------
     async def _lease_owner_id(self) -> tuple[int, datetime]:
         """(pid, backend_start) of this store's anchor session, reconnecting it if it died."""
@@ -546,7 +589,8 @@ class PostgresStore(Store):
             " WHERE o.status = 'pending' AND o.next_attempt_at <= $1"
             " AND (o.locked_until IS NULL OR o.locked_until <= $1"
             "  OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"  # the holder's session ended
-            "   WHERE a.pid = o.leased_pid AND a.backend_start = o.leased_since))"
+            "   WHERE a.pid = o.leased_pid"
+            "   AND (a.backend_start = o.leased_since OR a.backend_start IS NULL)))"
             " ORDER BY o.next_attempt_at, o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED)"
             " UPDATE outbox o SET locked_until = $2, attempts = o.attempts + 1,"
             " leased_pid = $4, leased_since = $5"
@@ -579,6 +623,16 @@ class PostgresStore(Store):
                 " leased_pid = NULL WHERE id = $3",
                 retry_at, error, outbox_id,
             )
+
+    async def record_delivery_status(
+        self, channel: str, platform_message_id: str, status: str
+    ) -> bool:
+        row = await self._fetchrow(
+            "WITH hit AS (UPDATE outbox SET delivery_status = $1 WHERE channel = $2"
+            " AND platform_message_id = $3 RETURNING 1) SELECT count(*) AS n FROM hit",
+            status, channel, platform_message_id,
+        )
+        return int(row["n"]) > 0
 
     async def dead_letters(self, limit: int = 200) -> list[DeadLetter]:
         rows = await self._fetch(
@@ -651,7 +705,8 @@ class PostgresStore(Store):
 
     # knowledge -----------------------------------------------------------
     async def list_articles(self) -> list[Article]:
-        return [article_from_row(r) for r in await self._fetch("SELECT * FROM articles ORDER BY id")]
+        rows = await self._fetch("SELECT * FROM articles ORDER BY id")
+        return [article_from_row(row) for row in rows]
 
     async def get_article(self, article_id: int) -> Article | None:
         row = await self._fetchrow("SELECT * FROM articles WHERE id = $1", article_id)

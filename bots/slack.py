@@ -1,0 +1,210 @@
+"""Slack, through slack-bolt's ``AsyncApp`` and slack_sdk's ``AsyncWebClient`` (both held).
+
+Events, interactivity and commands arrive at our own aiohttp route ``POST
+/webhooks/slack/events``: the signature is checked on the raw body first (slack_sdk's
+``SignatureVerifier``), then the request is dispatched to the app with Bolt's aiohttp
+adapter helpers. ``process_before_response`` makes Bolt run the listener, which commits the
+message, before Slack gets its 200. With ``SUPPORTHUB_SLACK_APP_TOKEN`` set, the same app
+also listens over Socket Mode, for running without a public URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from aiohttp import ClientError, web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bots import render
+from bots.base import Channel, DeliveryError, OnMessage, PermanentFailure, RetryLater
+from bots.slack_inbound import (
+    ACTION_ID,
+    ACTION_PREFIX,
+    CHANNEL,
+    choice,
+    message_event,
+    recipient_of_message,
+    split_recipient,
+    thread_key,
+)
+from hub.config import Settings
+from hub.model import InboundMessage, OutboxItem
+from hub.store import Store
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/webhooks/slack/events"
+SECTION_LIMIT = 3000  # characters of text in one Block Kit section
+# the conversation is gone for the bot: no reply there can ever be delivered
+_GONE = frozenset({"channel_not_found", "not_in_channel", "is_archived", "user_not_found",
+                   "user_disabled", "cannot_dm_bot", "messages_tab_disabled"})
+
+
+class SlackChannel(Channel):
+    name = CHANNEL
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self._store = store
+        self._app_token = settings.slack_app_token
+        self._client = AsyncWebClient(token=settings.slack_bot_token,
+                                      base_url=settings.slack_api_url)
+        self._verifier = (SignatureVerifier(settings.slack_signing_secret)
+                          if settings.slack_signing_secret else None)
+        # Socket Mode alone needs no signing secret; HTTP requests are then all refused
+        self._app = AsyncApp(
+            client=self._client, process_before_response=True, logger=log,
+            signing_secret=settings.slack_signing_secret or secrets.token_hex(16),
+        )
+        self._app.event("message")(self._on_message_event)
+        self._app.event("app_mention")(self._on_mention)
+        self._app.action(ACTION_ID)(self._on_choice)
+        self._socket: AsyncSocketModeHandler | None = None
+        self._on_message: OnMessage | None = None
+        self._names: dict[str, str | None] = {}
+
+    # lifecycle -----------------------------------------------------------------
+    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
+        self._on_message = on_message
+        return [web.post(EVENTS_PATH, self.events)]
+
+    async def start(self) -> None:
+        if self._app_token:
+            self._socket = AsyncSocketModeHandler(self._app, self._app_token)
+            await self._socket.connect_async()
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()
+
+    # inbound -------------------------------------------------------------------
+    async def events(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self._verifier is None or not _valid(self._verifier, body, request):
+            return web.json_response({"error": {"code": "unauthorized", "message":
+                                      "missing, stale or wrong Slack signature"}}, status=401)
+        bolt_response = await self._app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def _commit(self, inbound: InboundMessage | None) -> None:
+        if inbound is None:
+            return
+        if self._on_message is None:
+            raise RuntimeError("the Slack channel is not attached to a hub")
+        user = inbound.extras.get("user_id")
+        if inbound.display_name is None and isinstance(user, str):
+            name = await self._name(user)
+            if name:
+                inbound = InboundMessage(
+                    inbound.channel, inbound.external_id, inbound.text,
+                    inbound.platform_message_id, name, inbound.choice_article_id,
+                    inbound.extras)
+        await self._on_message(inbound)
+
+    async def _on_message_event(self, event: dict[str, Any], body: dict[str, Any],
+                                context: dict[str, Any]) -> None:
+        recipient = recipient_of_message(event)
+        if recipient is None:
+            return  # channel chatter: mentions come as app_mention
+        if event.get("channel_type") != "im" and await self._store.identity_status(
+                CHANNEL, recipient) is None:
+            return  # a thread the bot was never mentioned in
+        await self._commit(message_event(event, recipient, context.get("bot_user_id"),
+                                         body.get("event_id")))
+
+    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any],
+                          context: dict[str, Any]) -> None:
+        channel, ts = event.get("channel"), event.get("thread_ts") or event.get("ts")
+        if not channel or not ts:
+            return
+        await self._commit(message_event(event, thread_key(channel, ts),
+                                         context.get("bot_user_id"), body.get("event_id")))
+
+    async def _on_choice(self, ack: AsyncAck, body: dict[str, Any],
+                         action: dict[str, Any]) -> None:
+        await self._commit(choice(body, action))
+        await ack()
+
+    async def _name(self, user: str) -> str | None:
+        """The user's display name, for the agent; best effort, remembered."""
+        if user not in self._names:
+            try:
+                info = await self._client.users_info(user=user)
+                profile = (info.get("user") or {}).get("profile") or {}
+                self._names[user] = profile.get("display_name") or profile.get("real_name") \
+                    or (info.get("user") or {}).get("name")
+            except (SlackApiError, ClientError, TimeoutError):
+                return None
+        return self._names[user]
+
+    # outbound ------------------------------------------------------------------
+    async def send(self, reply: OutboxItem) -> str | None:
+        channel, thread_ts = split_recipient(reply.recipient)
+        text = render.slack_mrkdwn(reply.text)
+        if reply.agent_name:
+            text = f"*{render.slack_mrkdwn(reply.agent_name)}*\n{text}"
+        blocks: list[dict[str, Any]] = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": part}}
+            for part in _sections(text)
+        ]
+        if reply.suggestions:
+            blocks.append({"type": "actions", "elements": [
+                {"type": "button", "action_id": f"{ACTION_PREFIX}{s.article_id}",
+                 "value": str(s.article_id),
+                 "text": {"type": "plain_text", "text": s.title[:75], "emoji": True}}
+                for s in reply.suggestions[:25]
+            ]})
+        fallback = render.slack_plain(reply.text)
+        if reply.agent_name:
+            fallback = f"{reply.agent_name}: {fallback}"
+        try:
+            response = await self._client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=fallback, blocks=blocks,
+                unfurl_links=False)
+        except SlackApiError as exc:
+            raise _delivery_error(exc) from exc
+        except (ClientError, TimeoutError) as exc:
+            raise RetryLater(f"slack: {type(exc).__name__}: {exc}") from exc
+        ts = response.get("ts")
+        return str(ts) if ts else None
+
+
+def _valid(verifier: SignatureVerifier, body: bytes, request: web.Request) -> bool:
+    try:
+        return verifier.is_valid_request(body, dict(request.headers))
+    except ValueError:  # a timestamp that is not a number
+        return False
+
+
+def _sections(text: str) -> list[str]:
+    parts: list[str] = []
+    while len(text) > SECTION_LIMIT:
+        at = text.rfind("\n", 0, SECTION_LIMIT)
+        at = at if at > SECTION_LIMIT // 2 else text.rfind(" ", 0, SECTION_LIMIT)
+        at = at if at > 0 else SECTION_LIMIT
+        parts.append(text[:at])
+        text = text[at:].lstrip()
+    return [*parts, text or " "]
+
+
+def _delivery_error(exc: SlackApiError) -> DeliveryError:
+    response = exc.response
+    status = response.status_code
+    error = str(response.get("error", "")) if isinstance(response.data, dict) else ""
+    if status == 429 or error == "ratelimited":
+        retry_after = response.headers.get("Retry-After") or response.headers.get("retry-after")
+        return RetryLater(f"slack: rate limited (HTTP {status})",
+                          retry_after=float(retry_after) if retry_after else None)
+    if status >= 500 or error in ("internal_error", "fatal_error", "service_unavailable",
+                                  "request_timeout"):
+        return RetryLater(f"slack: HTTP {status} {error}".rstrip())
+    if error in _GONE:
+        return PermanentFailure(f"slack: {error}")
+    return PermanentFailure(f"slack: {error or f'HTTP {status}'}", unreachable=False)

@@ -1,0 +1,275 @@
+"""SMS and WhatsApp through Twilio: one module, one SDK ``Client``, two channel names.
+
+Inbound ``POST /webhooks/twilio/sms`` (both channels: a ``whatsapp:`` sender is WhatsApp) and
+``POST /webhooks/twilio/status`` (delivery reports) are verified with the SDK's
+``RequestValidator`` against ``SUPPORTHUB_PUBLIC_URL`` + path, so they work behind a reverse
+proxy. Inbound messages are committed and answered with empty TwiML; every reply, the
+bot's and the agents', goes out through the outbox with ``messages.create_async``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import ClientError, web
+from multidict import MultiDictProxy
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
+from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bots import twilio_http
+from bots.base import Channel, DeliveryError, OnMessage, PermanentFailure, RetryLater
+from bots.twilio_inbound import (
+    KEYWORD_REPLIES,
+    SMS,
+    WHATSAPP,
+    Keyword,
+    address,
+    channel_and_number,
+    choice_number,
+    keyword,
+    keyword_text,
+    media,
+    render_reply,
+)
+from hub import marks
+from hub.config import Settings
+from hub.model import Author, InboundMessage, OutboxItem
+from hub.store import Store
+
+log = logging.getLogger(__name__)
+
+INBOUND_PATH = "/webhooks/twilio/sms"
+STATUS_PATH = "/webhooks/twilio/status"
+# Twilio error codes after which no message to that number can be delivered
+_UNREACHABLE = frozenset({21211, 21214, 21217, 21612, 21614, 30003, 30005, 30006, 63003,
+                          63024})
+_OPTED_OUT = 21610  # the number replied STOP (Twilio's Advanced Opt-Out)
+_FAILED = frozenset({"failed", "undelivered"})
+
+
+class TwilioGateway:
+    """The SDK client and the webhooks, shared by the ``sms`` and ``whatsapp`` channels."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self._settings = settings
+        self._store = store
+        self._validator = RequestValidator(settings.twilio_auth_token)
+        self._client: Client | None = None
+        self._http: twilio_http.RedirectingHttpClient | None = None
+        self._on_message: OnMessage | None = None
+
+    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
+        self._on_message = on_message
+        return [web.post(INBOUND_PATH, self.inbound), web.post(STATUS_PATH, self.status)]
+
+    async def start(self) -> None:
+        if self._client is None:  # the SDK's aiohttp session wants a running loop
+            self._http = twilio_http.RedirectingHttpClient(self._settings.twilio_api_url)
+            self._client = Client(self._settings.twilio_account_sid,
+                                  self._settings.twilio_auth_token, http_client=self._http)
+        if not self._settings.public_url:
+            log.warning("twilio: SUPPORTHUB_PUBLIC_URL is not set, so no webhook can be "
+                        "verified: every inbound SMS/WhatsApp request will be refused")
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = self._client = None
+
+    # inbound -------------------------------------------------------------------
+    async def _verified_form(self, request: web.Request) -> MultiDictProxy[Any] | None:
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not signature or not self._settings.public_url:
+            return None
+        form = await request.post()  # the signature covers the form fields
+        url = self._settings.public_url.rstrip("/") + request.path_qs
+        algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
+        if not self._validator.validate(url, form, signature, algorithm):
+            return None
+        return form
+
+    async def inbound(self, request: web.Request) -> web.Response:
+        form = await self._verified_form(request)
+        if form is None:
+            return _forbidden()
+        sid, sender = str(form.get("MessageSid") or ""), str(form.get("From") or "")
+        if not sid or not sender:
+            return web.json_response({"error": {"code": "invalid", "message":
+                                      "MessageSid and From are required"}}, status=422)
+        if self._on_message is None:
+            raise RuntimeError("the Twilio channels are not attached to a hub")
+        channel, number = channel_and_number(sender)
+        body = str(form.get("Body") or "")
+        kind = keyword(body)
+        if kind is Keyword.OPT_OUT:  # committed first: the identity must exist to be flagged
+            await self._on_message(self._message(channel, number, sid, keyword_text(kind, body),
+                                                 form))
+            await self._store.set_identity_status(channel, number, opted_out=True)
+        elif kind is not None:
+            await self._on_message(self._message(channel, number, sid, keyword_text(kind, body),
+                                                 form))
+            if kind is Keyword.OPT_IN:
+                await self._store.set_identity_status(channel, number, opted_out=False,
+                                                      reachable=True)
+        else:
+            inbound = await self._choice(channel, number, sid, body) or self._message(
+                channel, number, sid, body, form)
+            await self._on_message(inbound)
+        reply = MessagingResponse()
+        # Twilio answers SMS keywords itself (Advanced Opt-Out); WhatsApp it does not
+        if kind is not None and (channel == WHATSAPP or self._settings.twilio_keyword_replies):
+            reply.message(KEYWORD_REPLIES[kind])
+        return web.Response(text=str(reply), content_type="text/xml")
+
+    def _message(self, channel: str, number: str, sid: str, body: str,
+                 form: MultiDictProxy[Any]) -> InboundMessage:
+        attachments = media(form)
+        tags = [marks.mark(a["kind"]) for a in attachments]
+        extras: dict[str, Any] = {"to": str(form.get("To") or "")}
+        if attachments:
+            extras["attachments"] = attachments
+        for field in ("FromCountry", "FromCity", "ProfileName", "WaId"):
+            if form.get(field):
+                extras[field] = str(form.get(field))
+        name = str(form.get("ProfileName") or "") or None  # WhatsApp's profile name
+        return InboundMessage(channel, number, marks.marked_text(tags, body.strip()),
+                              platform_message_id=sid, display_name=name, extras=extras)
+
+    async def _choice(self, channel: str, number: str, sid: str,
+                      body: str) -> InboundMessage | None:
+        """"2" picks the second suggestion of the last thing the hub said, if the bot said it
+        with suggestions; otherwise it is just the text "2"."""
+        n = choice_number(body)
+        if n is None:
+            return None
+        conversation = await self._store.find_conversation(channel, number)
+        if conversation is None:
+            return None
+        recent = await self._store.list_messages(conversation.id, limit=20,
+                                                 include_private=False)
+        said = [m for m in recent if m.direction == "out"]
+        if not said or said[-1].author is not Author.BOT or n > len(said[-1].suggestions):
+            return None
+        picked = said[-1].suggestions[n - 1]
+        return InboundMessage(channel, number, picked.title, platform_message_id=sid,
+                              choice_article_id=picked.article_id, extras={"reply": body})
+
+    async def status(self, request: web.Request) -> web.Response:
+        form = await self._verified_form(request)
+        if form is None:
+            return _forbidden()
+        sid, state = str(form.get("MessageSid") or ""), str(form.get("MessageStatus") or "")
+        if sid and state:
+            channel, number = channel_and_number(str(form.get("To") or ""))
+            await self._store.record_delivery_status(channel, sid, state)
+            code = _int(form.get("ErrorCode"))
+            if state in _FAILED and code == _OPTED_OUT:
+                await self._store.set_identity_status(channel, number, opted_out=True)
+            elif state in _FAILED and code in _UNREACHABLE:
+                await self._store.set_identity_status(channel, number, reachable=False)
+        return web.Response(status=204)
+
+    # outbound ------------------------------------------------------------------
+    async def send(self, channel: str, reply: OutboxItem) -> str | None:
+        status = await self._store.identity_status(channel, reply.recipient)
+        if status is not None and status.opted_out:
+            raise PermanentFailure(f"{channel}: {reply.recipient} opted out (STOP)",
+                                   unreachable=False)
+        if self._client is None:
+            raise RetryLater("twilio: the client is not started")
+        sender = self._settings.twilio_from
+        params: dict[str, Any] = {"to": address(channel, reply.recipient),
+                                  "body": render_reply(reply, channel,
+                                                       self._settings.sms_max_segments)}
+        if sender.startswith("MG"):
+            params["messaging_service_sid"] = sender
+        else:
+            params["from_"] = address(channel, sender.removeprefix("whatsapp:"))
+        if self._settings.public_url:
+            params["status_callback"] = self._settings.public_url.rstrip("/") + STATUS_PATH
+        seen: list[Any] = []
+        token = twilio_http.responses.set(seen)
+        try:
+            message = await self._client.messages.create_async(**params)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            error = _delivery_error(channel, exc, seen[-1].headers if seen else None)
+            if _code(exc) == _OPTED_OUT:
+                await self._store.set_identity_status(channel, reply.recipient, opted_out=True)
+            raise error from exc
+        except (ClientError, TimeoutError) as exc:
+            raise RetryLater(f"{channel}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            twilio_http.responses.reset(token)
+        return message.sid
+
+
+class TwilioChannel(Channel):
+    """``sms`` or ``whatsapp``: the same gateway, named for where replies go."""
+
+    def __init__(self, name: str, gateway: TwilioGateway, serves_webhooks: bool) -> None:
+        self.name = name
+        self._gateway = gateway
+        self._serves_webhooks = serves_webhooks
+
+    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
+        return self._gateway.routes(on_message) if self._serves_webhooks else []
+
+    async def start(self) -> None:
+        await self._gateway.start()
+
+    async def stop(self) -> None:
+        await self._gateway.stop()
+
+    async def send(self, reply: OutboxItem) -> str | None:
+        return await self._gateway.send(self.name, reply)
+
+
+def twilio_channels(settings: Settings, store: Store) -> list[Channel]:
+    gateway = TwilioGateway(settings, store)
+    return [TwilioChannel(SMS, gateway, serves_webhooks=True),
+            TwilioChannel(WHATSAPP, gateway, serves_webhooks=False)]
+
+
+def _forbidden() -> web.Response:
+    return web.json_response({"error": {"code": "forbidden", "message":
+                              "missing or wrong X-Twilio-Signature"}}, status=403)
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def _code(exc: TwilioRestException | TwilioServiceException) -> int | None:
+    return _int(exc.code)
+
+
+def _delivery_error(channel: str, exc: TwilioRestException | TwilioServiceException,
+                    headers: Any) -> DeliveryError:
+    status, code = int(exc.status), _code(exc)
+    message = getattr(exc, "msg", None) or getattr(exc, "detail", None) or getattr(
+        exc, "title", "")
+    text = f"{channel}: Twilio HTTP {status}, error {code}: {message}"
+    if status == 429 or code == 20429:
+        retry_after = headers.get("Retry-After") if headers is not None else None
+        return RetryLater(text, retry_after=_float(retry_after))
+    if status >= 500:
+        return RetryLater(text)
+    return PermanentFailure(text, unreachable=code in _UNREACHABLE)
+
+
+def _float(value: object) -> float | None:
+    try:
+        return float(str(value)) if value is not None else None
+    except ValueError:
+        return None
