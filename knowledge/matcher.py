@@ -1,18 +1,25 @@
 """Fuzzy FAQ matcher: which published article answers a customer's message, and how sure are we.
 
-How a message is scored (everything except the last step is precomputed in ``build``):
+How a message is scored (everything except the per-message sums is precomputed in ``build``):
 
-1. Normalise and stem (``knowledge.normalize``); a word the index has never seen is
-   typo-corrected against the index vocabulary (rapidfuzz OSA distance, candidates found
-   through a delete-neighbourhood table, so no scan of the vocabulary).
-2. Weight words by an IDF computed over *articles*: a word that appears in many articles
-   ("how", "do", "i") says little about which one is meant. Unknown words keep the highest
-   weight, so a message about something the KB does not cover scores low.
-3. Cosine similarity against every phrasing through an inverted index (a numpy
-   ``bincount`` over the posting lists of the message's words), and against each
-   article's centroid, so an article is judged on all its phrasings, not only one string.
-4. The few best articles are re-scored with rapidfuzz on their best phrasing (word order,
-   near-verbatim wording), and ranked by score, then title, then id: never by KB order.
+1. Normalise (``knowledge.normalize``: case, accents, contractions, admin synonyms) and
+   stem; a word the index has never seen is typo-corrected against the index vocabulary
+   (rapidfuzz OSA distance, candidates found through a delete-neighbourhood table, so no
+   scan of the vocabulary).
+2. Three views of the message, each in 0..1, blended into the score:
+
+   * **phrasings** — word TF-IDF (stems and word pairs, IDF over *articles*, so "how do
+     i" says little) cosine against every phrasing through an inverted index (a numpy
+     ``bincount`` over posting lists); an article gets the mean of its best three
+     phrasings, so it is judged on several of its phrasings, not one lucky string;
+   * **characters** — character 3–5-gram TF-IDF (sublinear tf) cosine against each
+     article's centroid (Rocchio): robust to inflections, compounds and typos;
+   * **learned** — a multinomial logistic regression over word stems, trained when the
+     index is built (``knowledge.learn``): it learns which words tell similar articles
+     apart, which IDF alone cannot.
+
+3. Articles are ranked by score, then title, then id: never by knowledge-base order. A
+   direct answer needs a high score *and* a clear lead over the runner-up (``Thresholds``).
 """
 
 from __future__ import annotations
@@ -20,17 +27,17 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
 from hub.model import Article, ArticleStatus
-from knowledge.normalize import stem, words
+from knowledge import learn
+from knowledge.normalize import Synonyms, char_ngrams, stem, words
 
 Outcome = Literal["answer", "suggest", "fallback"]
 FloatArray = npt.NDArray[np.float64]
@@ -40,14 +47,16 @@ MAX_MATCHES = 3
 MARGIN_SLOPE = 0.5  # see Thresholds
 MIN_LEAD = 2.0  # a (near) tie is ambiguity: suggest, never answer
 VAGUE_INFO = 1.2  # below this many "rare words' worth" of known words, only suggest
-_RERANK = 8  # articles re-scored with rapidfuzz after the index pass
+TOP_PHRASINGS = 3  # an article's phrasing score is the mean of its best this many
+BIGRAM_WEIGHT = 0.4
+HARD_NEGATIVES = 15  # articles each training phrasing is contrasted with
 _TYPO_MIN_LEN = 4  # shorter words are too ambiguous to correct
 _TYPO_CACHE_SIZE = 4096
 
-# Blend of the three similarities (each in 0..1) into the final score.
-W_PHRASING = 0.45  # best single phrasing (cosine)
-W_CENTROID = 0.35  # the article as a whole (cosine with its centroid)
-W_FUZZ = 0.20  # rapidfuzz token ratio with the best phrasing (word order, spelling)
+# Blend of the three views (each in 0..1) into the final score; chosen on CLINC150 val.
+W_PHRASING = 0.22
+W_CHARS = 0.35
+W_LEARNED = 0.43
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +66,12 @@ class Thresholds:
     A direct answer needs ``score >= answer`` and a lead over the runner-up article of
     ``margin`` points at the answer threshold, shrinking by half a point per point of
     score above it (never below 2 points): a clear winner may have a close second, a
-    borderline one may not.
+    borderline one may not. Below ``suggest`` the bot falls back to a person.
     """
 
-    answer: float = 44.0
-    suggest: float = 32.0
-    margin: float = 23.0
+    answer: float = 40.0
+    suggest: float = 15.0
+    margin: float = 19.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +91,6 @@ class MatchResult:
         return self.matches[0] if self.matches else None
 
 
-BIGRAM_WEIGHT = 0.4
-
-
 def _with_bigrams(stems: list[str]) -> list[str]:
     return stems + [f"{a} {b}" for a, b in itertools.pairwise(stems)]
 
@@ -94,30 +100,120 @@ def _deletes(word: str) -> set[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class _Sparse:
+    """Row-normalised TF-IDF vectors, stored both by row (CSR) and by term (postings)."""
+
+    rows: IntArray  # per non-zero, sorted by row
+    terms: IntArray
+    vals: FloatArray
+    n_rows: int
+
+
+def _tfidf(docs: Sequence[Sequence[int]], idf: FloatArray) -> _Sparse:
+    """Sublinear tf x idf, each row scaled to unit length."""
+    n_terms = len(idf)
+    doc = np.repeat(np.arange(len(docs), dtype=np.int64), [len(d) for d in docs])
+    term = np.fromiter(itertools.chain.from_iterable(docs), dtype=np.int64, count=len(doc))
+    return _normalised(doc * n_terms + term, np.ones(len(doc)), n_terms, len(docs), idf, True)
+
+
+def _normalised(
+    keys: IntArray,
+    weights: FloatArray,
+    n_terms: int,
+    n_rows: int,
+    idf: FloatArray | None,
+    log_tf: bool,
+) -> _Sparse:
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    vals: FloatArray = np.bincount(inverse, weights=weights).astype(np.float64)
+    rows, terms = uniq // max(n_terms, 1), uniq % max(n_terms, 1)
+    if log_tf:
+        vals = 1.0 + np.log(vals)
+    if idf is not None:
+        vals = vals * idf[terms]
+    norms = np.sqrt(np.bincount(rows, weights=vals * vals, minlength=n_rows))
+    vals = vals / np.where(norms > 0, norms, 1.0)[rows]
+    return _Sparse(rows, terms, vals, n_rows)
+
+
+def _centroids(vecs: _Sparse, owner: IntArray, n: int, n_terms: int) -> _Sparse:
+    """Each article's unit-length mean of its phrasing vectors (Rocchio)."""
+    return _normalised(owner[vecs.rows] * n_terms + vecs.terms, vecs.vals, n_terms, n, None, False)
+
+
+@dataclass(frozen=True, slots=True)
 class _Postings:
-    """One term's posting list: document ids and the term's weight in each."""
+    """For each term, the rows it occurs in and its weight there (CSC layout)."""
 
-    ids: IntArray
-    weights: FloatArray
+    starts: IntArray  # term t's entries are [starts[t], starts[t + 1])
+    rows: IntArray
+    vals: FloatArray
+    size: int
+
+    @classmethod
+    def of(cls, vecs: _Sparse, n_terms: int) -> _Postings:
+        order = np.argsort(vecs.terms, kind="stable")
+        counts = np.bincount(vecs.terms, minlength=n_terms)
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return cls(starts, vecs.rows[order], vecs.vals[order], vecs.n_rows)
+
+    def dot(self, vec: dict[int, float]) -> FloatArray:
+        """Every row's dot product with the sparse query vector ``vec``."""
+        terms = np.fromiter(vec, dtype=np.int64, count=len(vec))
+        lo, hi = self.starts[terms], self.starts[terms + 1]
+        lens = hi - lo
+        total = int(lens.sum())
+        if total == 0:
+            return np.zeros(self.size)
+        offsets = np.repeat(lo - (np.cumsum(lens) - lens), lens) + np.arange(total)
+        weights = self.vals[offsets] * np.repeat(np.fromiter(vec.values(), float, len(vec)), lens)
+        out = np.bincount(self.rows[offsets], weights=weights, minlength=self.size)
+        return out.astype(np.float64, copy=False)
 
 
-def _tf_vector(term_ids: Sequence[int], idf: FloatArray) -> dict[int, float]:
-    vec = {t: (1.0 + math.log(c)) * float(idf[t]) for t, c in Counter(term_ids).items()}
-    norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
-    return {t: v / norm for t, v in vec.items()}
+@dataclass(frozen=True, slots=True)
+class _Space:
+    """A TF-IDF term space: vocabulary, IDF and the weight of a never-seen term."""
 
+    vocab: dict[str, int]
+    idf: FloatArray
+    unknown_idf: float
 
-def _postings(vectors: Sequence[dict[int, float]], n_terms: int) -> list[_Postings]:
-    ids: list[list[int]] = [[] for _ in range(n_terms)]
-    weights: list[list[float]] = [[] for _ in range(n_terms)]
-    for doc, vec in enumerate(vectors):
-        for t, w in vec.items():
-            ids[t].append(doc)
-            weights[t].append(w)
-    return [
-        _Postings(np.asarray(i, dtype=np.int64), np.asarray(w, dtype=np.float64))
-        for i, w in zip(ids, weights, strict=True)
-    ]
+    @classmethod
+    def fit(
+        cls, docs: Sequence[Sequence[str]], groups: IntArray | None = None
+    ) -> tuple[_Space, list[list[int]]]:
+        """The space, with IDF over documents (or over groups of documents: articles),
+        and the documents as term ids."""
+        vocab: dict[str, int] = {}
+        ids = [[vocab.setdefault(t, len(vocab)) for t in doc] for doc in docs]
+        n_terms = max(len(vocab), 1)
+        keys = groups if groups is not None else np.arange(len(docs), dtype=np.int64)
+        owner = np.repeat(keys, [len(d) for d in ids])
+        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=len(owner))
+        pairs = np.unique(owner * n_terms + flat)
+        df = np.bincount(pairs % n_terms, minlength=len(vocab)).astype(np.float64)
+        n = len(np.unique(keys))
+        return cls(vocab, np.log((1.0 + n) / (1.0 + df)) + 1.0, math.log(1.0 + n) + 1.0), ids
+
+    def vector(
+        self, terms: Sequence[str], scale: Mapping[str, float] | None = None
+    ) -> tuple[dict[int, float], float]:
+        """Query weights of the known terms and the norm over all terms (unknown ones
+        count with the highest weight, so an off-topic message scores low)."""
+        vec: dict[int, float] = {}
+        sq = 0.0
+        for term, n in Counter(terms).items():
+            tf = 1.0 + math.log(n)
+            t = self.vocab.get(term)
+            factor = scale.get(term, 1.0) if scale else 1.0
+            if t is None:
+                sq += (tf * self.unknown_idf * factor) ** 2
+            else:
+                vec[t] = tf * float(self.idf[t]) * factor
+                sq += vec[t] ** 2
+        return vec, math.sqrt(sq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,24 +222,29 @@ class _Index:
 
     article_ids: tuple[int, ...]
     titles: tuple[str, ...]
-    phrasings: tuple[str, ...]  # normalised text, grouped by article
-    starts: IntArray  # index of each article's first phrasing
-    vocab: dict[str, int]  # stem or "stem stem" bigram -> term id
+    n_phrasings: int
+    top_slots: IntArray  # (articles, slots): phrasing ids, padded with n_phrasings
+    top_div: FloatArray  # min(TOP_PHRASINGS, phrasings of the article)
+    words: _Space  # stems and bigrams, IDF over articles
+    phrasing_postings: _Postings  # against each phrasing
+    chars: _Space  # character n-grams, IDF over phrasings
+    char_postings: _Postings  # against article centroids
+    stems: _Space  # unigram stems, IDF over phrasings (the learned model's features)
+    weights: npt.NDArray[np.float32]  # (stems, articles)
     surface_df: dict[str, int]  # unstemmed word -> number of phrasings using it
-    idf: FloatArray
-    unknown_idf: float
-    phrasing_postings: list[_Postings]
-    centroid_postings: list[_Postings]
     typo_table: dict[str, tuple[str, ...]]  # word or word-minus-one-letter -> words
+    synonyms: Synonyms
 
 
-def _group(articles: Iterable[Article]) -> tuple[list[Article], list[list[list[str]]]]:
+def _group(
+    articles: Iterable[Article], synonyms: Synonyms
+) -> tuple[list[Article], list[list[list[str]]]]:
     """Published articles sorted by (title, id), each with its non-empty phrasings' words."""
     kept: list[Article] = []
     grouped: list[list[list[str]]] = []
     published = (a for a in articles if a.status == ArticleStatus.PUBLISHED)
     for art in sorted(published, key=lambda a: (a.title.casefold(), a.title, a.id)):
-        phrasing_words = [ws for q in dict.fromkeys(art.questions) if (ws := words(q))]
+        phrasing_words = [ws for q in dict.fromkeys(art.questions) if (ws := words(q, synonyms))]
         if phrasing_words:
             kept.append(art)
             grouped.append(phrasing_words)
@@ -159,50 +260,83 @@ def _typo_table(surface: Iterable[str]) -> dict[str, tuple[str, ...]]:
     return {key: tuple(sorted(ws)) for key, ws in table.items()}
 
 
-def _build_index(articles: Iterable[Article]) -> _Index:
-    kept, grouped = _group(articles)
-    vocab: dict[str, int] = {}
+def _top_slots(sizes: list[int]) -> tuple[IntArray, FloatArray]:
+    n_phr = sum(sizes)
+    width = max([TOP_PHRASINGS, *sizes])
+    slots = np.full((len(sizes), width), n_phr, dtype=np.int64)
+    start = 0
+    for a, size in enumerate(sizes):
+        slots[a, :size] = np.arange(start, start + size)
+        start += size
+    return slots, np.minimum(np.asarray(sizes, dtype=np.float64), TOP_PHRASINGS)
+
+
+def _train(vecs: _Sparse, owner: IntArray, n_feats: int, n_art: int) -> npt.NDArray[np.float32]:
+    """The learned view's weights; each phrasing's hard negatives are the articles whose
+    centroid is closest to it."""
+    if n_art < 2 or n_feats == 0:
+        return np.zeros((n_feats, n_art), dtype=np.float32)
+    cen = _centroids(vecs, owner, n_art, n_feats)
+    dense = np.zeros((n_feats, n_art))
+    dense[cen.terms, cen.rows] = cen.vals
+    n_rows = vecs.n_rows
+    m = min(HARD_NEGATIVES + 1, n_art)
+    cands = np.empty((n_rows, m), dtype=np.int64)
+    cands[:, 0] = owner
+    row_starts = np.searchsorted(vecs.rows, np.arange(n_rows + 1))
+    chunk = max(1, 1_000_000 // n_art)
+    for lo in range(0, n_rows, chunk):
+        hi = min(lo + chunk, n_rows)
+        a, b = row_starts[lo], row_starts[hi]
+        sims = np.add.reduceat(
+            dense[vecs.terms[a:b]] * vecs.vals[a:b, None], row_starts[lo:hi] - a, axis=0
+        )
+        sims[np.arange(hi - lo), owner[lo:hi]] = -np.inf  # the own article is column 0
+        if m - 1 < n_art - 1:
+            cands[lo:hi, 1:] = np.argpartition(-sims, m - 2, axis=1)[:, : m - 1]
+        else:
+            cands[lo:hi, 1:] = np.argsort(-sims, axis=1)[:, : m - 1]
+    w = learn.train(vecs.rows, vecs.terms, vecs.vals, owner, n_feats, n_art, cands)
+    return w.astype(np.float32)
+
+
+def _build_index(articles: Iterable[Article], synonyms: Synonyms) -> _Index:
+    kept, grouped = _group(articles, synonyms)
+    owner = np.asarray([a for a, phr in enumerate(grouped) for _ in phr], dtype=np.int64)
+    flat = [ws for phr in grouped for ws in phr]
+    n_art = len(kept)
     surface_df: Counter[str] = Counter()
-    article_terms: list[list[list[int]]] = []
-    for phrasing_words in grouped:
-        article_terms.append([])
-        for ws in phrasing_words:
-            surface_df.update(set(ws))
-            terms = _with_bigrams([stem(w) for w in ws])
-            article_terms[-1].append([vocab.setdefault(t, len(vocab)) for t in terms])
+    for ws in flat:
+        surface_df.update(set(ws))
 
-    n_articles = len(kept)
-    article_df = np.zeros(len(vocab), dtype=np.float64)
-    for phrasing_terms in article_terms:
-        article_df[list(set(itertools.chain.from_iterable(phrasing_terms)))] += 1
-    idf = np.log((1.0 + n_articles) / (1.0 + article_df)) + 1.0
-    idf[[i for term, i in vocab.items() if " " in term]] *= BIGRAM_WEIGHT
+    stemmed = [[stem(w) for w in ws] for ws in flat]
+    word_space, word_ids = _Space.fit([_with_bigrams(s) for s in stemmed], owner)
+    word_space.idf[[i for term, i in word_space.vocab.items() if " " in term]] *= BIGRAM_WEIGHT
+    n_words = len(word_space.vocab)
 
-    p_vecs: list[dict[int, float]] = []
-    centroids: list[dict[int, float]] = []
-    for phrasing_terms in article_terms:
-        vecs = [_tf_vector(ts, idf) for ts in phrasing_terms]
-        acc: dict[int, float] = defaultdict(float)
-        for vec in vecs:
-            for t, weight in vec.items():
-                acc[t] += weight
-        norm = math.sqrt(sum(v * v for v in acc.values())) or 1.0
-        centroids.append({t: v / norm for t, v in acc.items()})
-        p_vecs.extend(vecs)
+    char_space, char_ids = _Space.fit([char_ngrams(ws) for ws in flat])
+    n_chars = len(char_space.vocab)
+    char_vecs = _tfidf(char_ids, char_space.idf)
 
-    sizes = [len(p) for p in grouped]
+    stem_space, stem_ids = _Space.fit(stemmed)
+    n_stems = len(stem_space.vocab)
+
+    slots, div = _top_slots([len(p) for p in grouped])
     return _Index(
         article_ids=tuple(a.id for a in kept),
         titles=tuple(a.title for a in kept),
-        phrasings=tuple(" ".join(ws) for p in grouped for ws in p),
-        starts=np.cumsum([0, *sizes[:-1]], dtype=np.int64),
-        vocab=vocab,
+        n_phrasings=len(flat),
+        top_slots=slots,
+        top_div=div,
+        words=word_space,
+        phrasing_postings=_Postings.of(_tfidf(word_ids, word_space.idf), n_words),
+        chars=char_space,
+        char_postings=_Postings.of(_centroids(char_vecs, owner, n_art, n_chars), n_chars),
+        stems=stem_space,
+        weights=_train(_tfidf(stem_ids, stem_space.idf), owner, n_stems, n_art),
         surface_df=dict(surface_df),
-        idf=idf,
-        unknown_idf=math.log(1.0 + n_articles) + 1.0,
-        phrasing_postings=_postings(p_vecs, len(vocab)),
-        centroid_postings=_postings(centroids, len(vocab)),
         typo_table=_typo_table(surface_df),
+        synonyms=synonyms,
     )
 
 
@@ -216,20 +350,28 @@ class Matcher:
     def __init__(self, index: _Index, thresholds: Thresholds) -> None:
         self.thresholds = thresholds
         self._ix = index
-        self._ends = np.append(index.starts[1:], len(index.phrasings))
         # word -> correction; bounded, and a lost race only recomputes the same value.
         self._typo_cache: dict[str, tuple[str, float] | None] = {}
 
     @classmethod
-    def build(cls, articles: Iterable[Article], thresholds: Thresholds | None = None) -> Matcher:
-        """Index the published articles (drafts and question-less articles are skipped)."""
-        return cls(_build_index(articles), thresholds or Thresholds())
+    def build(
+        cls,
+        articles: Iterable[Article],
+        thresholds: Thresholds | None = None,
+        synonyms: Mapping[str, Sequence[str]] | None = None,
+    ) -> Matcher:
+        """Index the published articles (drafts and question-less articles are skipped).
+
+        ``synonyms`` maps a canonical word to its variants, e.g. ``{"delivery":
+        ["shipping", "shipment"]}``; they are rewritten alike in articles and messages.
+        """
+        return cls(_build_index(articles, Synonyms(synonyms)), thresholds or Thresholds())
 
     def __len__(self) -> int:
-        return len(self._ix.phrasings)
+        return self._ix.n_phrasings
 
     def _correct(self, word: str) -> tuple[str, float] | None:
-        """Map an unseen word to (index stem, confidence), or None if nothing is close."""
+        """Map an unseen word to (index word, confidence), or None if nothing is close."""
         if word in self._typo_cache:
             return self._typo_cache[word]
         found: tuple[str, float] | None = None
@@ -244,78 +386,78 @@ class Matcher:
                 if dist <= max_dist and (best is None or key < best):
                     best = key
             if best is not None:
-                found = (stem(best[2]), 1.0 - 0.2 * best[0])
+                found = (best[2], 1.0 - 0.2 * best[0])
         if len(self._typo_cache) < _TYPO_CACHE_SIZE:
             self._typo_cache[word] = found
         return found
 
-    def _query_vector(self, ws: list[str]) -> tuple[dict[int, float], float, float]:
-        """Weighted query terms, the query norm (unknown words count in it) and the
-        information carried by known words, in units of a never-seen word's weight."""
+    def _scores(self, ws: list[str]) -> tuple[FloatArray, float]:
+        """Every article's score in 0..1 and the information carried by the message's
+        known words, in units of a never-seen word's weight."""
         ix = self._ix
+        n_art = len(ix.article_ids)
         stems: list[str] = []
         conf: dict[str, float] = {}
+        fixed: list[str] = []
         for w in ws:
             st, c = stem(w), 1.0
-            if w not in ix.surface_df and st not in ix.vocab:
+            if w not in ix.surface_df and st not in ix.words.vocab:
                 hit = self._correct(w)
                 if hit is not None:
-                    st, c = hit
+                    w, c = hit[0], hit[1]
+                    st = stem(w)
+            fixed.append(w)
             stems.append(st)
             conf[st] = min(conf.get(st, 1.0), c)
-        known = {t for st in stems if (t := ix.vocab.get(st)) is not None}
-        info = sum(float(ix.idf[t]) for t in known) / ix.unknown_idf
-        vec: dict[int, float] = {}
-        sq = 0.0
-        for term, n in Counter(_with_bigrams(stems)).items():
-            tf = 1.0 + math.log(n)
-            t = ix.vocab.get(term)
-            if t is None:
-                sq += (tf * ix.unknown_idf * (BIGRAM_WEIGHT if " " in term else 1.0)) ** 2
-            else:
-                vec[t] = tf * float(ix.idf[t]) * conf.get(term, 1.0)
-                sq += vec[t] ** 2
-        return vec, math.sqrt(sq), info
+        known = {t for st in stems if (t := ix.words.vocab.get(st)) is not None}
+        info = sum(float(ix.words.idf[t]) for t in known) / ix.words.unknown_idf
+        score = np.zeros(n_art)
 
-    def _rank(self, ws: list[str]) -> tuple[list[tuple[float, int]], float]:
-        """The best candidates' scores in 0..1 as (score, article index), best first,
-        and the query's information (see ``_query_vector``)."""
-        ix = self._ix
-        vec, qnorm, info = self._query_vector(ws)
-        if not vec:
-            return [], info
-        n_a = len(ix.article_ids)
-        pp, cp = ix.phrasing_postings, ix.centroid_postings
-        p_ids = np.concatenate([pp[t].ids for t in vec])
-        p_w = np.concatenate([pp[t].weights * v for t, v in vec.items()])
-        p_sim = np.bincount(p_ids, weights=p_w, minlength=len(ix.phrasings)) / qnorm
-        best_p = np.maximum.reduceat(p_sim, ix.starts)
-        c_ids = np.concatenate([cp[t].ids for t in vec])
-        c_w = np.concatenate([cp[t].weights * v for t, v in vec.items()])
-        c_sim = np.bincount(c_ids, weights=c_w, minlength=n_a) / qnorm
-        base = W_PHRASING * best_p + W_CENTROID * c_sim
-        k = min(_RERANK, n_a)
-        top = np.argpartition(-base, k - 1)[:k] if k < n_a else np.arange(n_a)
-        query = " ".join(ws)
-        out: list[tuple[float, int]] = []
-        for a in top.tolist():
-            if base[a] <= 0.0:
-                continue
-            start, end = int(ix.starts[a]), int(self._ends[a])
-            best_phrasing = ix.phrasings[start + int(np.argmax(p_sim[start:end]))]
-            fz = fuzz.token_sort_ratio(query, best_phrasing) / 100.0
-            out.append((float(base[a]) + W_FUZZ * fz, a))
-        # Ties (at the displayed precision) go by title, then id; never by KB order.
-        out.sort(key=lambda sa: (-round(sa[0] * 100, 1), ix.titles[sa[1]], ix.article_ids[sa[1]]))
-        return out, info
+        vec, norm = ix.words.vector(_with_bigrams(stems), conf)
+        if vec:
+            p_sim = np.append(ix.phrasing_postings.dot(vec) / norm, 0.0)
+            cells = p_sim[ix.top_slots]
+            k = TOP_PHRASINGS
+            best = (
+                np.partition(cells, cells.shape[1] - k, axis=1)[:, -k:]
+                if cells.shape[1] > k
+                else cells
+            )
+            score += W_PHRASING * best.sum(axis=1) / ix.top_div
+
+        vec, norm = ix.chars.vector(char_ngrams(ws))
+        if vec:
+            score += W_CHARS * ix.char_postings.dot(vec) / norm
+
+        vec, norm = ix.stems.vector(stems, conf)
+        if vec and n_art > 1:
+            feats = list(vec)
+            logits = np.asarray(list(vec.values())) @ ix.weights[feats].astype(np.float64) / norm
+            probs = np.exp(logits - logits.max())
+            # the model only knows some of the words: trust it in proportion
+            coverage = math.sqrt(sum(v * v for v in vec.values())) / norm
+            score += W_LEARNED * coverage * probs / probs.sum()
+        elif vec:
+            score += W_LEARNED * math.sqrt(sum(v * v for v in vec.values())) / norm
+        return score, info
 
     def match(self, text: str) -> MatchResult:
         """The decision for one customer message and the (at most 3) best articles."""
-        ws = words(text)
-        ranked, info = self._rank(ws)
+        ix = self._ix
+        ws = words(text, ix.synonyms)
+        if not ws or not ix.article_ids:
+            return MatchResult("fallback", ())
+        score, info = self._scores(ws)
+        shown = np.round(np.minimum(score, 1.0) * 100, 1)
+        k = min(MAX_MATCHES + 2, len(shown))
+        top = np.argpartition(-shown, k - 1)[:k] if k < len(shown) else np.arange(len(shown))
+        ranked = sorted(
+            (a for a in top.tolist() if shown[a] > 0),
+            key=lambda a: (-shown[a], ix.titles[a], ix.article_ids[a]),
+        )
         matches = tuple(
-            ScoredArticle(self._ix.article_ids[a], self._ix.titles[a], round(min(s, 1.0) * 100, 1))
-            for s, a in ranked[:MAX_MATCHES]
+            ScoredArticle(ix.article_ids[a], ix.titles[a], float(shown[a]))
+            for a in ranked[:MAX_MATCHES]
         )
         return MatchResult(self._decide(matches, info), matches)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'"})
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -87,12 +88,62 @@ def _expand(token: str) -> list[str]:
     return [head]  # possessive or stray apostrophe: "mom's" -> "mom"
 
 
-def words(text: str) -> list[str]:
-    """Surface words after folding and contraction expansion (no stemming)."""
+class Synonyms:
+    """Admin-edited synonyms: each variant (a word or a phrase) is rewritten to its
+    canonical word, on the index and on every message alike.
+
+    ``Synonyms({"delivery": ["shipping", "shipment"], "sign up": ["register"]})``: a
+    variant may span several words ("log in" -> "login"); the longest match wins, and a
+    variant also matches its inflections ("shipments" -> "delivery").
+    """
+
+    def __init__(self, mapping: Mapping[str, Sequence[str]] | None = None) -> None:
+        self._rules: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._stemmed: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for canonical, variants in (mapping or {}).items():
+            target = tuple(_plain_words(canonical))
+            if not target:
+                continue
+            for variant in variants:
+                key = tuple(_plain_words(variant))
+                if key and key != target:
+                    self._rules[key] = target
+                    self._stemmed.setdefault(tuple(stem(w) for w in key), target)
+        self._longest = max((len(k) for k in self._rules), default=0)
+
+    def __bool__(self) -> bool:
+        return bool(self._rules)
+
+    def apply(self, ws: list[str]) -> list[str]:
+        if not self._rules:
+            return ws
+        out: list[str] = []
+        i = 0
+        while i < len(ws):
+            for n in range(min(self._longest, len(ws) - i), 0, -1):
+                span = tuple(ws[i : i + n])
+                target = self._rules.get(span) or self._stemmed.get(tuple(map(stem, span)))
+                if target is not None:
+                    out.extend(target)
+                    i += n
+                    break
+            else:
+                out.append(ws[i])
+                i += 1
+        return out
+
+
+def _plain_words(text: str) -> list[str]:
     out: list[str] = []
     for token in _TOKEN.findall(fold(text)):
         out.extend(_expand(token))
     return out
+
+
+def words(text: str, synonyms: Synonyms | None = None) -> list[str]:
+    """Surface words after folding, contraction expansion and synonyms (no stemming)."""
+    out = _plain_words(text)
+    return synonyms.apply(out) if synonyms else out
 
 
 _VOWELS = frozenset("aeiouy")
@@ -131,11 +182,26 @@ def stem(word: str) -> str:
     return w
 
 
-def terms(text: str) -> list[str]:
+def terms(text: str, synonyms: Synonyms | None = None) -> list[str]:
     """Index terms: normalised, contraction-expanded, stemmed words."""
-    return [stem(w) for w in words(text)]
+    return [stem(w) for w in words(text, synonyms)]
 
 
-def normalize(text: str) -> str:
+def normalize(text: str, synonyms: Synonyms | None = None) -> str:
     """A canonical string form, used for exact and character-level fuzzy comparison."""
-    return " ".join(words(text))
+    return " ".join(words(text, synonyms))
+
+
+def char_ngrams(ws: Sequence[str], lo: int = 3, hi: int = 5) -> list[str]:
+    """Character n-grams inside each space-padded word (" card " -> " ca", "car", ...):
+    they match across inflections, compounds and typos without a dictionary."""
+    out: list[str] = []
+    for word in ws:
+        padded = f" {word} "
+        size = len(padded)
+        for n in range(lo, hi + 1):
+            if size <= n:
+                out.append(padded)
+                break
+            out.extend(padded[i : i + n] for i in range(size - n + 1))
+    return out

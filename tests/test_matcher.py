@@ -205,3 +205,32 @@ def test_empty_knowledge_base_falls_back() -> None:
     empty = Matcher.build([])
     assert len(empty) == 0
     assert empty.match("how long does shipping take") == MatchResult("fallback", ())
+
+
+def test_admin_synonyms_apply_to_index_and_messages() -> None:
+    kb = [
+        _a(1, "Delivery times", ("How long does delivery take?", "When does my delivery come?")),
+        _a(2, "Returns", ("How do I return an item?", "What is your return policy?")),
+        _a(3, "Accounts", ("How do I register?", "Can I make an account?")),
+    ]
+    plain = Matcher.build(kb)
+    with_syn = Matcher.build(
+        kb, synonyms={"delivery": ["shipping", "shipment"], "register": ["sign up"]}
+    )
+    shipping = with_syn.match("how long does shipping take")
+    assert shipping.outcome == "answer" and _title(shipping) == "Delivery times"
+    assert _title(with_syn.match("how long do shipments take")) == "Delivery times"
+    assert _title(with_syn.match("how do i sign up")) == "Accounts"
+    before, after = plain.match("how long does shipping take"), shipping
+    assert before.best is not None and after.best is not None
+    assert after.best.score > before.best.score
+
+
+def test_synonyms_normalise_phrases_longest_first() -> None:
+    from knowledge.normalize import Synonyms, words
+
+    syn = Synonyms({"login": ["log in", "sign in"], "delivery": ["shipping"]})
+    assert words("I can't log in or Sign-In", syn) == ["i", "can", "not", "login", "or", "login"]
+    assert words("Shipping", syn) == ["delivery"]
+    assert words("log", syn) == ["log"]
+    assert not Synonyms({}) and not Synonyms(None)
