@@ -10,6 +10,7 @@ also listens over Socket Mode, for running without a public URL.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from typing import Any
@@ -102,10 +103,7 @@ class SlackChannel(Channel):
         if inbound.display_name is None and isinstance(user, str):
             name = await self._name(user)
             if name:
-                inbound = InboundMessage(
-                    inbound.channel, inbound.external_id, inbound.text,
-                    inbound.platform_message_id, name, inbound.choice_article_id,
-                    inbound.extras)
+                inbound = dataclasses.replace(inbound, display_name=name)
         await self._on_message(inbound)
 
     async def _on_message_event(self, event: dict[str, Any], body: dict[str, Any],

@@ -81,7 +81,8 @@ def message_event(
     if not words and not tags:
         return None
     return InboundMessage(CHANNEL, recipient, marks.marked_text(tags, words),
-                          platform_message_id=platform_id, extras=extras)
+                          marks=marks.tag_names(tags), platform_message_id=platform_id,
+                          extras=extras)
 
 
 def recipient_of_message(event: dict[str, Any]) -> str | None:

@@ -107,7 +107,8 @@ def _message(message: Message, me: BotIdentity | None, edited: bool) -> InboundM
         return None  # a service message: someone joined, a pinned message…
     name = chat.title if chat.type in GROUPS else (sender.full_name if sender else None)
     return InboundMessage(CHANNEL, str(chat.id), marks.marked_text(tags, words),
-                          platform_message_id=platform_id, display_name=name, extras=extras)
+                          marks=marks.tag_names(tags), platform_message_id=platform_id,
+                          display_name=name, extras=extras)
 
 
 def _addressed(message: Message, me: BotIdentity | None) -> bool:

@@ -69,10 +69,12 @@ def choice_number(body: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def keyword_text(kind: Keyword, body: str) -> str:
-    tag = {Keyword.OPT_OUT: marks.OPT_OUT, Keyword.OPT_IN: marks.OPT_IN,
-           Keyword.HELP: marks.KEYWORD}[kind]
-    return marks.marked_text([marks.mark(tag)], body.strip())
+def keyword_mark(kind: Keyword | None) -> list[str]:
+    """The mark of an SMS keyword (STOP, START, HELP…): stored, never answered by the bot."""
+    if kind is None:
+        return []
+    return [marks.mark({Keyword.OPT_OUT: marks.OPT_OUT, Keyword.OPT_IN: marks.OPT_IN,
+                        Keyword.HELP: marks.KEYWORD}[kind])]
 
 
 def media(form: Mapping[str, Any]) -> list[dict[str, Any]]:

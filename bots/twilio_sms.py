@@ -35,7 +35,7 @@ from bots.twilio_inbound import (
     channel_and_number,
     choice_number,
     keyword,
-    keyword_text,
+    keyword_mark,
     media,
     render_reply,
 )
@@ -110,12 +110,12 @@ class TwilioGateway:
         body = str(form.get("Body") or "")
         kind = keyword(body)
         if kind is Keyword.OPT_OUT:  # committed first: the identity must exist to be flagged
-            await self._on_message(self._message(channel, number, sid, keyword_text(kind, body),
-                                                 form))
+            await self._on_message(self._message(channel, number, sid, body, form,
+                                                 keyword_mark(kind)))
             await self._store.set_identity_status(channel, number, opted_out=True)
         elif kind is not None:
-            await self._on_message(self._message(channel, number, sid, keyword_text(kind, body),
-                                                 form))
+            await self._on_message(self._message(channel, number, sid, body, form,
+                                                 keyword_mark(kind)))
             if kind is Keyword.OPT_IN:
                 await self._store.set_identity_status(channel, number, opted_out=False,
                                                       reachable=True)
@@ -130,9 +130,9 @@ class TwilioGateway:
         return web.Response(text=str(reply), content_type="text/xml")
 
     def _message(self, channel: str, number: str, sid: str, body: str,
-                 form: MultiDictProxy[Any]) -> InboundMessage:
+                 form: MultiDictProxy[Any], tags: list[str] | None = None) -> InboundMessage:
         attachments = media(form)
-        tags = [marks.mark(a["kind"]) for a in attachments]
+        tags = [*(tags or []), *(marks.mark(a["kind"]) for a in attachments)]
         extras: dict[str, Any] = {"to": str(form.get("To") or "")}
         if attachments:
             extras["attachments"] = attachments
@@ -141,7 +141,8 @@ class TwilioGateway:
                 extras[field] = str(form.get(field))
         name = str(form.get("ProfileName") or "") or None  # WhatsApp's profile name
         return InboundMessage(channel, number, marks.marked_text(tags, body.strip()),
-                              platform_message_id=sid, display_name=name, extras=extras)
+                              marks=marks.tag_names(tags), platform_message_id=sid,
+                              display_name=name, extras=extras)
 
     async def _choice(self, channel: str, number: str, sid: str,
                       body: str) -> InboundMessage | None:

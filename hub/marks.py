@@ -62,13 +62,21 @@ def marked_text(tags: list[str], text: str | None) -> str:
     return " ".join([*tags, text or ""]).strip()
 
 
-def parse(text: str) -> Marked:
-    """Split the known marks off the start of ``text``; unknown brackets stay as words."""
+def tag_names(tags: list[str]) -> tuple[str, ...]:
+    """The names of marks made with :func:`mark`: what an adapter puts in
+    ``InboundMessage.marks`` so the pipeline can trust them."""
+    return tuple(match.group(1) for tag in tags if (match := _MARK.match(tag)))
+
+
+def parse(text: str, allowed: tuple[str, ...]) -> Marked:
+    """Split the marks the adapter set (``allowed``, from ``Message.marks``) off the start of
+    ``text``. Brackets a customer typed are words: with no marks set, nothing is split off,
+    so typing "[edited]" or "[opt-out]" into a chat changes nothing."""
     tags: list[str] = []
     position = 0
-    while match := _MARK.match(text, position):
+    while len(tags) < len(allowed) and (match := _MARK.match(text, position)):
         tag = match.group(1)
-        if tag not in SILENT and tag not in ATTACHMENTS and tag != START:
+        if tag not in allowed or tag in tags:
             break
         tags.append(tag)
         position = match.end()

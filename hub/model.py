@@ -53,6 +53,9 @@ class InboundMessage:
     platform_message_id: str | None = None  # dedupe key, unique per channel
     display_name: str | None = None
     choice_article_id: int | None = None  # a pressed suggestion button
+    # what the adapter knows the message is besides its words (hub/marks.py): "edited",
+    # "photo", "opt-out"… Only adapters set these; words a customer types are never marks.
+    marks: tuple[str, ...] = ()
     extras: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -71,6 +74,7 @@ class Message:
     agent_name: str | None = None
     article_id: int | None = None
     private: bool = False
+    marks: tuple[str, ...] = ()  # set by the channel adapter, see InboundMessage.marks
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,7 +133,7 @@ class Pipeline:
             # a person has it (or it waits for one): the bot stays silent
             await self.commit(conversation.id, (), handled=message.id)
             return
-        marked = marks.parse(message.text)  # see hub/marks.py
+        marked = marks.parse(message.text, message.marks)  # see hub/marks.py
         if marked.silent:  # an edit, an opt-out: kept for the agent, never answered
             await self.commit(conversation.id, (), handled=message.id)
             return

@@ -217,8 +217,11 @@ class PostgresStore(Store):
 
     async def close(self) -> None:
         if self._anchor is not None:
-            await self._anchor.close()
-            self._anchor = None
+            anchor, self._anchor = self._anchor, None
+            try:
+                await anchor.close(timeout=5)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                anchor.terminate()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:
@@ -339,6 +342,8 @@ class PostgresStore(Store):
             )
             conversation_id = await _open_conversation(conn, contact_id, inbound.channel)
             extras = dict(inbound.extras)
+            if inbound.marks:
+                extras["marks"] = list(inbound.marks)
             message_id = await conn.fetchval(
                 "INSERT INTO messages (conversation_id, direction, author, channel, text,"
                 " platform_message_id, article_id, handled, extras)"

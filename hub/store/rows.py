@@ -61,6 +61,7 @@ def message_from_row(row: Row) -> Message:
         agent_name=row["agent_name"],
         article_id=row["article_id"],
         private=bool(row["private"]),
+        marks=tuple(json.loads(row["extras"]).get("marks", ())) if row["extras"] else (),
     )
 
 
@@ -119,7 +120,7 @@ def outbox_from_row(row: Row) -> OutboxItem:
 
 MESSAGE_COLUMNS = """m.id, m.conversation_id, m.author, m.channel, m.text, m.created_at,
     m.direction, m.platform_message_id, m.suggestions, m.agent_id, m.article_id, m.private,
-    u.name AS agent_name"""
+    m.extras, u.name AS agent_name"""
 
 CONVERSATION_COLUMNS = """c.id, c.contact_id, c.state, c.channel, c.assigned_agent_id,
     c.created_at, c.updated_at, c.last_message_text, c.fallback_streak,

@@ -244,6 +244,8 @@ class SQLiteStore(Store):
             )
             conversation_id = _open_conversation(conn, contact_id, inbound.channel, now)
             extras = dict(inbound.extras)
+            if inbound.marks:
+                extras["marks"] = list(inbound.marks)
             message_id = _insert_message(
                 conn, conversation_id, direction="in", author=Author.CUSTOMER,
                 channel=inbound.channel, text=inbound.text, now=now,
