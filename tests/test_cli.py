@@ -15,6 +15,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from hub.store.base import SCHEMA_VERSION
+
 
 def run(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "hub", *args], input=stdin, text=True,
@@ -76,7 +78,7 @@ def test_kb_import_json_and_csv_and_a_broken_file_changes_nothing(
 
 def test_db_migrate_and_an_unknown_database_url(db_url: str) -> None:
     result = run("db", "migrate", "--db", db_url)
-    assert result.returncode == 0 and "version 1" in result.stdout
+    assert result.returncode == 0 and f"version {SCHEMA_VERSION}" in result.stdout
     bad = run("db", "migrate", "--db", "mysql://nope")
     assert bad.returncode == 2 and "unsupported database URL" in bad.stderr
     assert "Traceback" not in bad.stderr

@@ -23,8 +23,10 @@ from hub.model import (
     Role,
     User,
 )
+from hub.store.base_contacts import ContactStore
+from hub.store.base_kb import KnowledgeStore
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 
 class StoreError(Exception):
@@ -78,7 +80,7 @@ class OutboxStats:
     dead: int
 
 
-class Store(ABC):
+class Store(KnowledgeStore, ContactStore, ABC):
     """The conversation store. Implementations: SQLite (embedded), PostgreSQL (scale-out)."""
 
     url: str

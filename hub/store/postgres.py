@@ -67,6 +67,8 @@ from hub.store.base import (
     StoreError,
     Turn,
 )
+from hub.store.postgres_contacts import PostgresContacts
+from hub.store.postgres_kb import PostgresKnowledge
 from hub.store.postgres_schema import MIGRATIONS
 from hub.store.postgres_url import PgTarget, parse_pg_url
 from hub.store.rows import (
@@ -163,7 +165,7 @@ def _affected(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
     auto_migrate = False
 
     def __init__(self, url: str) -> None:

@@ -14,6 +14,9 @@ lease is void before it times out.
 
 from __future__ import annotations
 
+from hub.store.postgres_contacts import V3
+from hub.store.postgres_kb import V2
+
 V1 = """
 CREATE TABLE meta (
     key text PRIMARY KEY,
@@ -119,7 +122,7 @@ CREATE TABLE articles (
 );
 """
 
-MIGRATIONS: list[str] = [V1]
+MIGRATIONS: list[str] = [V1, V2, V3]
 
 # every table, parents before children (the order ``db copy`` fills them in)
 TABLES = ("meta", "users", "sessions", "contacts", "identities", "conversations", "messages",

@@ -50,7 +50,9 @@ from hub.store.rows import (
     user_from_row,
     utcnow,
 )
+from hub.store.sqlite_contacts import SQLiteContacts
 from hub.store.sqlite_engine import SQLiteEngine
+from hub.store.sqlite_kb import SQLiteKnowledge
 from hub.store.sqlite_schema import MIGRATIONS
 
 Conn = sqlite3.Connection
@@ -165,7 +167,7 @@ def _insert_message(
     return int(cur.lastrowid or 0)
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"

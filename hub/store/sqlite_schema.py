@@ -9,6 +9,9 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from hub.store.sqlite_contacts import migrate_v3
+from hub.store.sqlite_kb import migrate_v2
+
 
 def _v1(db: sqlite_utils.Database) -> None:
     db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
@@ -155,4 +158,4 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, migrate_v2, migrate_v3]
