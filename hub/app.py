@@ -16,6 +16,7 @@ from bots.base import Channel, OutputChannel
 from bots.registry import configured_channels
 from bots.webchat import WebChatChannel
 from handoff.console import console_routes
+from handoff.contacts_api import contacts_routes
 from handoff.desk import HandoffDesk
 from hub import api, openapi
 from hub.auth import VisitorTokens
@@ -27,6 +28,7 @@ from hub.outbox import OutboxWorker
 from hub.pipeline import Pipeline
 from hub.relay import make_relay
 from hub.store import Store, make_store
+from knowledge.admin import admin_routes
 from knowledge.matcher import Thresholds
 from knowledge.service import KnowledgeBase
 
@@ -72,6 +74,8 @@ def create_app(
         app.router.add_routes(channel.routes(pipeline.receive))
     app.router.add_routes(api.routes)
     app.router.add_routes(console_routes())
+    app.router.add_routes(contacts_routes())
+    app.router.add_routes(admin_routes())
     app.router.add_get("/api/openapi.json", openapi.document)
     app.router.add_get("/", _index)
 
