@@ -15,6 +15,8 @@ from conftest import PASSWORD, HubFactory, Running
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 CHROMIUM = "/usr/bin/chromium"
+# generous: CI shares two cores between the hub, Chromium and the test itself
+expect.set_options(timeout=20_000)
 XSS = '<img src=x onerror="window.__xss=1">'
 
 if not Path(CHROMIUM).exists():
@@ -36,7 +38,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 async def _page(browser: Browser, errors: list[str]) -> Page:
     context = await browser.new_context()
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(20_000)
     page = await context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     return page
