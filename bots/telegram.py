@@ -109,6 +109,11 @@ class TelegramChannel(Channel):
                 await self._poller
         await self._bot.shutdown()
 
+    @property
+    def username(self) -> str | None:
+        """The bot's username (without "@") once getMe has answered; for deep links."""
+        return self._me.username if self._me is not None else None
+
     async def _identify(self) -> BotIdentity | None:
         """Who the bot is (for group mentions); retried on the next update if Telegram was
         unreachable at start."""

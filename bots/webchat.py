@@ -9,19 +9,23 @@ the store, and live sockets hear of them on the event bus.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 from aiohttp import web
 
 from bots.base import Channel, OnMessage
+from handoff import linking
 from hub.auth import VisitorTokens
+from hub.core import HUB
 from hub.errors import ApiError, field, json_body
-from hub.events import ConversationChanged, Event, EventBus, MessageCreated
+from hub.events import ConversationChanged, Event, EventBus, MessageCreated, Typing
 from hub.live import pump
 from hub.model import Conversation, InboundMessage, OutboxItem
 from hub.serialize import conversation_json, message_json
 from hub.store import Store
+from knowledge.feedback import feedback_inbound
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +91,9 @@ class WebChatChannel(Channel):
         return conversation
 
     async def create_session(self, request: web.Request) -> web.Response:
-        await json_body(request)  # reject malformed bodies even though no field is needed yet
+        body = await json_body(request)
+        identifier = field(body, "identifier", str, required=False)
+        identifier_hash = field(body, "identifier_hash", str, required=False)
         header = request.headers.get("Authorization", "")
         existing = header[7:].strip() if header.lower().startswith("bearer ") else None
         visitor_id = self.tokens.verify(existing)
@@ -95,9 +101,18 @@ class WebChatChannel(Channel):
             token = existing
         else:
             visitor_id, token = self.tokens.issue()
-        conversation = await self._conversation(visitor_id)
+        secret = request.app[HUB].settings.webchat_identity_secret
+        if identifier and identifier_hash and linking.identifier_valid(
+                secret, identifier, identifier_hash):
+            # the site vouches for its user: every device of theirs is one contact
+            conversation = await linking.join_site_user(self._store, CHANNEL, visitor_id,
+                                                        identifier)
+        else:  # no identifier, or one without a valid HMAC: anonymous, nothing linked
+            conversation = await self._conversation(visitor_id)
+        channels = request.app[HUB].channels
         return web.json_response(
-            {"visitor_token": token, "conversation_id": conversation.id}, status=201
+            {"visitor_token": token, "conversation_id": conversation.id,
+             "link_channels": [c for c in linking.LINK_CHANNELS if c in channels]}, status=201
         )
 
     async def list_messages(self, request: web.Request) -> web.Response:
@@ -118,7 +133,11 @@ class WebChatChannel(Channel):
         if self._on_message is None:
             raise ApiError(503, "the web chat is not ready")
         choice = field(body, "choice", int, required=False)
-        if choice is not None:
+        if "feedback" in body:  # a thumbs-down on one of the bot's answers
+            if body["feedback"] != "unhelpful":
+                raise ApiError(422, "field 'feedback' must be 'unhelpful'")
+            inbound = feedback_inbound(CHANNEL, visitor_id, field(body, "message_id", int))
+        elif choice is not None:
             title = await self._choice_title(choice)
             inbound = InboundMessage(CHANNEL, visitor_id, title, choice_article_id=choice)
         else:
@@ -160,12 +179,19 @@ class WebChatChannel(Channel):
                         and message.id > last_id):
                     await ws.send_json({"type": "message", "message": message_json(message)})
                     last_id = message.id
+            elif isinstance(event, Typing):
+                if event.conversation_id == conversation.id and event.author == "agent":
+                    await ws.send_json({"type": "typing", "author": "agent", "name": event.name})
             elif isinstance(event, ConversationChanged):
                 if event.conversation.id == conversation.id:
                     await ws.send_json({
                         "type": "conversation",
                         "conversation": _public_conversation(event.conversation),
                     })
+
+        async def on_text(data: str) -> None:
+            if _frame_type(data) == "typing":
+                self._bus.publish(Typing(conversation.id, "customer"))
 
         try:
             with self._bus.subscribe() as subscription:
@@ -175,13 +201,22 @@ class WebChatChannel(Channel):
                 ):
                     await ws.send_json({"type": "message", "message": message_json(message)})
                     last_id = message.id
-                await pump(ws, subscription, forward)
+                await pump(ws, subscription, forward, on_text)
         except ConnectionResetError:
             pass
         finally:
             self._sockets.discard(ws)
             await ws.close()
         return ws
+
+
+def _frame_type(data: str) -> str | None:
+    """The ``type`` of a client's JSON frame (None when it is not one)."""
+    try:
+        frame = json.loads(data)
+    except ValueError:
+        return None
+    return str(frame.get("type")) if isinstance(frame, dict) else None
 
 
 def _after(request: web.Request) -> int | None:

@@ -6,13 +6,14 @@ Agents hear of every conversation change and every message; the page keeps its q
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aiohttp import web
 
 from hub.auth import require_user
 from hub.core import HUB
-from hub.events import ConversationChanged, Event, MessageCreated
+from hub.events import ConversationChanged, Event, MessageCreated, Typing
 from hub.live import pump
 from hub.serialize import conversation_json, message_json
 
@@ -25,21 +26,35 @@ async def console_page(request: web.Request) -> web.FileResponse:
 
 async def agent_live(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[HUB]
-    await require_user(request, hub.store)
+    agent = await require_user(request, hub.store)
     ws = web.WebSocketResponse(heartbeat=30, compress=False)
     await ws.prepare(request)
 
     async def forward(event: Event) -> None:
         if isinstance(event, MessageCreated):
             await ws.send_json({"type": "message", "message": message_json(event.message)})
+        elif isinstance(event, Typing):
+            if event.author == "customer":
+                await ws.send_json({"type": "typing", "conversation_id": event.conversation_id,
+                                    "author": "customer"})
         elif isinstance(event, ConversationChanged):
             await ws.send_json(
                 {"type": "conversation", "conversation": conversation_json(event.conversation)}
             )
 
+    async def on_text(data: str) -> None:
+        try:
+            frame = json.loads(data)
+            conversation_id = int(frame["conversation_id"]) if frame.get("type") == "typing" \
+                else None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return
+        if conversation_id is not None:
+            hub.bus.publish(Typing(conversation_id, "agent", agent.name))
+
     with hub.bus.subscribe() as subscription:
         try:
-            await pump(ws, subscription, forward)
+            await pump(ws, subscription, forward, on_text)
         except ConnectionResetError:
             pass
     return ws

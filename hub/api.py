@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from handoff.contacts_api import add_note, check_reply_channel, contact_detail, filter_conversations
 from hub.auth import (
     SESSION_COOKIE,
     current_user,
@@ -17,10 +18,8 @@ from hub.auth import (
 )
 from hub.core import HUB, Hub
 from hub.errors import ApiError, field, json_body
-from hub.model import ArticleStatus, ConversationState, NewArticle, Role
+from hub.model import ConversationState, Role
 from hub.serialize import (
-    article_json,
-    contact_json,
     conversation_json,
     message_json,
     user_json,
@@ -91,7 +90,7 @@ async def list_conversations(request: web.Request) -> web.Response:
             state = ConversationState(state_name)
         except ValueError:
             raise ApiError(422, "state must be one of bot, queued, assigned, resolved") from None
-    conversations = await hub.store.list_conversations(state)
+    conversations = await filter_conversations(hub, request.query, state)
     return web.json_response({"conversations": [conversation_json(c) for c in conversations]})
 
 
@@ -141,6 +140,11 @@ async def agent_message(request: web.Request) -> web.Response:
     body = await json_body(request)
     text = _message_text(body, hub.settings.max_message_chars)
     channel = field(body, "channel", str, required=False)
+    if field(body, "private", bool, required=False):  # a private note, never sent
+        message = await add_note(hub, conversation_id, agent, text)
+        return web.json_response({"message": message_json(message)}, status=201)
+    if channel is not None:
+        await check_reply_channel(hub, conversation_id, channel)
     message = await hub.desk.reply(conversation_id, agent, text, channel)
     return web.json_response({"message": message_json(message)}, status=201)
 
@@ -162,105 +166,10 @@ async def get_contact(request: web.Request) -> web.Response:
     contact = await hub.store.get_contact(contact_id)
     if contact is None:
         raise NotFound(f"contact {contact_id} not found")
-    return web.json_response(contact_json(contact))
+    return web.json_response(await contact_detail(hub, contact))
 
 
-# knowledge -----------------------------------------------------------------
-def _article_from_body(body: dict[str, Any], base: NewArticle | None = None) -> NewArticle:
-    def pick(name: str, kind: type, default: Any) -> Any:
-        value = field(body, name, kind, required=base is None and default is None)
-        return default if value is None else value
-
-    title = pick("title", str, base.title if base else None).strip()
-    answer = pick("answer", str, base.answer if base else None).strip()
-    questions = pick("questions", list, list(base.questions) if base else None)
-    tags = pick("tags", list, list(base.tags) if base else [])
-    status_name = pick("status", str, base.status.value if base else "published")
-    if not title:
-        raise ApiError(422, "field 'title' is empty")
-    if not answer:
-        raise ApiError(422, "field 'answer' is empty")
-    if not questions or not all(isinstance(q, str) and q.strip() for q in questions):
-        raise ApiError(422, "field 'questions' must be a non-empty list of non-empty strings")
-    if not all(isinstance(t, str) for t in tags):
-        raise ApiError(422, "field 'tags' must be a list of strings")
-    try:
-        status = ArticleStatus(status_name)
-    except ValueError:
-        raise ApiError(422, "field 'status' must be 'published' or 'draft'") from None
-    return NewArticle(title, tuple(q.strip() for q in questions), answer,
-                      tuple(t.strip() for t in tags if t.strip()), status)
-
-
-@routes.get("/api/v1/articles")
-async def list_articles(request: web.Request) -> web.Response:
-    hub = _hub(request)
-    await require_user(request, hub.store)
-    articles = await hub.store.list_articles()
-    return web.json_response({"articles": [article_json(a) for a in articles]})
-
-
-@routes.post("/api/v1/articles")
-async def create_article(request: web.Request) -> web.Response:
-    hub = _hub(request)
-    await require_user(request, hub.store, Role.ADMIN)
-    article = _article_from_body(await json_body(request))
-    [created] = await hub.store.create_articles([article])
-    await hub.knowledge_changed()
-    return web.json_response(article_json(created), status=201)
-
-
-@routes.get("/api/v1/articles/{id}")
-async def get_article(request: web.Request) -> web.Response:
-    hub = _hub(request)
-    await require_user(request, hub.store)
-    article_id = _int_id(request)
-    article = await hub.store.get_article(article_id)
-    if article is None:
-        raise NotFound(f"article {article_id} not found")
-    return web.json_response(article_json(article))
-
-
-@routes.patch("/api/v1/articles/{id}")
-async def update_article(request: web.Request) -> web.Response:
-    hub = _hub(request)
-    await require_user(request, hub.store, Role.ADMIN)
-    article_id = _int_id(request)
-    body = await json_body(request)
-    current = await hub.store.get_article(article_id)
-    if current is None:
-        raise NotFound(f"article {article_id} not found")
-    base = NewArticle(current.title, current.questions, current.answer, current.tags,
-                      current.status)
-    updated = await hub.store.update_article(article_id, _article_from_body(body, base))
-    await hub.knowledge_changed()
-    return web.json_response(article_json(updated))
-
-
-@routes.delete("/api/v1/articles/{id}")
-async def delete_article(request: web.Request) -> web.Response:
-    hub = _hub(request)
-    await require_user(request, hub.store, Role.ADMIN)
-    await hub.store.delete_article(_int_id(request))
-    await hub.knowledge_changed()
-    return web.json_response({"ok": True})
-
-
-@routes.get("/api/v1/kb/match")
-async def kb_match(request: web.Request) -> web.Response:
-    hub = _hub(request)
-    await require_user(request, hub.store)
-    query = request.query.get("q", "").strip()
-    if not query:
-        raise ApiError(422, "query parameter 'q' is required")
-    result = hub.knowledge.match(query)
-    return web.json_response({
-        "outcome": result.outcome,
-        "matches": [
-            {"article_id": m.article_id, "title": m.title, "score": m.score}
-            for m in result.matches
-        ],
-    })
+# knowledge: articles and kb/match are served by knowledge/articles_api.py (admin_routes)
 
 
 # operations ------------------------------------------------------------------

@@ -15,6 +15,7 @@ from aiohttp import web
 from bots.base import Channel, OutputChannel
 from bots.registry import configured_channels
 from bots.webchat import WebChatChannel
+from handoff.assignment import Assigner
 from handoff.console import console_routes
 from handoff.contacts_api import contacts_routes
 from handoff.desk import HandoffDesk
@@ -130,11 +131,21 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def assignment_ctx(app: web.Application) -> AsyncIterator[None]:
+        # automatic assignment and the no-agent-online notice (handoff/assignment.py)
+        assigner = Assigner(store, bus, hub.desk, pipeline, settings)
+        task = asyncio.create_task(assigner.run(), name="assignment")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def close_live(app: web.Application) -> None:
         bus.close_all()
 
     app.cleanup_ctx.extend(
-        [store_ctx, relay_ctx, knowledge_ctx, channels_ctx, pipeline_ctx, outbox_ctx]
+        [store_ctx, relay_ctx, knowledge_ctx, channels_ctx, pipeline_ctx, outbox_ctx,
+         assignment_ctx]
     )
     app.on_shutdown.append(close_live)
     return app

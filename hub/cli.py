@@ -114,27 +114,108 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 # knowledge ------------------------------------------------------------------------
+DEFAULT_EVAL_DATASET = "../shared/datasets/clinc150/data_full.json"
+
+
 def cmd_kb_import(args: argparse.Namespace) -> int:
+    """All or nothing: every article is validated before one transaction writes them."""
     from hub.store import Store
     from knowledge.importer import ArticleImportError, load_articles
+    from knowledge.progress import ProgressBar
 
     path = Path(args.file)
     if not path.exists():
-        raise CliError(f"{path}: no such file")
+        raise CliError(f"{path}: no such file or folder")
+    bar = ProgressBar("reading") if args.progress or sys.stderr.isatty() else None
     try:
-        articles = load_articles(path)
+        articles = load_articles(path, bar)
     except ArticleImportError as exc:
         raise CliError(f"{path}: {exc}; nothing was imported") from None
 
     async def work(store: Store) -> int:
         from hub.relay import announce_knowledge_changed
 
+        if bar is not None:
+            print(f"writing {len(articles)} articles…", file=sys.stderr, flush=True)
         created = await store.create_articles(articles)
         await announce_knowledge_changed(store)  # running hubs on PostgreSQL reload
         print(f"imported {len(created)} articles from {path}")
         return 0
 
     return _with_store(_settings(args), work)
+
+
+def cmd_kb_export(args: argparse.Namespace) -> int:
+    from hub.store import Store
+    from knowledge.exporter import export_path, export_text
+
+    path = Path(args.file)
+    if args.file != "-" and path.suffix.lower() not in (".json", ".csv") and path.exists() \
+            and (not path.is_dir() or any(path.iterdir())):
+        raise CliError(f"{path}: the Markdown folder must be new or empty")
+
+    async def work(store: Store) -> int:
+        articles = await store.list_articles()
+        if args.file == "-":
+            sys.stdout.write(export_text(articles, args.format or "json"))
+            return 0
+        kind = await asyncio.to_thread(export_path, articles, path)
+        print(f"exported {len(articles)} articles to {path} ({kind})", file=sys.stderr)
+        return 0
+
+    return _with_store(_settings(args), work)
+
+
+def cmd_kb_eval(args: argparse.Namespace) -> int:
+    from knowledge.eval_report import table
+    from knowledge.evaluation import evaluate
+    from knowledge.matcher import Thresholds
+
+    dataset = Path(args.dataset)
+    if not dataset.is_file():
+        raise CliError(f"{dataset}: no such dataset (see --dataset)")
+    settings = _settings(args)
+    defaults = Thresholds()
+    thresholds = Thresholds(
+        answer=settings.kb_answer_threshold or defaults.answer,
+        suggest=settings.kb_suggest_threshold or defaults.suggest,
+        margin=defaults.margin,
+    )
+    splits = (args.split, f"oos_{args.split}")
+    ks = args.k or [10, 100]
+    results = {k: evaluate(dataset, k, thresholds, limit=args.limit, splits=splits)
+               for k in ks}
+    print(f"{dataset.name}: {args.split} + oos_{args.split}, thresholds answer "
+          f"{thresholds.answer:g} / suggest {thresholds.suggest:g} / margin {thresholds.margin:g}")
+    print(table(results))
+    return 0
+
+
+def add_kb_commands(commands: Any, with_db: Callable[[Any], Any]) -> None:
+    kb = commands.add_parser("kb", help="the knowledge base")
+    kb_commands = kb.add_subparsers(dest="kb_command", required=True)
+    kb_import = with_db(kb_commands.add_parser(
+        "import", help="import articles: .json, .csv or a folder of .md files (all or nothing)"))
+    kb_import.add_argument("file")
+    kb_import.add_argument("--progress", action="store_true",
+                           help="show a progress bar on stderr even when it is not a terminal")
+    kb_import.set_defaults(func=cmd_kb_import)
+    kb_export = with_db(kb_commands.add_parser(
+        "export", help="export every article: FILE.json, FILE.csv, a folder (Markdown), or -"))
+    kb_export.add_argument("file")
+    kb_export.add_argument("--format", choices=("json", "csv"),
+                           help="the format written to standard output with '-'")
+    kb_export.set_defaults(func=cmd_kb_export)
+    kb_eval = kb_commands.add_parser(
+        "eval", help="measure the matcher on CLINC150 (an intent dataset in its layout)")
+    kb_eval.add_argument("--dataset", default=DEFAULT_EVAL_DATASET,
+                         help=f"the dataset JSON (default {DEFAULT_EVAL_DATASET})")
+    kb_eval.add_argument("--k", type=int, action="append",
+                         help="phrasings per article (repeatable; default 10 and 100)")
+    kb_eval.add_argument("--limit", type=int, help="ask at most N queries (spread evenly)")
+    kb_eval.add_argument("--split", choices=("test", "val"), default="test",
+                         help="tune on val, report on test (default)")
+    kb_eval.set_defaults(func=cmd_kb_eval)
 
 
 # database ---------------------------------------------------------------------------
@@ -221,11 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="read the password from standard input instead of prompting")
     add.set_defaults(func=cmd_user_add)
 
-    kb = commands.add_parser("kb", help="the knowledge base")
-    kb_commands = kb.add_subparsers(dest="kb_command", required=True)
-    kb_import = with_db(kb_commands.add_parser("import", help="import articles (JSON or CSV)"))
-    kb_import.add_argument("file")
-    kb_import.set_defaults(func=cmd_kb_import)
+    add_kb_commands(commands, with_db)
 
     db = commands.add_parser("db", help="the database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -254,6 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # never a traceback to the user; the log level can show one
+        logging.getLogger("supporthub").debug("unexpected error", exc_info=True)
+        print(f"supporthub: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

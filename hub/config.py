@@ -34,6 +34,13 @@ class Settings:
     outbox_max_attempts: int = 8
     outbox_base_delay: float = 1.0
     outbox_max_delay: float = 300.0
+    # agents: automatic round-robin assignment among online agents (off by default), at
+    # most this many open conversations each; a queued conversation waiting this long with
+    # no agent online is told so and offered to leave a message (0: never)
+    auto_assign: bool = False
+    max_open_per_agent: int = 5
+    no_agent_wait_seconds: int = 120
+    assignment_sweep_seconds: float = 5.0
     # web chat
     webchat_identity_secret: str = ""
     link_code_ttl: int = 900

@@ -30,7 +30,17 @@ class KnowledgeChanged:
     pass
 
 
-Event = MessageCreated | ConversationChanged | KnowledgeChanged
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """Someone is typing in a conversation: ephemeral, for this process's sockets only
+    (never stored, never relayed to other processes)."""
+
+    conversation_id: int
+    author: str  # "customer" or "agent"
+    name: str | None = None
+
+
+Event = MessageCreated | ConversationChanged | KnowledgeChanged | Typing
 
 
 class Subscription:
@@ -67,6 +77,8 @@ class EventBus:
     def publish(self, event: Event) -> None:
         """Deliver to local subscribers and hand to relays (other processes)."""
         self.deliver(event)
+        if isinstance(event, Typing):
+            return
         for relay in self._relays:
             relay(event)
 

@@ -15,8 +15,9 @@ async def pump(
     ws: web.WebSocketResponse,
     subscription: Subscription,
     forward: Callable[[Event], Awaitable[None]],
+    on_text: Callable[[str], Awaitable[None]] | None = None,
 ) -> None:
-    """Forward events while reading (and ignoring) the client's frames.
+    """Forward events while reading the client's frames (text ones go to ``on_text``).
 
     Ends when the client disconnects, or when the subscription ends (it fell behind, or
     the hub is shutting down) — then the socket is closed so the client reconnects and
@@ -37,6 +38,8 @@ async def pump(
         async for msg in ws:
             if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                 break
+            if msg.type == WSMsgType.TEXT and on_text is not None:
+                await on_text(msg.data)  # e.g. {"type": "typing"}
     finally:
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):

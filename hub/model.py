@@ -106,6 +106,9 @@ class Contact:
     attributes: Mapping[str, Any]
     conversation_ids: tuple[int, ...]
     created_at: datetime
+    email: str | None = None
+    phone: str | None = None
+    merged_into: int | None = None  # set while this contact is merged into another
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,7 @@ class User:
     role: Role
     password_hash: str
     active: bool = True
+    status: str = "away"  # "online" or "away": automatic assignment picks online agents
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +131,7 @@ class Article:
     tags: tuple[str, ...] = ()
     status: ArticleStatus = ArticleStatus.PUBLISHED
     updated_at: datetime | None = None
+    sms_answer: str | None = None  # a shorter variant for SMS and WhatsApp
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +143,7 @@ class NewArticle:
     answer: str
     tags: tuple[str, ...] = ()
     status: ArticleStatus = ArticleStatus.PUBLISHED
+    sms_answer: str | None = None  # a shorter variant for SMS and WhatsApp
 
 
 @dataclass(frozen=True, slots=True)

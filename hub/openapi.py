@@ -99,7 +99,31 @@ SCHEMAS: dict[str, Any] = {
     "Article": {"type": "object", "required": ["title", "questions", "answer"], "properties": {
         "id": _I, "title": _S, "questions": {"type": "array", "items": _S}, "answer": _S,
         "tags": {"type": "array", "items": _S},
-        "status": {"type": "string", "enum": ["published", "draft"]}}},
+        "status": {"type": "string", "enum": ["published", "draft"]},
+        "sms_answer": {"type": "string", "nullable": True,
+                       "description": "shorter answer for SMS and WhatsApp"},
+        "unhelpful_count": {"type": "integer", "readOnly": True}}},
+    "ArticleHistory": {"type": "object", "properties": {"revisions": {"type": "array", "items": {
+        "type": "object", "properties": {
+            "id": _I, "article_id": _I, "created_at": _T,
+            "action": {"type": "string", "enum": ["create", "update", "delete", "restore"]},
+            "article": {"$ref": "#/components/schemas/Article"}}}}}},
+    "Restore": {"type": "object", "required": ["revision_id"], "properties": {"revision_id": _I}},
+    "UnansweredGroups": {"type": "object", "properties": {"groups": {"type": "array", "items": {
+        "type": "object", "properties": {
+            "text": _S, "count": _I, "examples": {"type": "array", "items": _S},
+            "ids": {"type": "array", "items": _I}, "kinds": {"type": "object"},
+            "articles": {"type": "array", "items": _I}, "last_at": _T}}}}},
+    "UnansweredIds": {"type": "object", "required": ["ids"],
+                      "properties": {"ids": {"type": "array", "items": _I}}},
+    "AddPhrasing": {"type": "object", "required": ["ids", "article_id", "text"], "properties": {
+        "ids": {"type": "array", "items": _I}, "article_id": _I, "text": _S}},
+    "KbSettings": {"type": "object", "properties": {
+        "synonyms": {"type": "object", "additionalProperties": {"type": "array", "items": _S}},
+        "thresholds": {"type": "object", "nullable": True, "properties": {
+            "answer": {"type": "number"}, "suggest": {"type": "number"},
+            "margin": {"type": "number"}}},
+        "default_thresholds": {"type": "object", "readOnly": True}}},
     "ArticleList": {"type": "object", "properties": {"articles": {
         "type": "array", "items": {"$ref": "#/components/schemas/Article"}}}},
     "MatchResult": {"type": "object", "properties": {
@@ -109,7 +133,8 @@ SCHEMAS: dict[str, Any] = {
     "AgentMessage": {"type": "object", "required": ["text"],
                      "properties": {"text": _S, "channel": _S}},
     "VisitorMessage": {"type": "object", "properties": {
-        "text": _S, "choice": _I, "client_message_id": _S}},
+        "text": _S, "choice": _I, "client_message_id": _S,
+        "feedback": {"type": "string", "enum": ["unhelpful"]}, "message_id": _I}},
     "WebchatSession": {"type": "object", "properties": {"visitor_token": _S,
                                                         "conversation_id": _I}},
 }
@@ -141,7 +166,8 @@ PATHS: dict[str, Any] = {
     "/api/v1/contacts/{id}": {"get": _op("A contact", ok="Contact", params=_CONV,
                                          errors=(404,))},
     "/api/v1/articles": {
-        "get": _op("List articles", ok="ArticleList"),
+        "get": _op("List articles (?q= words to search, ?status=)", ok="ArticleList",
+                   params=[_query("q", _S), _query("status", _S)]),
         "post": _op("Create an article (admins)", body="Article", ok="Article", status=201,
                     auth="admin"),
     },
@@ -155,6 +181,29 @@ PATHS: dict[str, Any] = {
     "/api/v1/kb/match": {"get": _op(
         "What the bot would do with a message, and why", ok="MatchResult",
         params=[_query("q", _S, required=True)], errors=(422,))},
+    "/api/v1/articles/{id}/history": {"get": _op(
+        "An article's versions, newest first (admins)", ok="ArticleHistory", params=_CONV,
+        auth="admin", errors=(404,))},
+    "/api/v1/articles/{id}/restore": {"post": _op(
+        "Restore a version (also of a deleted article) (admins)", body="Restore", ok="Article",
+        params=_CONV, auth="admin", errors=(404,))},
+    "/api/v1/kb/unanswered": {"get": _op(
+        "Fallbacks and unhelpful answers, grouped by similarity (admins)",
+        ok="UnansweredGroups", auth="admin")},
+    "/api/v1/kb/unanswered/dismiss": {"post": _op(
+        "Take unanswered questions off the list (admins)", body="UnansweredIds", auth="admin")},
+    "/api/v1/kb/unanswered/phrasing": {"post": _op(
+        "Add an unanswered question as a phrasing of an article (admins)", body="AddPhrasing",
+        ok="Article", auth="admin")},
+    "/api/v1/kb/settings": {
+        "get": _op("Synonyms and thresholds (admins)", ok="KbSettings", auth="admin"),
+        "put": _op("Change synonyms and/or thresholds (admins)", body="KbSettings",
+                   ok="KbSettings", auth="admin"),
+    },
+    "/api/v1/kb/export": {"get": _op(
+        "Every article as JSON or CSV (admins)", auth="admin",
+        params=[_query("format", {"type": "string", "enum": ["json", "csv"]})],
+        errors=(422,))},
     "/api/v1/outbox/dead": {"get": _op("Dead-lettered replies (admins)", auth="admin")},
     "/api/v1/webchat/sessions": {"post": _op(
         "Start (or, with a visitor token, resume) a web-chat session", ok="WebchatSession",
@@ -173,6 +222,83 @@ PATHS: dict[str, Any] = {
     "/healthz": {"get": _op("The process is up", auth="none")},
     "/readyz": {"get": _op("The store is reachable", auth="none", errors=(503,))},
 }
+
+# contacts, continuity across channels, agents (issue 7) ---------------------------------
+SCHEMAS.update({
+    "LinkRequest": {"type": "object", "required": ["channel"], "properties": {"channel": {
+        "type": "string", "enum": ["telegram", "sms", "whatsapp", "slack"]}}},
+    "LinkOffer": {"type": "object", "properties": {
+        "code": _S, "expires_at": _T, "instructions": _S, "channel": _S,
+        "url": {"type": "string", "nullable": True}}},
+    "ContactPatch": {"type": "object", "properties": {
+        "name": _S, "email": _S, "phone": _S, "attributes": {"type": "object"}}},
+    "MergeRequest": {"type": "object", "required": ["other_id"], "properties": {"other_id": _I}},
+    "MergeResult": {"allOf": [{"$ref": "#/components/schemas/Contact"}, {
+        "type": "object", "properties": {"merge_id": _I}}]},
+    "Note": {"type": "object", "required": ["text"], "properties": {"text": _S}},
+    "Canned": {"type": "object", "required": ["shortcut", "text"], "properties": {
+        "id": _I, "shortcut": _S, "text": _S, "rendered": _S}},
+    "Agent": {"type": "object", "properties": {
+        "id": _I, "email": _S, "name": _S, "role": {"type": "string", "enum": ["agent", "admin"]},
+        "active": {"type": "boolean"}, "status": {"type": "string", "enum": ["online", "away"]},
+        "open_conversations": _I, "password": _S}},
+    "AgentPatch": {"type": "object", "properties": {
+        "name": _S, "role": {"type": "string", "enum": ["agent", "admin"]},
+        "active": {"type": "boolean"}}},
+    "AgentStatus": {"type": "object", "required": ["status"], "properties": {
+        "status": {"type": "string", "enum": ["online", "away"]}}},
+    "PasswordReset": {"type": "object", "properties": {"password": _S}},
+})
+SCHEMAS["AgentMessage"]["properties"]["private"] = {"type": "boolean"}
+SCHEMAS["Contact"]["properties"].update({
+    "email": {"type": "string", "nullable": True}, "phone": {"type": "string", "nullable": True},
+    "merged_into": {"type": "integer", "nullable": True},
+    "reachable_channels": {"type": "array", "items": _S}})
+PATHS["/api/v1/conversations"]["get"]["parameters"] += [
+    _query("channel", _S), _query("agent", _S), _query("q", _S)]
+PATHS["/api/v1/contacts/{id}"]["patch"] = _op(
+    "Edit a contact's name, email, phone or attributes", body="ContactPatch", ok="Contact",
+    params=_CONV, errors=(404,))
+PATHS.update({
+    "/api/v1/webchat/links": {"post": _op(
+        "A one-time code to continue this conversation on another channel", body="LinkRequest",
+        ok="LinkOffer", status=201, auth="visitor")},
+    "/api/v1/contacts/{id}/merge": {"post": _op(
+        "Merge another contact into this one (it survives)", body="MergeRequest",
+        ok="MergeResult", params=_CONV, errors=(404, 409))},
+    "/api/v1/contacts/merges/{merge_id}/undo": {"post": _op(
+        "Undo a merge: both contacts as they were", params=[_path_id("merge_id")],
+        errors=(404, 409))},
+    "/api/v1/conversations/{id}/notes": {"post": _op(
+        "Add a private note (never sent to the customer)", body="Note", ok="MessageCreated",
+        status=201, params=_CONV, errors=(404, 413))},
+    "/api/v1/canned": {
+        "get": _op("Canned responses (placeholders filled for ?conversation_id=)",
+                   params=[_query("conversation_id", _I)], errors=(404,)),
+        "post": _op("Add a canned response (admins)", body="Canned", ok="Canned", status=201,
+                    auth="admin", errors=(409,)),
+    },
+    "/api/v1/canned/{id}": {
+        "patch": _op("Change a canned response (admins)", body="Canned", ok="Canned",
+                     params=_CONV, auth="admin", errors=(404, 409)),
+        "delete": _op("Delete a canned response (admins)", params=_CONV, auth="admin",
+                      errors=(404,)),
+    },
+    "/api/v1/agents": {
+        "get": _op("Agents and admins, with open conversations (admins)", auth="admin"),
+        "post": _op("Invite or create an agent (admins); without a password one is generated"
+                    " and returned once", body="Agent", ok="Agent", status=201, auth="admin",
+                    errors=(409,)),
+    },
+    "/api/v1/agents/{id}": {"patch": _op(
+        "Change a role, name, or (de)activate: deactivation ends their sessions at once",
+        body="AgentPatch", ok="Agent", params=_CONV, auth="admin", errors=(404,))},
+    "/api/v1/agents/{id}/password": {"post": _op(
+        "Reset a password (admins); their sessions end", body="PasswordReset", params=_CONV,
+        auth="admin", errors=(404,))},
+    "/api/v1/agent/status": {"post": _op("Set my status (online/away)", body="AgentStatus",
+                                         ok="Agent")},
+})
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",

@@ -14,11 +14,13 @@ import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from handoff import linking
 from handoff.intent import wants_human
 from hub import marks
 from hub.config import Settings
 from hub.events import ConversationChanged, EventBus, MessageCreated
 from hub.model import (
+    Article,
     Author,
     Conversation,
     ConversationState,
@@ -29,6 +31,8 @@ from hub.model import (
     Suggestion,
 )
 from hub.store import Store, Turn
+from hub.store.base_kb import NewUnanswered, UnansweredKind
+from knowledge import feedback
 from knowledge.service import KnowledgeBase
 
 log = logging.getLogger(__name__)
@@ -129,6 +133,11 @@ class Pipeline:
         conversation = await self._store.get_conversation(message.conversation_id)
         if conversation is None:
             return
+        code = linking.code_in(message.text) if not message.marks else None
+        if code is not None:  # continue elsewhere: a link code (handoff/linking.py)
+            await linking.redeem(self._store, self._bus, self.commit, conversation, message,
+                                 code)
+            return
         if conversation.state is not ConversationState.BOT:
             # a person has it (or it waits for one): the bot stays silent
             await self.commit(conversation.id, (), handled=message.id)
@@ -151,6 +160,16 @@ class Pipeline:
                 new_state=ConversationState.QUEUED, expect=BOT_STATES, fallback_streak=0,
             )
             return
+        thumbs_down = feedback.UNHELPFUL in marked.tags
+        if thumbs_down or feedback.is_unhelpful(marked.text):  # "that didn't help"
+            found = await feedback.find_unhelpful(self._store, message, thumbs_down)
+            if found is not None or thumbs_down:
+                if found is not None:
+                    await self._store.log_unanswered(found.entry())
+                await self.commit(conversation.id,
+                                  [feedback.unhelpful_reply(self._knowledge, found)],
+                                  handled=message.id, expect=BOT_STATES, fallback_streak=0)
+                return
         if message.article_id is not None:  # a pressed suggestion button
             await self._answer_choice(conversation, message, message.article_id)
             return
@@ -163,7 +182,8 @@ class Pipeline:
         if article is None:
             reply = NewMessage(Author.BOT, UNKNOWN_CHOICE_TEXT)
         else:
-            reply = NewMessage(Author.BOT, article.answer, article_id=article.id)
+            text = await self._answer_text(message, conversation, article)
+            reply = NewMessage(Author.BOT, text, article_id=article.id)
         await self.commit(conversation.id, [reply], handled=message.id, expect=BOT_STATES,
                           fallback_streak=0)
 
@@ -177,7 +197,8 @@ class Pipeline:
             if article is not None:
                 await self.commit(
                     conversation.id,
-                    [NewMessage(Author.BOT, article.answer, article_id=article.id)],
+                    [NewMessage(Author.BOT, await self._answer_text(message, conversation, article),
+                                article_id=article.id)],
                     handled=message.id, expect=BOT_STATES, fallback_streak=0,
                 )
                 return
@@ -188,6 +209,8 @@ class Pipeline:
                 handled=message.id, expect=BOT_STATES, fallback_streak=0,
             )
             return
+        await self._store.log_unanswered(NewUnanswered(
+            text, UnansweredKind.FALLBACK, conversation.id, message.id))
         streak = conversation.fallback_streak + 1
         if streak >= self._settings.fallbacks_before_handoff:
             await self.commit(
@@ -200,6 +223,14 @@ class Pipeline:
                 conversation.id, [NewMessage(Author.BOT, FALLBACK_TEXT)], handled=message.id,
                 expect=BOT_STATES, fallback_streak=streak,
             )
+
+    async def _answer_text(
+        self, message: Message, conversation: Conversation, article: Article
+    ) -> str:
+        """The article's answer for this channel, with the contact's fields filled in."""
+        templated = "{{" in article.answer + (article.sms_answer or "")
+        contact = await self._store.get_contact(conversation.contact_id) if templated else None
+        return feedback.answer_text(article, message.channel, contact)
 
     # committing turns ----------------------------------------------------------
     async def commit(

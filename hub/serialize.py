@@ -50,6 +50,9 @@ def contact_json(contact: Contact) -> dict[str, Any]:
             {"channel": i.channel, "external_id": i.external_id} for i in contact.identities
         ],
         "attributes": dict(contact.attributes),
+        "email": contact.email,
+        "phone": contact.phone,
+        "merged_into": contact.merged_into,
         "conversations": list(contact.conversation_ids),
         "created_at": contact.created_at.isoformat(),
     }

@@ -1,10 +1,13 @@
-"""Load knowledge-base articles from JSON or CSV, all or nothing.
+"""Load knowledge-base articles from JSON, CSV or a folder of Markdown files, all or nothing.
 
 JSON: a list of article objects, or ``{"articles": [...]}``. CSV: a header row with
 ``title``, ``questions`` (phrasings separated by ``|`` or newlines), ``answer``, ``tags``
-(comma- or ``|``-separated, optional) and ``status`` (optional). Every row is validated
-before anything is returned; the first problem raises ``ArticleImportError`` naming the
-row (JSON: 1-based position in the list; CSV: the file line where the row starts) and field.
+(comma- or ``|``-separated, optional), ``status`` and ``sms_answer`` (optional). Markdown:
+one ``.md`` file per article, front matter between ``---`` lines (see ``frontmatter.py``)
+and the answer as the body. An ``id`` field (written by the exporter) is ignored.
+Every row is validated before anything is returned; the first problem raises
+``ArticleImportError`` naming the row (JSON: position in the list and the line it starts
+on; CSV: the file line where the row starts; Markdown: the file) and field.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ import csv
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from hub.model import ArticleStatus, NewArticle
+from knowledge import frontmatter
+
+Progress = Callable[[int, int], None]
 
 _CSV_REQUIRED = ("title", "questions", "answer")
 
@@ -69,10 +75,31 @@ def _article(where: str, raw: Any, list_seps: str, tag_seps: str) -> NewArticle:
         raise ArticleImportError(
             f"{where}: field 'status' must be 'published' or 'draft', not {status_raw!r}"
         )
-    return NewArticle(title=title, questions=questions, answer=answer, tags=tags, status=status)
+    sms = raw.get("sms_answer")
+    if sms is not None and not isinstance(sms, str):
+        raise ArticleImportError(f"{where}: field 'sms_answer' must be a string")
+    return NewArticle(title=title, questions=questions, answer=answer, tags=tags, status=status,
+                      sms_answer=sms.strip() or None if sms else None)
 
 
-def _from_json(text: str) -> list[NewArticle]:
+def _element_lines(text: str) -> list[int]:
+    """The line each element of the (first) top-level article list starts on."""
+    start = text.find("[", text.find('"articles"') if text.lstrip().startswith("{") else 0)
+    decoder, pos = json.JSONDecoder(), start + 1
+    lines: list[int] = []
+    try:
+        while True:
+            while pos < len(text) and text[pos] in " \t\r\n,":
+                pos += 1
+            if pos >= len(text) or text[pos] == "]":
+                return lines
+            lines.append(text.count("\n", 0, pos) + 1)
+            _, pos = decoder.raw_decode(text, pos)
+    except (json.JSONDecodeError, ValueError):
+        return lines
+
+
+def _from_json(text: str, progress: Progress | None = None) -> list[NewArticle]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -81,7 +108,17 @@ def _from_json(text: str) -> list[NewArticle]:
         data = data.get("articles")
     if not isinstance(data, list):
         raise ArticleImportError('expected a list of articles or {"articles": [...]}')
-    return [_article(f"article {n}", raw, r"\n", r"[,|]") for n, raw in enumerate(data, 1)]
+    lines = _element_lines(text)
+    articles = []
+    for n, raw in enumerate(data, 1):
+        try:
+            articles.append(_article(f"article {n}", raw, r"\n", r"[,|]"))
+        except ArticleImportError as exc:
+            where = f" (line {lines[n - 1]})" if n <= len(lines) else ""
+            raise ArticleImportError(f"{exc}{where}") from None
+        if progress is not None:
+            progress(n, len(data))
+    return articles
 
 
 def _from_csv(text: str) -> list[NewArticle]:
@@ -101,15 +138,39 @@ def _from_csv(text: str) -> list[NewArticle]:
     return articles
 
 
-def load_articles(path: Path) -> list[NewArticle]:
-    """Read and validate every article in ``path`` (``.json`` or ``.csv``)."""
+def _from_markdown_folder(folder: Path, progress: Progress | None) -> list[NewArticle]:
+    files = sorted(p for p in folder.rglob("*.md") if p.is_file())
+    if not files:
+        raise ArticleImportError(f"{folder}: no .md files")
+    articles = []
+    for done, path in enumerate(files, 1):
+        name = str(path.relative_to(folder))
+        try:
+            raw = frontmatter.parse(path.read_text(encoding="utf-8-sig"))
+        except UnicodeDecodeError:
+            raise ArticleImportError(f"{name}: not UTF-8 text") from None
+        except ValueError as exc:
+            raise ArticleImportError(f"{name}: {exc}") from None
+        articles.append(_article(name, raw, r"\n", r"[,|]"))
+        if progress is not None:
+            progress(done, len(files))
+    return articles
+
+
+def load_articles(path: Path, progress: Progress | None = None) -> list[NewArticle]:
+    """Read and validate every article in ``path`` (``.json``, ``.csv`` or a folder of
+    ``.md`` files); ``progress(done, total)`` is called as JSON or Markdown articles are
+    read."""
+    if Path(path).is_dir():
+        return _from_markdown_folder(Path(path), progress)
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ArticleImportError(f"{path}: not UTF-8 text") from exc
     suffix = Path(path).suffix.lower()
     if suffix == ".json":
-        return _from_json(text)
+        return _from_json(text, progress)
     if suffix == ".csv":
         return _from_csv(text)
-    raise ArticleImportError(f"{path}: unsupported file type {suffix!r} (use .json or .csv)")
+    raise ArticleImportError(
+        f"{path}: unsupported file type {suffix!r} (use .json, .csv or a folder of .md files)")

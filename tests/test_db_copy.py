@@ -22,6 +22,7 @@ from hub.model import (
     Role,
 )
 from hub.store import Store, make_store
+from hub.store.base_kb import NewUnanswered, UnansweredKind
 from hub.store.copy import CopyRefused, copy_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,20 @@ async def populate(store: Store) -> None:
     await store.outbox_delivered(leased[0].id, "platform-1")
     await store.outbox_failed(leased[1].id, "blocked", None)
     await store.record_delivery_status("webchat", "platform-1", "delivered")
+    # knowledge administration (schema v2): history, unanswered log, settings
+    await store.update_article(articles[0].id, NewArticle(
+        "Shipping", ("how long is shipping", "delivery time"), "2-3 days", ("orders",)))
+    await store.log_unanswered(NewUnanswered("boiling point of tungsten",
+                                             UnansweredKind.FALLBACK, first.conversation.id,
+                                             first.message.id))
+    await store.set_kb_setting("synonyms", '{"delivery": ["shipping"]}')
+    # contacts and agents (schema v3): a merge, profile fields, canned responses, status
+    contact = (await store.get_conversation(third.conversation.id))
+    assert contact is not None
+    await store.update_contact(contact.contact_id, name="Tee", email="tee@example.com",
+                               attributes={"plan": "gold"})
+    await store.merge_contacts(second.conversation.contact_id, contact.contact_id)
+    await store.save_canned("hello", "Hi {{first_name}}!")
 
 
 async def snapshot(store: Store) -> dict[str, object]:
@@ -83,6 +98,11 @@ async def snapshot(store: Store) -> dict[str, object]:
         "identity": await store.identity_status("sms", "+15550001"),
         "stats": await store.outbox_stats(),
         "dead": await store.dead_letters(),
+        "history": [await store.article_history(a.id) for a in await store.list_articles()],
+        "unanswered": await store.list_unanswered(),
+        "kb_setting": await store.get_kb_setting("synonyms"),
+        "canned": await store.list_canned(),
+        "users_all": await store.list_users(),
     }
 
 

@@ -20,6 +20,11 @@
   const connEl = $('conn-status');
   const stateEl = $('conv-state');
   const errorEl = $('chat-error');
+  const typingEl = $('agent-typing');
+  const linkPanel = $('link-panel');
+  const CHANNEL_NAMES = { telegram: 'Telegram', sms: 'SMS', whatsapp: 'WhatsApp', slack: 'Slack' };
+  let typingTimer = null;
+  let typingSent = 0;
 
   // localStorage can throw inside third-party iframes with storage blocked.
   let memToken = null;
@@ -204,6 +209,21 @@
       el.appendChild(box);
     }
 
+    if (author === 'bot' && m.article_id && !(m.suggestions && m.suggestions.length)) {
+      const down = document.createElement('button');
+      down.type = 'button';
+      down.className = 'feedback';
+      down.setAttribute('data-testid', 'unhelpful');
+      down.setAttribute('aria-label', 'This did not help');
+      down.title = 'This did not help';
+      down.textContent = '\u{1F44E}';
+      down.addEventListener('click', async () => {
+        down.disabled = true;
+        if (!(await post({ feedback: 'unhelpful', message_id: m.id }))) down.disabled = false;
+      });
+      el.appendChild(down);
+    }
+
     const t = fmtTime(m.created_at);
     if (t && author !== 'system') {
       const time = document.createElement('time');
@@ -302,7 +322,58 @@
     }
     input.focus();
   });
-  input.addEventListener('input', updateSendState);
+  input.addEventListener('input', () => { updateSendState(); sendTyping(); });
+
+  // ---------- typing, continue elsewhere ----------
+  function showTyping(text) {
+    typingEl.textContent = text;
+    clearTimeout(typingTimer);
+    if (text) typingTimer = setTimeout(() => { typingEl.textContent = ''; }, 4000);
+  }
+
+  function sendTyping() {
+    const now = Date.now();
+    if (!ws || ws.readyState !== WebSocket.OPEN || now - typingSent < 2000) return;
+    typingSent = now;
+    ws.send(JSON.stringify({ type: 'typing' }));
+  }
+
+  async function openLinks() {
+    if (!linkPanel.hidden) { linkPanel.hidden = true; return; }
+    try {
+      await ensureSession();
+      const data = await request('POST', API + '/sessions', {});
+      const box = $('link-channels');
+      box.replaceChildren();
+      (data.link_channels || []).forEach((ch) => {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'suggestion';
+        b.setAttribute('data-testid', 'link-channel');
+        b.dataset.channel = ch;
+        b.textContent = CHANNEL_NAMES[ch] || ch;
+        b.addEventListener('click', () => getCode(ch));
+        box.appendChild(b);
+      });
+      if (!box.childElementCount) box.textContent = 'No other channel is available right now.';
+      linkPanel.hidden = false;
+    } catch (e) { showError('Cannot offer other channels: ' + e.message); }
+  }
+
+  async function getCode(channel) {
+    try {
+      const offer = await authed('POST', API + '/links', { channel });
+      $('link-instructions').textContent = offer.instructions;
+      $('link-code').textContent = offer.code;
+      $('link-expiry').textContent = '(valid until ' + fmtTime(offer.expires_at) + ')';
+      const a = $('link-url');
+      const href = offer.url ? safeUrl(offer.url) : null;
+      a.hidden = !href;
+      if (href) a.href = href;
+      $('link-offer').hidden = false;
+    } catch (e) { showError('No code: ' + e.message); }
+  }
+  $('continue-elsewhere').addEventListener('click', openLinks);
   humanBtn.addEventListener('click', () => { if (!sending) sendText(HUMAN_TEXT); });
 
   // ---------- live updates ----------
@@ -333,7 +404,10 @@
       if (gen !== wsGen) return;
       let frame;
       try { frame = JSON.parse(ev.data); } catch (_) { return; }
-      if (frame.type === 'message') addMessage(frame.message);
+      if (frame.type === 'message') {
+        addMessage(frame.message);
+        if (frame.message && frame.message.author === 'agent') showTyping('');
+      } else if (frame.type === 'typing') showTyping((frame.name || 'An agent') + ' is typing…');
       else if (frame.type === 'conversation') setConvState(frame.conversation);
     };
     sock.onclose = () => {

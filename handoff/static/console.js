@@ -20,6 +20,16 @@
     contact: $('thread-contact'), state: $('thread-state'), channel: $('thread-channel'), agent: $('thread-agent'),
     claim: $('btn-claim'), release: $('btn-release'), resolve: $('btn-resolve'), actionError: $('action-error'),
     replyForm: $('reply-form'), replyInput: $('reply-input'), replySend: $('reply-send'),
+    status: $('status-select'), search: $('search-input'), fState: $('filter-state'),
+    fChannel: $('filter-channel'), fAgent: $('filter-agent'), results: $('results-list'),
+    resultsSection: $('results-section'), resultsCount: $('results-count'),
+    typing: $('typing-indicator'), replyChannel: $('reply-channel'), replyPrivate: $('reply-private'),
+    canned: $('canned-select'), panel: $('contact-panel'), contactId: $('contact-id'),
+    contactForm: $('contact-form'), cName: $('contact-name'), cEmail: $('contact-email'),
+    cPhone: $('contact-phone'), cAttrs: $('contact-attributes'), cSaved: $('contact-saved'),
+    cChannels: $('contact-channels'), cConvs: $('contact-conversations'),
+    mergeForm: $('merge-form'), mergeOther: $('merge-other'), mergeUndo: $('merge-undo'),
+    cError: $('contact-error'),
   };
 
   const st = {
@@ -32,6 +42,7 @@
     ws: null, wsGen: 0, retryDelay: 1000, retryTimer: null,
     busy: false,
     fetching: new Set(),
+    contact: null, lastMerge: null, results: null, typingTimer: null, typingSent: 0,
   };
 
   class HttpError extends Error {
@@ -99,6 +110,136 @@
     renderLists();
     loadLists();
     connect();
+    setStatus('online');
+  }
+
+  // ---------- agent status, filters, contact panel, canned (issue 7) ----------
+  async function setStatus(status) {
+    try {
+      const data = await api('POST', '/api/v1/agent/status', { status });
+      ui.status.value = data.status;
+    } catch (_) { /* shown as it was */ }
+  }
+
+  function filterQuery() {
+    const p = new URLSearchParams();
+    if (ui.search.value.trim()) p.set('q', ui.search.value.trim());
+    if (ui.fState.value) p.set('state', ui.fState.value);
+    if (ui.fChannel.value) p.set('channel', ui.fChannel.value);
+    if (ui.fAgent.value) p.set('agent', ui.fAgent.value === 'me' ? String(st.me.id) : ui.fAgent.value);
+    return p.toString();
+  }
+
+  let filterTimer = null;
+  function onFilter() {
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(runFilter, 200);
+  }
+
+  async function runFilter() {
+    const q = filterQuery();
+    if (!q) { st.results = null; ui.resultsSection.hidden = true; return; }
+    try {
+      const data = await api('GET', '/api/v1/conversations?' + q);
+      st.results = data.conversations || [];
+      renderResults();
+    } catch (e) { if (e.status !== 401) showActionError(e.message); }
+  }
+
+  function renderResults() {
+    if (!st.results) return;
+    ui.resultsSection.hidden = false;
+    const frag = document.createDocumentFragment();
+    st.results.forEach((c) => frag.appendChild(renderItem(st.convs.get(c.id) || c)));
+    if (!st.results.length) frag.appendChild(el('li', 'conv-empty', 'No matches'));
+    ui.results.replaceChildren(frag);
+    ui.resultsCount.textContent = String(st.results.length);
+  }
+
+  function attrsText(attrs) {
+    return Object.entries(attrs || {}).map(([k, v]) => k + '=' + (v == null ? '' : v)).join('\n');
+  }
+
+  function parseAttrs(text) {
+    const out = {};
+    text.split(/\r?\n/).forEach((line) => {
+      const i = line.indexOf('=');
+      if (i > 0) out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    });
+    return out;
+  }
+
+  async function loadContact(contactId) {
+    if (contactId == null) return;
+    try {
+      renderContact(await api('GET', '/api/v1/contacts/' + contactId));
+    } catch (e) { if (e.status !== 401) ui.cError.textContent = e.message; }
+  }
+
+  function renderContact(c) {
+    st.contact = c;
+    ui.panel.hidden = false;
+    ui.cError.textContent = '';
+    ui.contactId.textContent = '#' + c.id;
+    ui.cName.value = c.name || '';
+    ui.cEmail.value = c.email || '';
+    ui.cPhone.value = c.phone || '';
+    ui.cAttrs.value = attrsText(c.attributes);
+    ui.cChannels.replaceChildren(...(c.identities || []).map((i) => {
+      const li = el('li');
+      li.setAttribute('data-testid', 'contact-channel');
+      li.dataset.channel = i.channel;
+      li.appendChild(el('span', 'badge channel', i.channel));
+      li.appendChild(el('span', 'muted', ' ' + i.external_id));
+      return li;
+    }));
+    ui.cConvs.replaceChildren(...(c.conversation_summaries || []).map((s) => {
+      const li = el('li', 'conv-link');
+      li.setAttribute('data-testid', 'contact-conversation');
+      li.dataset.conversationId = String(s.id);
+      const a = el('a', null, '#' + s.id + ' · ' + s.state + ' · ' + (s.last_message || ''));
+      a.href = '#';
+      a.addEventListener('click', (ev) => { ev.preventDefault(); openThread(s.id); });
+      li.appendChild(a);
+      return li;
+    }));
+    const current = st.selected && st.selected.channel;
+    const channels = c.reachable_channels || [];
+    ui.replyChannel.replaceChildren(...channels.map((ch) => {
+      const o = el('option', null, ch + (ch === current ? ' (last used)' : ''));
+      o.value = ch;
+      return o;
+    }));
+    if (current && channels.includes(current)) ui.replyChannel.value = current;
+    loadCanned();
+  }
+
+  async function loadCanned() {
+    if (st.selectedId == null) return;
+    try {
+      const data = await api('GET', '/api/v1/canned?conversation_id=' + st.selectedId);
+      const first = ui.canned.firstElementChild;
+      ui.canned.replaceChildren(first, ...(data.canned || []).map((c) => {
+        const o = el('option', null, c.shortcut);
+        o.value = c.rendered;
+        return o;
+      }));
+    } catch (_) { /* none */ }
+  }
+
+  function showTyping(text) {
+    ui.typing.textContent = text || '';
+    clearTimeout(st.typingTimer);
+    if (text) st.typingTimer = setTimeout(() => { ui.typing.textContent = ''; }, 4000);
+  }
+
+  function sendTyping() {
+    const now = Date.now();
+    if (st.selectedId == null || ui.replyPrivate.checked || now - st.typingSent < 2000) return;
+    if (st.ws && st.ws.readyState === WebSocket.OPEN) {
+      st.typingSent = now;
+      st.ws.send(JSON.stringify({ type: 'typing', conversation_id: st.selectedId }));
+    }
   }
 
   // ---------- lists ----------
@@ -107,7 +248,11 @@
     try {
       const results = await Promise.all(states.map((s) => api('GET', '/api/v1/conversations?state=' + s)));
       const fresh = new Map();
-      results.forEach((r) => (r.conversations || []).forEach((c) => fresh.set(c.id, c)));
+      // a live event may be newer than what these requests read: keep the newer one
+      results.forEach((r) => (r.conversations || []).forEach((c) => {
+        const known = st.convs.get(c.id);
+        fresh.set(c.id, known && ts(known) > ts(c) ? known : c);
+      }));
       st.convs = fresh;
       if (st.selectedId != null && fresh.has(st.selectedId)) {
         st.selected = { ...st.selected, ...fresh.get(st.selectedId) };
@@ -175,6 +320,7 @@
       renderHeader();
     }
     renderLists();
+    if (st.results) renderResults();
   }
 
   async function fetchConv(id) {
@@ -270,6 +416,8 @@
       messages.forEach((m) => appendThreadMessage(m, false));
       renderHeader();
       renderLists();
+      showTyping('');
+      loadContact(plain.contact_id);
     } catch (e) {
       if (st.selectedId === id && e.status !== 401) showActionError(e.status === 404 ? 'Conversation not found' : e.message);
     }
@@ -289,9 +437,12 @@
     ui.release.hidden = !mine;
     ui.resolve.hidden = !mine;
     [ui.claim, ui.release, ui.resolve].forEach((b) => { b.disabled = st.busy; });
-    ui.replyInput.disabled = !mine;
-    ui.replyInput.placeholder = mine ? 'Write a reply… (Enter to send, Shift+Enter for a new line)'
+    const note = ui.replyPrivate.checked;
+    ui.replyInput.disabled = !(mine || note);
+    ui.replyInput.placeholder = note ? 'Write a private note (only agents see it)…'
+      : mine ? 'Write a reply… (Enter to send, Shift+Enter for a new line)'
       : c.state === 'resolved' ? 'This conversation is resolved' : 'Claim the conversation to reply';
+    ui.replyChannel.disabled = note;
     updateReplyState();
   }
 
@@ -332,7 +483,12 @@
     st.busy = true;
     updateReplyState();
     try {
-      const data = await api('POST', '/api/v1/conversations/' + id + '/messages', { text });
+      const note = ui.replyPrivate.checked;
+      const channel = ui.replyChannel.value;
+      const body = { text };
+      if (!note && channel && st.selected && channel !== st.selected.channel) body.channel = channel;
+      const data = note ? await api('POST', '/api/v1/conversations/' + id + '/notes', { text })
+        : await api('POST', '/api/v1/conversations/' + id + '/messages', body);
       ui.replyInput.value = '';
       showActionError(null);
       if (data.message) onMessage(data.message);
@@ -380,7 +536,10 @@
       let f;
       try { f = JSON.parse(ev.data); } catch (_) { return; }
       if (f.type === 'conversation') upsertConv(f.conversation);
-      else if (f.type === 'message') onMessage(f.message);
+      else if (f.type === 'message') {
+        onMessage(f.message);
+        if (f.message && f.message.conversation_id === st.selectedId && f.message.author === 'customer') showTyping('');
+      } else if (f.type === 'typing' && f.conversation_id === st.selectedId) showTyping('Customer is typing…');
     };
     sock.onclose = () => {
       if (gen !== st.wsGen) return;
@@ -423,6 +582,7 @@
   });
 
   ui.logout.addEventListener('click', async () => {
+    await setStatus('away');
     closeSocket();
     try { await api('POST', '/api/v1/auth/logout', undefined, { auth401: false }); } catch (_) { /* ignore */ }
     showLogin();
@@ -432,7 +592,52 @@
   ui.release.addEventListener('click', () => doAction('release'));
   ui.resolve.addEventListener('click', () => doAction('resolve'));
   ui.replyForm.addEventListener('submit', (ev) => { ev.preventDefault(); sendReply(); });
-  ui.replyInput.addEventListener('input', updateReplyState);
+  ui.replyInput.addEventListener('input', () => { updateReplyState(); sendTyping(); });
+  ui.replyPrivate.addEventListener('change', renderHeader);
+  ui.status.addEventListener('change', () => setStatus(ui.status.value));
+  [ui.search, ui.fState, ui.fChannel, ui.fAgent].forEach((n) => n.addEventListener('input', onFilter));
+  document.getElementById('filters').addEventListener('submit', (ev) => { ev.preventDefault(); runFilter(); });
+  ui.canned.addEventListener('change', () => {
+    if (!ui.canned.value) return;
+    ui.replyInput.value = ui.replyInput.value ? ui.replyInput.value + ' ' + ui.canned.value : ui.canned.value;
+    ui.canned.value = '';
+    updateReplyState();
+    ui.replyInput.focus();
+  });
+  ui.contactForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (!st.contact) return;
+    ui.cSaved.textContent = '';
+    try {
+      renderContact(await api('PATCH', '/api/v1/contacts/' + st.contact.id, {
+        name: ui.cName.value, email: ui.cEmail.value, phone: ui.cPhone.value,
+        attributes: parseAttrs(ui.cAttrs.value),
+      }));
+      ui.cSaved.textContent = 'Saved';
+      loadLists();
+    } catch (e) { ui.cError.textContent = e.message; }
+  });
+  ui.mergeForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const other = Number(ui.mergeOther.value.trim());
+    if (!st.contact || !other) return;
+    try {
+      const data = await api('POST', '/api/v1/contacts/' + st.contact.id + '/merge', { other_id: other });
+      st.lastMerge = data.merge_id;
+      ui.mergeUndo.hidden = false;
+      ui.mergeOther.value = '';
+      renderContact(data);
+    } catch (e) { ui.cError.textContent = e.message; }
+  });
+  ui.mergeUndo.addEventListener('click', async () => {
+    if (st.lastMerge == null) return;
+    try {
+      await api('POST', '/api/v1/contacts/merges/' + st.lastMerge + '/undo');
+      st.lastMerge = null;
+      ui.mergeUndo.hidden = true;
+      if (st.contact) loadContact(st.contact.id);
+    } catch (e) { ui.cError.textContent = e.message; }
+  });
   ui.replyInput.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); sendReply(); }
   });

@@ -94,9 +94,12 @@ async def copy_database(source_url: str, target_url: str) -> dict[str, int]:
             counts: dict[str, int] = {}
             for table in TABLES:
                 counts[table] = await _copy_table(source, conn, table)
+            identity_tables = {r["table_name"] for r in await conn.fetch(
+                "SELECT table_name FROM information_schema.columns WHERE table_schema ="
+                " current_schema() AND column_name = 'id' AND is_identity = 'YES'")}
             for table in TABLES:
-                if table in ("meta", "sessions"):
-                    continue  # no identity column
+                if table not in identity_tables:
+                    continue  # keyed by name (meta, sessions, kb_settings): no sequence
                 await conn.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                     f" COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)")

@@ -45,7 +45,6 @@ from hub.model import (
     Contact,
     Conversation,
     ConversationState,
-    Identity,
     InboundMessage,
     Ingested,
     Message,
@@ -67,16 +66,18 @@ from hub.store.base import (
     StoreError,
     Turn,
 )
+from hub.store.base_contacts import PHONE_CHANNELS
 from hub.store.postgres_contacts import PostgresContacts
-from hub.store.postgres_kb import PostgresKnowledge
+from hub.store.postgres_kb import PostgresKnowledge, write_revision
 from hub.store.postgres_schema import MIGRATIONS
 from hub.store.postgres_url import PgTarget, parse_pg_url
 from hub.store.rows import (
     CONVERSATION_COLUMNS,
     CONVERSATION_FROM,
     MESSAGE_COLUMNS,
+    THREAD_ORDER,
     article_from_row,
-    as_datetime,
+    contact_from_row,
     conversation_from_row,
     dump_suggestions,
     message_from_row,
@@ -135,9 +136,14 @@ async def _identity_contact(
                 display_name, contact_id,
             )
         return int(contact_id)
-    contact_id = await conn.fetchval(
-        "INSERT INTO contacts (name, attributes) VALUES ($1, '{}') RETURNING id", display_name
-    )
+    contact_id = await _phone_twin(conn, channel, external_id)
+    if contact_id is None:
+        contact_id = await conn.fetchval(
+            "INSERT INTO contacts (name, attributes) VALUES ($1, '{}') RETURNING id",
+            display_name,
+        )
+    else:
+        await conn.execute("SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE", contact_id)
     # a concurrent first message of the same identity fails here; the caller retries
     await conn.execute(
         "INSERT INTO identities (contact_id, channel, external_id) VALUES ($1, $2, $3)",
@@ -146,10 +152,22 @@ async def _identity_contact(
     return int(contact_id)
 
 
+async def _phone_twin(conn: Conn, channel: str, external_id: str) -> int | None:
+    """The contact of the same phone number on the other phone channel (SMS ↔ WhatsApp)."""
+    if channel not in PHONE_CHANNELS:
+        return None
+    found = await conn.fetchval(
+        "SELECT contact_id FROM identities WHERE channel = ANY($1::text[]) AND channel <> $2"
+        " AND external_id = $3 ORDER BY id LIMIT 1",
+        list(PHONE_CHANNELS), channel, external_id,
+    )
+    return None if found is None else int(found)
+
+
 async def _open_conversation(conn: Conn, contact_id: int, channel: str) -> int:
     """The contact's thread: their latest conversation, created if they have none."""
     conversation_id = await conn.fetchval(
-        "SELECT id FROM conversations WHERE contact_id = $1 ORDER BY id DESC LIMIT 1", contact_id
+        f"SELECT id FROM conversations WHERE contact_id = $1 {THREAD_ORDER} LIMIT 1", contact_id
     )
     if conversation_id is None:
         conversation_id = await conn.fetchval(
@@ -385,7 +403,7 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
             f"SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATION_FROM} WHERE c.id = ("
             " SELECT c2.id FROM identities i JOIN conversations c2"
             " ON c2.contact_id = i.contact_id WHERE i.channel = $1 AND i.external_id = $2"
-            " ORDER BY c2.id DESC LIMIT 1)",
+            " ORDER BY CASE WHEN c2.state = 'resolved' THEN 1 ELSE 0 END, c2.id DESC LIMIT 1)",
             channel, external_id,
         )
         return None if row is None else conversation_from_row(row)
@@ -463,14 +481,7 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
             conversations = await conn.fetch(
                 "SELECT id FROM conversations WHERE contact_id = $1 ORDER BY id", contact_id
             )
-            return Contact(
-                id=int(row["id"]),
-                name=row["name"],
-                identities=tuple(Identity(i["channel"], i["external_id"]) for i in identities),
-                attributes=json.loads(row["attributes"]),
-                conversation_ids=tuple(int(c["id"]) for c in conversations),
-                created_at=as_datetime(row["created_at"]),
-            )
+            return contact_from_row(row, identities, conversations)
 
         return await self._tx(run, readonly=True)
 
@@ -724,34 +735,44 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
             created = []
             for article in articles:
                 row = await conn.fetchrow(
-                    "INSERT INTO articles (title, questions, answer, tags, status)"
-                    " VALUES ($1, $2, $3, $4, $5) RETURNING *",
+                    "INSERT INTO articles (title, questions, answer, tags, status, sms_answer)"
+                    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
                     *_article_fields(article),
                 )
+                await write_revision(conn, int(row["id"]), "create")
                 created.append(article_from_row(row))
             return created
 
         return await self._tx(run)
 
     async def update_article(self, article_id: int, article: NewArticle) -> Article:
-        row = await self._fetchrow(
-            "UPDATE articles SET title = $1, questions = $2, answer = $3, tags = $4,"
-            " status = $5, updated_at = now() WHERE id = $6 RETURNING *",
-            *_article_fields(article), article_id,
-        )
-        if row is None:
-            raise NotFound(f"article {article_id} not found")
-        return article_from_row(row)
+        async def run(conn: Conn) -> Article:
+            row = await conn.fetchrow(
+                "UPDATE articles SET title = $1, questions = $2, answer = $3, tags = $4,"
+                " status = $5, sms_answer = $6, updated_at = now() WHERE id = $7 RETURNING *",
+                *_article_fields(article), article_id,
+            )
+            if row is None:
+                raise NotFound(f"article {article_id} not found")
+            await write_revision(conn, article_id, "update")
+            return article_from_row(row)
+
+        return await self._tx(run)
 
     async def delete_article(self, article_id: int) -> None:
-        row = await self._fetchrow("DELETE FROM articles WHERE id = $1 RETURNING id", article_id)
-        if row is None:
-            raise NotFound(f"article {article_id} not found")
+        async def run(conn: Conn) -> None:
+            await write_revision(conn, article_id, "delete")
+            row = await conn.fetchrow("DELETE FROM articles WHERE id = $1 RETURNING id",
+                                      article_id)
+            if row is None:
+                raise NotFound(f"article {article_id} not found")
+
+        await self._tx(run)
 
 
-def _article_fields(article: NewArticle) -> tuple[str, str, str, str, str]:
+def _article_fields(article: NewArticle) -> tuple[str, str, str, str, str, str | None]:
     return (article.title, json.dumps(list(article.questions)), article.answer,
-            json.dumps(list(article.tags)), article.status.value)
+            json.dumps(list(article.tags)), article.status.value, article.sms_answer)
 
 
 __all__ = ["PostgresStore"]

@@ -14,8 +14,8 @@ lease is void before it times out.
 
 from __future__ import annotations
 
-from hub.store.postgres_contacts import V3
-from hub.store.postgres_kb import V2
+from hub.store.postgres_contacts import CONTACT_TABLES, V3
+from hub.store.postgres_kb import KB_TABLES, V2
 
 V1 = """
 CREATE TABLE meta (
@@ -126,4 +126,4 @@ MIGRATIONS: list[str] = [V1, V2, V3]
 
 # every table, parents before children (the order ``db copy`` fills them in)
 TABLES = ("meta", "users", "sessions", "contacts", "identities", "conversations", "messages",
-          "outbox", "articles")
+          "outbox", "articles", *KB_TABLES, *CONTACT_TABLES)

@@ -11,8 +11,10 @@ from hub.model import (
     Article,
     ArticleStatus,
     Author,
+    Contact,
     Conversation,
     ConversationState,
+    Identity,
     Message,
     OutboxItem,
     Role,
@@ -89,6 +91,7 @@ def user_from_row(row: Row) -> User:
         role=Role(row["role"]),
         password_hash=row["password_hash"],
         active=bool(row["active"]),
+        status=row["status"] if "status" in row.keys() else "away",
     )
 
 
@@ -101,6 +104,7 @@ def article_from_row(row: Row) -> Article:
         tags=tuple(json.loads(row["tags"])),
         status=ArticleStatus(row["status"]),
         updated_at=as_datetime(row["updated_at"]),
+        sms_answer=row["sms_answer"],
     )
 
 
@@ -128,3 +132,21 @@ CONVERSATION_COLUMNS = """c.id, c.contact_id, c.state, c.channel, c.assigned_age
 
 CONVERSATION_FROM = """conversations c JOIN contacts ct ON ct.id = c.contact_id
     LEFT JOIN users u ON u.id = c.assigned_agent_id"""
+
+
+def contact_from_row(row: Row, identities: list[Any], conversations: list[Any]) -> Contact:
+    return Contact(
+        id=int(row["id"]),
+        name=row["name"],
+        identities=tuple(Identity(i["channel"], i["external_id"]) for i in identities),
+        attributes=json.loads(row["attributes"]),
+        conversation_ids=tuple(int(c["id"]) for c in conversations),
+        created_at=as_datetime(row["created_at"]),
+        email=row["email"],
+        phone=row["phone"],
+        merged_into=row["merged_into"] if "merged_into" in row.keys() else None,
+    )
+
+
+# a contact's thread: its latest open conversation, else its latest one
+THREAD_ORDER = "ORDER BY CASE WHEN state = 'resolved' THEN 1 ELSE 0 END, id DESC"

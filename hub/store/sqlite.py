@@ -16,7 +16,6 @@ from hub.model import (
     Contact,
     Conversation,
     ConversationState,
-    Identity,
     InboundMessage,
     Ingested,
     Message,
@@ -37,12 +36,14 @@ from hub.store.base import (
     Store,
     Turn,
 )
+from hub.store.base_contacts import PHONE_CHANNELS
 from hub.store.rows import (
     CONVERSATION_COLUMNS,
     CONVERSATION_FROM,
     MESSAGE_COLUMNS,
+    THREAD_ORDER,
     article_from_row,
-    as_datetime,
+    contact_from_row,
     conversation_from_row,
     dump_suggestions,
     message_from_row,
@@ -52,7 +53,7 @@ from hub.store.rows import (
 )
 from hub.store.sqlite_contacts import SQLiteContacts
 from hub.store.sqlite_engine import SQLiteEngine
-from hub.store.sqlite_kb import SQLiteKnowledge
+from hub.store.sqlite_kb import SQLiteKnowledge, write_revision
 from hub.store.sqlite_schema import MIGRATIONS
 
 Conn = sqlite3.Connection
@@ -106,11 +107,15 @@ def _identity_contact(
                 (display_name, contact_id),
             )
         return contact_id
-    cur = conn.execute(
-        "INSERT INTO contacts (name, attributes, created_at) VALUES (?, '{}', ?)",
-        (display_name, now),
-    )
-    contact_id = int(cur.lastrowid or 0)
+    phone_twin = _phone_twin(conn, channel, external_id)
+    if phone_twin is not None:
+        contact_id = phone_twin
+    else:
+        cur = conn.execute(
+            "INSERT INTO contacts (name, attributes, created_at) VALUES (?, '{}', ?)",
+            (display_name, now),
+        )
+        contact_id = int(cur.lastrowid or 0)
     conn.execute(
         "INSERT INTO identities (contact_id, channel, external_id, reachable, created_at)"
         " VALUES (?, ?, ?, 1, ?)",
@@ -119,9 +124,21 @@ def _identity_contact(
     return contact_id
 
 
+def _phone_twin(conn: Conn, channel: str, external_id: str) -> int | None:
+    """The contact of the same phone number on the other phone channel (SMS ↔ WhatsApp)."""
+    if channel not in PHONE_CHANNELS:
+        return None
+    row = conn.execute(
+        "SELECT contact_id FROM identities WHERE channel IN (?, ?) AND channel <> ?"
+        " AND external_id = ? ORDER BY id LIMIT 1",
+        (*PHONE_CHANNELS, channel, external_id),
+    ).fetchone()
+    return None if row is None else int(row["contact_id"])
+
+
 def _latest_conversation_id(conn: Conn, contact_id: int) -> int | None:
     row = conn.execute(
-        "SELECT id FROM conversations WHERE contact_id = ? ORDER BY id DESC LIMIT 1",
+        f"SELECT id FROM conversations WHERE contact_id = ? {THREAD_ORDER} LIMIT 1",
         (contact_id,),
     ).fetchone()
     return int(row["id"]) if row else None
@@ -284,12 +301,11 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
     async def find_conversation(self, channel: str, external_id: str) -> Conversation | None:
         def run(conn: Conn) -> Conversation | None:
             row = conn.execute(
-                "SELECT c.id FROM identities i JOIN conversations c ON c.contact_id ="
-                " i.contact_id WHERE i.channel = ? AND i.external_id = ?"
-                " ORDER BY c.id DESC LIMIT 1",
+                "SELECT contact_id FROM identities WHERE channel = ? AND external_id = ?",
                 (channel, external_id),
             ).fetchone()
-            return None if row is None else _conversation(conn, int(row["id"]))
+            found = None if row is None else _latest_conversation_id(conn, row["contact_id"])
+            return None if found is None else _conversation(conn, found)
 
         return await self._engine.read(run)
 
@@ -374,14 +390,7 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
             conversations = conn.execute(
                 "SELECT id FROM conversations WHERE contact_id = ? ORDER BY id", (contact_id,)
             ).fetchall()
-            return Contact(
-                id=int(row["id"]),
-                name=row["name"],
-                identities=tuple(Identity(i["channel"], i["external_id"]) for i in identities),
-                attributes=json.loads(row["attributes"]),
-                conversation_ids=tuple(int(c["id"]) for c in conversations),
-                created_at=as_datetime(row["created_at"]),
-            )
+            return contact_from_row(row, identities, conversations)
 
         return await self._engine.read(run)
 
@@ -668,6 +677,7 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
             created = []
             for article in articles:
                 table.insert({**_article_fields(article), "created_at": now, "updated_at": now})
+                write_revision(conn, int(table.last_pk or 0), "create")
                 row = conn.execute(
                     "SELECT * FROM articles WHERE id = ?", (table.last_pk,)
                 ).fetchone()
@@ -683,6 +693,7 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
                 table.update(article_id, {**_article_fields(article), "updated_at": _now()})
             except sqlite_utils.db.NotFoundError:
                 raise NotFound(f"article {article_id} not found") from None
+            write_revision(conn, article_id, "update")
             return article_from_row(
                 conn.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
             )
@@ -691,14 +702,16 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
 
     async def delete_article(self, article_id: int) -> None:
         def run(conn: Conn) -> None:
+            write_revision(conn, article_id, "delete")
             if conn.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount == 0:
                 raise NotFound(f"article {article_id} not found")
 
         await self._engine.write(run)
 
 
-def _article_fields(article: NewArticle) -> dict[str, str]:
+def _article_fields(article: NewArticle) -> dict[str, str | None]:
     return {
+        "sms_answer": article.sms_answer,
         "title": article.title,
         "questions": json.dumps(list(article.questions)),
         "answer": article.answer,

@@ -1,0 +1,101 @@
+"""The admin page in real headless Chromium: create an article, then ask the chat that
+question and get it; an agent is refused; article text stays text."""
+
+from __future__ import annotations
+
+from conftest import PASSWORD, Running
+from playwright.async_api import Browser, Page, expect
+from test_browser import XSS, _page, browser  # noqa: F401 (the fixture)
+
+from hub.model import Role
+
+
+async def _log_in(page: Page, hub: Running, email: str) -> None:
+    await page.goto(hub.url("/admin"))
+    await page.get_by_test_id("login-email").fill(email)
+    await page.get_by_test_id("login-password").fill(PASSWORD)
+    await page.get_by_test_id("login-submit").click()
+
+
+async def test_create_an_article_in_admin_then_the_chat_answers_with_it(
+    hub: Running, browser: Browser  # noqa: F811
+) -> None:
+    await hub.add_user("root@example.com", Role.ADMIN, name="Root")
+    errors: list[str] = []
+    admin = await _page(browser, errors)
+    await _log_in(admin, hub, "root@example.com")
+    await expect(admin.get_by_test_id("me-name")).to_have_text("Root")
+
+    await admin.get_by_test_id("new-article").click()
+    await admin.get_by_test_id("article-title").fill("Parrot care " + XSS)
+    await admin.get_by_test_id("article-questions").fill(
+        "What do parrots eat?\nHow do I feed my parrot?")
+    await admin.get_by_test_id("article-answer").fill("Seeds, fruit and greens.")
+    await admin.get_by_test_id("article-save").click()
+    await expect(admin.get_by_test_id("editor-status")).to_contain_text("Saved")
+    item = admin.get_by_test_id("article-list").get_by_test_id("article-item").filter(
+        has_text="Parrot care")
+    await expect(item).to_have_count(1)
+    await expect(item).to_contain_text(XSS)  # markup in a title is shown as text
+
+    # "try it" shows the decision and the scores
+    await admin.get_by_test_id("try-input").fill("what should my parrot eat")
+    await admin.get_by_test_id("try-submit").click()
+    await expect(admin.get_by_test_id("try-outcome")).to_have_text("answer")
+    await expect(admin.get_by_test_id("try-match").first).to_contain_text("Parrot care")
+
+    customer = await _page(browser, errors)
+    await customer.goto(hub.url("/chat"))
+    await expect(customer.get_by_test_id("conn-status")).to_have_attribute("data-state", "open")
+    await customer.get_by_test_id("chat-input").fill("what do parrots eat")
+    await customer.get_by_test_id("chat-send").click()
+    bot = customer.locator('[data-testid=message][data-author=bot] .msg-text')
+    await expect(bot.last).to_have_text("Seeds, fruit and greens.")
+
+    # edit it: the history lists both versions, and the next answer is the new text
+    await item.click()
+    await admin.get_by_test_id("article-answer").fill("Pellets, fruit and greens.")
+    await admin.get_by_test_id("article-save").click()
+    await expect(admin.get_by_test_id("history-item")).to_have_count(2)
+    await customer.get_by_test_id("chat-input").fill("how do I feed my parrot")
+    await customer.get_by_test_id("chat-send").click()
+    await expect(bot.last).to_have_text("Pellets, fruit and greens.")
+    await admin.get_by_test_id("history-restore").first.click()
+    await expect(admin.get_by_test_id("article-answer")).to_have_value("Seeds, fruit and greens.")
+
+    assert await admin.evaluate("window.__xss") is None
+    assert errors == []
+
+
+async def test_an_agent_is_refused_the_admin_page(hub: Running, browser: Browser) -> None:  # noqa: F811
+    await hub.add_user("ann@example.com")
+    errors: list[str] = []
+    page = await _page(browser, errors)
+    await _log_in(page, hub, "ann@example.com")
+    await expect(page.get_by_test_id("admin-refused")).to_be_visible()
+    response = await page.goto(hub.url("/admin"))  # with the agent's session cookie
+    assert response is not None and response.status == 403
+    assert errors == []
+
+
+async def test_unanswered_question_becomes_an_article(hub: Running, browser: Browser) -> None:  # noqa: F811
+    await hub.add_user("root@example.com", Role.ADMIN)
+    visitor = await hub.visitor()
+    await visitor.ask("can you juggle flaming torches")
+    errors: list[str] = []
+    admin = await _page(browser, errors)
+    await _log_in(admin, hub, "root@example.com")
+    await admin.get_by_test_id("tab-unanswered").click()
+    group = admin.get_by_test_id("unanswered-group")
+    await expect(group).to_have_count(1)
+    await group.get_by_test_id("create-from").click()
+    await expect(admin.get_by_test_id("article-questions")).to_have_value(
+        "can you juggle flaming torches")
+    await admin.get_by_test_id("article-answer").fill("Only on Fridays.")
+    await admin.get_by_test_id("article-save").click()
+    await expect(admin.get_by_test_id("editor-status")).to_contain_text("Saved")
+    await admin.get_by_test_id("tab-unanswered").click()
+    await expect(group).to_have_count(0)
+    reply = await (await hub.visitor()).ask("can you juggle flaming torches?")
+    assert reply["text"] == "Only on Fridays."
+    assert errors == []

@@ -1,0 +1,146 @@
+"""The agent console's contact features and the web chat's continuity in real Chromium:
+search, contact panel editing, private notes, canned responses, typing both ways,
+continue-on-Telegram from the chat, and an admin deactivating an agent from /admin/agents."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from conftest import HubFactory, Running
+from fakes.telegram import FakeTelegram
+from playwright.async_api import Browser, expect
+from test_browser import _log_in, _page, browser  # noqa: F401 (the browser fixture)
+
+from hub.model import Role
+
+TOKEN = "123456:TEST-token"
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    platform = FakeTelegram(TOKEN)
+    await platform.start()
+    yield platform
+    await platform.close()
+
+
+@pytest.fixture
+async def hub(start_hub: HubFactory, telegram: FakeTelegram) -> Running:
+    return await start_hub(telegram_token=TOKEN, telegram_webhook_secret="s3cret",
+                           telegram_api_url=telegram.url(""))
+
+
+async def test_console_contact_panel_notes_canned_and_typing(
+    hub: Running, browser: Browser,  # noqa: F811
+) -> None:
+    admin = await hub.add_user("boss@example.com", Role.ADMIN, name="Boss")
+    made = await hub.client.post("/api/v1/canned", json={
+        "shortcut": "greet", "text": "Hello {{first_name}}, thanks!"},
+        headers={"Authorization": f"Bearer {admin}"})
+    assert made.status == 201, await made.text()
+    await hub.add_user("ann@example.com", name="Ann")
+    errors: list[str] = []
+    customer = await _page(browser, errors)
+    agent = await _page(browser, errors)
+
+    await customer.goto(hub.url("/chat"))
+    await expect(customer.get_by_test_id("conn-status")).to_have_attribute("data-state", "open")
+    await customer.get_by_test_id("chat-input").fill("my purple teapot arrived broken")
+    await customer.get_by_test_id("chat-send").click()
+    await customer.get_by_test_id("ask-human").click()
+
+    await _log_in(agent, hub, "ann@example.com")
+    await expect(agent.get_by_test_id("status-select")).to_have_value("online")
+    await agent.get_by_test_id("search-input").fill("teapot")
+    results = agent.get_by_test_id("results-list").get_by_test_id("conversation-item")
+    await expect(results).to_have_count(1)
+    await agent.get_by_test_id("filter-channel").select_option("sms")
+    await expect(results).to_have_count(0)
+    await agent.get_by_test_id("filter-channel").select_option("webchat")
+    await expect(results).to_have_count(1)
+    await results.first.click()
+
+    panel = agent.get_by_test_id("contact-panel")
+    await expect(panel.get_by_test_id("contact-channel")).to_have_count(1)
+    await expect(panel.get_by_test_id("contact-channel")).to_have_attribute("data-channel",
+                                                                            "webchat")
+    await panel.get_by_test_id("contact-name").fill("Jane <b>Doe</b>")
+    await panel.get_by_test_id("contact-attributes").fill("plan=pro")
+    await panel.get_by_test_id("contact-save").click()
+    await expect(panel.get_by_test_id("contact-saved")).to_have_text("Saved")
+    await expect(agent.get_by_test_id("thread-contact")).to_have_text("Jane <b>Doe</b>")
+
+    # a private note: in the agent's thread, never on the customer's page
+    await agent.get_by_test_id("reply-private").check()
+    await agent.get_by_test_id("reply-input").fill("Customer seems upset; offer a refund")
+    await agent.get_by_test_id("reply-send").click()
+    note = agent.locator('[data-testid=thread-message].private .msg-text')
+    await expect(note).to_have_text("Customer seems upset; offer a refund")
+    await agent.get_by_test_id("reply-private").uncheck()
+
+    # typing both ways
+    await customer.get_by_test_id("chat-input").press_sequentially("are you there", delay=250)
+    await expect(agent.get_by_test_id("typing-indicator")).to_have_text("Customer is typing…")
+    await agent.get_by_test_id("claim").click()
+    await expect(agent.get_by_test_id("reply-input")).to_be_enabled()
+    await agent.get_by_test_id("reply-input").press_sequentially("Hi there", delay=250)
+    await expect(customer.get_by_test_id("agent-typing")).to_have_text("Ann is typing…")
+
+    # a canned response with the contact's first name filled in
+    await agent.get_by_test_id("reply-input").fill("")
+    await agent.get_by_test_id("canned-select").select_option(label="greet")
+    await expect(agent.get_by_test_id("reply-input")).to_have_value("Hello Jane, thanks!")
+    await agent.get_by_test_id("reply-send").click()
+    agent_line = customer.locator('[data-testid=message][data-author=agent] .msg-text')
+    await expect(agent_line).to_have_text("Hello Jane, thanks!")
+    assert "offer a refund" not in await customer.get_by_test_id("messages").inner_text()
+    assert errors == []
+
+
+async def test_continue_on_telegram_from_the_chat_page(hub: Running, browser: Browser,  # noqa: F811
+                                                       ) -> None:
+    errors: list[str] = []
+    customer = await _page(browser, errors)
+    await customer.goto(hub.url("/chat"))
+    await expect(customer.get_by_test_id("conn-status")).to_have_attribute("data-state", "open")
+    await customer.get_by_test_id("continue-elsewhere").click()
+    options = customer.get_by_test_id("link-channel")
+    await expect(options).to_have_count(1)  # only Telegram is on in this hub
+    await options.first.click()
+    await expect(customer.get_by_test_id("link-code")).to_have_text(
+        re.compile(r"^[A-Z2-9]{4}-[A-Z2-9]{4}$"))
+    code = await customer.get_by_test_id("link-code").inner_text()
+    assert len(code) == 9 and code[4] == "-"
+    await expect(customer.get_by_test_id("link-url")).to_have_attribute(
+        "href", f"https://t.me/acme_support_bot?start={code.replace('-', '')}")
+    await expect(customer.get_by_test_id("link-instructions")).to_contain_text(code)
+    assert errors == []
+
+
+async def test_admin_deactivates_an_agent_and_their_console_ends(
+    hub: Running, browser: Browser,  # noqa: F811
+) -> None:
+    await hub.add_user("boss@example.com", Role.ADMIN, name="Boss")
+    await hub.add_user("ann@example.com", name="Ann")
+    errors: list[str] = []
+    admin = await _page(browser, errors)
+    agent = await _page(browser, errors)
+    await _log_in(agent, hub, "ann@example.com")
+    await expect(agent.get_by_test_id("me-name")).to_have_text("Ann")
+    await _log_in(admin, hub, "boss@example.com")
+    await expect(admin.get_by_test_id("me-name")).to_have_text("Boss")
+    await admin.goto(hub.url("/admin/agents"))
+    ann = admin.locator('[data-testid=agent-row][data-email="ann@example.com"]')
+    await ann.get_by_test_id("agent-toggle").click()
+    await expect(ann.get_by_test_id("agent-active")).to_have_text("deactivated")
+    # her next action finds the session gone: the console asks her to sign in
+    await agent.get_by_test_id("status-select").select_option("away")
+    await expect(agent.get_by_test_id("login-error")).to_contain_text("session has ended")
+    # the admin invites someone new; the generated password is shown once
+    await admin.get_by_test_id("invite-email").fill("cat@example.com")
+    await admin.get_by_test_id("invite-submit").click()
+    await expect(admin.get_by_test_id("agents-notice")).to_contain_text("password:")
+    await expect(admin.get_by_test_id("agent-row")).to_have_count(3)
+    assert errors == []
