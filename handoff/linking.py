@@ -13,7 +13,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -46,6 +46,35 @@ class LinkOffer:
     expires_at: datetime
     instructions: str
     url: str | None
+
+
+_CHANNEL_WORDS = {
+    "telegram": "telegram", "sms": "sms", "text": "sms", "texts": "sms", "text message": "sms",
+    "text messages": "sms", "phone": "sms", "whatsapp": "whatsapp", "whats app": "whatsapp",
+    "slack": "slack",
+}
+_CONTINUE = re.compile(
+    r"^\s*(?:/link\s+|(?:i\s+(?:want|would like|'d like)\s+to\s+|can\s+i\s+|let'?s\s+|please\s+)?"
+    r"(?:continue|carry on|switch|move|talk|chat)\s+(?:on|by|in|over|via|to|with)\s+)"
+    r"(?P<channel>telegram|sms|texts?|text messages?|phone|whats ?app|slack)"
+    r"(?:\s+(?:please|instead))?\s*[.!?]*\s*$",
+    re.IGNORECASE,
+)
+OFFER_TEXT = ("Your code is {code} (valid for {minutes} minutes, once). {instructions} "
+              "We'll carry on this conversation there.")
+SAME_CHANNEL_TEXT = "You're already talking to us on {channel}."
+UNAVAILABLE_TEXT = "Sorry, we can't be reached on {channel} yet."
+CHANNEL_NAMES = {"telegram": "Telegram", "sms": "SMS", "whatsapp": "WhatsApp",
+                 "slack": "Slack", "webchat": "the web chat"}
+
+
+def continue_request(text: str) -> str | None:
+    """The channel a customer asks to continue on ("continue on Telegram", "switch to SMS",
+    "/link whatsapp"), or None."""
+    match = _CONTINUE.match(text)
+    if match is None:
+        return None
+    return _CHANNEL_WORDS.get(re.sub(r"\s+", " ", match.group("channel").lower()))
 
 
 def new_code() -> str:
@@ -97,6 +126,22 @@ async def offer(store: Store, settings: Settings, contact_id: int, channel: str,
     await store.create_link_code(code_hash(code), contact_id, channel, expires)
     text, url = instructions(channel, code, settings, telegram_username)
     return LinkOffer(code, datetime.fromtimestamp(expires, UTC), text, url)
+
+
+async def offer_reply(
+    store: Store, settings: Settings, conversation: Conversation, current_channel: str,
+    target: str, available: Collection[str], telegram_username: str | None,
+) -> NewMessage:
+    """The bot's answer to "continue on <channel>": a one-time code and how to use it."""
+    name = CHANNEL_NAMES.get(target, target)
+    if target == current_channel:
+        return NewMessage(Author.BOT, SAME_CHANNEL_TEXT.format(channel=name))
+    if target not in available:
+        return NewMessage(Author.BOT, UNAVAILABLE_TEXT.format(channel=name))
+    made = await offer(store, settings, conversation.contact_id, target, telegram_username)
+    minutes = max(1, settings.link_code_ttl // 60)
+    return NewMessage(Author.BOT, OFFER_TEXT.format(
+        code=made.code, minutes=minutes, instructions=made.instructions))
 
 
 async def sender_of(store: Store, message: Message, conversation: Conversation) -> str | None:

@@ -62,7 +62,7 @@ def create_app(
     knowledge = KnowledgeBase(store, _thresholds(settings))
     outputs: dict[str, OutputChannel] = {}
     outbox = OutboxWorker(store, outputs, settings)
-    pipeline = Pipeline(store, bus, knowledge, settings, outbox.wake)
+    pipeline = Pipeline(store, bus, knowledge, settings, outbox.wake, outputs)
     webchat = WebChatChannel(store, bus, settings.max_message_chars)
     all_channels: list[Channel] = [webchat, *configured_channels(settings, store), *channels]
     for channel in all_channels:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from handoff import linking
@@ -70,12 +70,14 @@ class Pipeline:
         knowledge: KnowledgeBase,
         settings: Settings,
         on_outbox: Callable[[], None],
+        channels: Mapping[str, object] | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
         self._knowledge = knowledge
         self._settings = settings
         self._on_outbox = on_outbox
+        self._channels = channels if channels is not None else {}  # the channels that are on
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -137,6 +139,13 @@ class Pipeline:
         if code is not None:  # continue elsewhere: a link code (handoff/linking.py)
             await linking.redeem(self._store, self._bus, self.commit, conversation, message,
                                  code)
+            return
+        target = linking.continue_request(message.text) if not message.marks else None
+        if target is not None:  # "continue on SMS": a code for the other channel
+            username = getattr(self._channels.get("telegram"), "username", None)
+            reply = await linking.offer_reply(self._store, self._settings, conversation,
+                                              message.channel, target, self._channels, username)
+            await self.commit(conversation.id, [reply], handled=message.id)
             return
         if conversation.state is not ConversationState.BOT:
             # a person has it (or it waits for one): the bot stays silent

@@ -272,3 +272,38 @@ def test_codes_are_never_ordinary_words() -> None:
         code = linking.new_code()
         assert linking.code_in(code) == code.replace("-", "")
         assert linking.code_in(code.lower().replace("-", " ")) == code.replace("-", "")
+
+
+async def test_telegram_to_sms_from_any_channel_to_any_other(
+    hub: Running, telegram: FakeTelegram, twilio: FakeTwilio,
+) -> None:
+    """A customer who started on Telegram asks to continue by SMS: the bot gives a code
+    there, and the code texted from a phone joins the same contact and thread."""
+    await post_telegram(hub, tg.message_update("how do I track my order", user_id=77))
+    await telegram.wait_for("sendMessage")
+    await post_telegram(hub, tg.message_update("continue by SMS", user_id=77))
+    await telegram.wait_for("sendMessage", 2)
+    offer_text = telegram.sent()[1]["text"]
+    assert f"to {OURS}" in offer_text and "valid for 15 minutes" in offer_text
+    code = next(word for word in offer_text.split() if linking.code_in(word))
+    await post_twilio(hub, tw.incoming(code))
+    [linked] = await twilio.wait_for("Messages")
+    assert "You're connected" in linked.params["Body"]
+    on_telegram = await hub.hub.store.find_conversation("telegram", "77")
+    on_sms = await hub.hub.store.find_conversation("sms", PHONE)
+    assert on_telegram is not None and on_sms is not None and on_sms.id == on_telegram.id
+    thread = await console_thread(hub, on_sms.id)
+    assert [m["channel"] for m in thread if m["author"] == "customer"] == [
+        "telegram", "telegram", "sms"]
+    # the agent's next reply goes where the customer last wrote: SMS
+    resp = await claim_and_reply(hub, on_sms.id, "Hi, Ann here")
+    assert resp.status == 201
+    calls = await twilio.wait_for("Messages", 3)
+    assert calls[-1].params["Body"] == "Ann: Hi, Ann here"
+    # asking for the channel you are on, or one the hub is not on, links nothing
+    await post_twilio(hub, tw.incoming("continue on SMS", sid="SM-same"))
+    await post_twilio(hub, tw.incoming("continue on Slack", sid="SM-slack"))
+    await hub.settle()
+    texts = [m["text"] for m in await console_thread(hub, on_sms.id)]
+    assert "You're already talking to us on SMS." in texts
+    assert "Sorry, we can't be reached on Slack yet." in texts
