@@ -21,7 +21,7 @@ from hub.auth import VisitorTokens
 from hub.core import HUB
 from hub.errors import ApiError, field, json_body
 from hub.events import ConversationChanged, Event, EventBus, MessageCreated, Typing
-from hub.live import pump
+from hub.live import Throttle, pump
 from hub.model import Conversation, InboundMessage, OutboxItem
 from hub.serialize import conversation_json, message_json
 from hub.store import Store
@@ -189,8 +189,10 @@ class WebChatChannel(Channel):
                         "conversation": _public_conversation(event.conversation),
                     })
 
+        typing_throttle = Throttle()
+
         async def on_text(data: str) -> None:
-            if _frame_type(data) == "typing":
+            if _frame_type(data) == "typing" and typing_throttle.ready():
                 self._bus.publish(Typing(conversation.id, "customer"))
 
         try:

@@ -14,7 +14,7 @@ from aiohttp import web
 from hub.auth import require_user
 from hub.core import HUB
 from hub.events import ConversationChanged, Event, MessageCreated, Typing
-from hub.live import pump
+from hub.live import Throttle, pump
 from hub.serialize import conversation_json, message_json
 
 STATIC = Path(__file__).parent / "static"
@@ -42,6 +42,8 @@ async def agent_live(request: web.Request) -> web.WebSocketResponse:
                 {"type": "conversation", "conversation": conversation_json(event.conversation)}
             )
 
+    typing_throttle = Throttle()
+
     async def on_text(data: str) -> None:
         try:
             frame = json.loads(data)
@@ -49,7 +51,7 @@ async def agent_live(request: web.Request) -> web.WebSocketResponse:
                 else None
         except (ValueError, TypeError, KeyError, AttributeError):
             return
-        if conversation_id is not None:
+        if conversation_id is not None and typing_throttle.ready():
             hub.bus.publish(Typing(conversation_id, "agent", agent.name))
 
     with hub.bus.subscribe() as subscription:

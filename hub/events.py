@@ -32,8 +32,8 @@ class KnowledgeChanged:
 
 @dataclass(frozen=True, slots=True)
 class Typing:
-    """Someone is typing in a conversation: ephemeral, for this process's sockets only
-    (never stored, never relayed to other processes)."""
+    """Someone is typing in a conversation: ephemeral (never stored; relayed to other
+    processes as it is, without a store read)."""
 
     conversation_id: int
     author: str  # "customer" or "agent"
@@ -77,8 +77,6 @@ class EventBus:
     def publish(self, event: Event) -> None:
         """Deliver to local subscribers and hand to relays (other processes)."""
         self.deliver(event)
-        if isinstance(event, Typing):
-            return
         for relay in self._relays:
             relay(event)
 

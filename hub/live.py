@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
@@ -44,3 +45,19 @@ async def pump(
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender
+
+
+class Throttle:
+    """At most one event per ``seconds`` (typing indicators: a chatty or hostile client
+    must not flood the bus, or PostgreSQL's NOTIFY with several processes)."""
+
+    def __init__(self, seconds: float = 1.0) -> None:
+        self._seconds = seconds
+        self._last = float("-inf")
+
+    def ready(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < self._seconds:
+            return False
+        self._last = now
+        return True

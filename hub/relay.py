@@ -31,7 +31,14 @@ from typing import Any
 
 import asyncpg
 
-from hub.events import ConversationChanged, Event, EventBus, KnowledgeChanged, MessageCreated
+from hub.events import (
+    ConversationChanged,
+    Event,
+    EventBus,
+    KnowledgeChanged,
+    MessageCreated,
+    Typing,
+)
 from hub.store import Store
 from hub.store.postgres import PostgresStore
 
@@ -48,6 +55,9 @@ def encode(event: Event, origin: str) -> str:
         body: dict[str, Any] = {"e": "message", "id": event.message.id}
     elif isinstance(event, ConversationChanged):
         body = {"e": "conversation", "id": event.conversation.id}
+    elif isinstance(event, Typing):  # ephemeral: the whole event travels, nothing is re-read
+        body = {"e": "typing", "id": event.conversation_id, "a": event.author,
+                "n": (event.name or "")[:200]}
     else:
         body = {"e": "knowledge"}
     body["o"] = origin
@@ -189,6 +199,9 @@ class PgEventRelay:
             conversation = await self._store.get_conversation(int(body["id"]))
             if conversation is not None:
                 self._bus.deliver(ConversationChanged(conversation))
+        elif kind == "typing":
+            self._bus.deliver(Typing(int(body["id"]), str(body.get("a", "")),
+                                     str(body.get("n") or "") or None))
         elif kind == "knowledge":
             await self._reload_knowledge()
             self._bus.deliver(KnowledgeChanged())

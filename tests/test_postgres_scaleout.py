@@ -259,6 +259,14 @@ async def test_a_message_at_a_is_live_at_b_and_the_reply_through_b_reaches_a(
         assert live["message"]["text"] == "Hi, Ann here, from B."
         assert time.monotonic() - started < 1.0
 
+        # typing indicators cross the processes too, both ways
+        await customer.send_json({"type": "typing"})
+        typing = await next_frame(console, timeout=1.0, type="typing")
+        assert typing["conversation_id"] == conversation_id
+        await console.send_json({"type": "typing", "conversation_id": conversation_id})
+        typing = await next_frame(customer, timeout=1.0, type="typing")
+        assert typing["author"] == "agent" and typing["name"]
+
 
 async def test_two_agents_on_two_processes_claim_at_once_exactly_one_wins(
     cluster: Cluster,
