@@ -204,9 +204,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     hub = _hub(request)
     stats = await hub.store.outbox_stats()
-    states = {}
-    for state in ConversationState:
-        states[state.value] = len(await hub.store.list_conversations(state, limit=100000))
+    states = {state.value: n for state, n in (await hub.store.conversation_counts()).items()}
     lines = [
         "# HELP supporthub_outbox_items Outbox items by status.",
         "# TYPE supporthub_outbox_items gauge",

@@ -391,3 +391,14 @@ async def test_create_articles_is_all_or_nothing(store: Store) -> None:
     with pytest.raises(Exception):  # noqa: B017 - each engine names its own constraint error
         await store.create_articles([NewArticle("Fine", ("q",), "a"), broken])
     assert await store.list_articles() == []
+
+
+async def test_conversation_counts_by_state(store: Store) -> None:
+    counts = await store.conversation_counts()
+    assert set(counts) == set(ConversationState) and sum(counts.values()) == 0
+    first = await store.ingest(InboundMessage("sms", "+1", "hi", "c-1"))
+    await store.ingest(InboundMessage("sms", "+2", "hi", "c-2"))
+    await store.record_turn(first.conversation.id, new_state=ConversationState.QUEUED)
+    counts = await store.conversation_counts()
+    assert counts[ConversationState.BOT] == 1 and counts[ConversationState.QUEUED] == 1
+    assert counts[ConversationState.ASSIGNED] == counts[ConversationState.RESOLVED] == 0

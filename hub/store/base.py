@@ -226,6 +226,10 @@ class Store(KnowledgeStore, ContactStore, ABC):
     @abstractmethod
     async def outbox_stats(self) -> OutboxStats: ...
 
+    @abstractmethod
+    async def conversation_counts(self) -> dict[ConversationState, int]:
+        """How many conversations are in each state (every state present, zero or not)."""
+
     # users and sessions --------------------------------------------------
     @abstractmethod
     async def create_user(self, email: str, name: str, role: Role, password_hash: str) -> User:

@@ -671,6 +671,11 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
         counts = {row["status"]: int(row["n"]) for row in rows}
         return OutboxStats(counts.get("pending", 0), counts.get("sent", 0), counts.get("dead", 0))
 
+    async def conversation_counts(self) -> dict[ConversationState, int]:
+        rows = await self._fetch("SELECT state, COUNT(*) AS n FROM conversations GROUP BY state")
+        counts = {ConversationState(row["state"]): int(row["n"]) for row in rows}
+        return {state: counts.get(state, 0) for state in ConversationState}
+
     # users and sessions --------------------------------------------------
     async def create_user(self, email: str, name: str, role: Role, password_hash: str) -> User:
         try:

@@ -585,6 +585,14 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
 
         return await self._engine.read(run)
 
+    async def conversation_counts(self) -> dict[ConversationState, int]:
+        def run(conn: Conn) -> dict[ConversationState, int]:
+            rows = conn.execute("SELECT state, COUNT(*) AS n FROM conversations GROUP BY state")
+            counts = {ConversationState(row["state"]): int(row["n"]) for row in rows}
+            return {state: counts.get(state, 0) for state in ConversationState}
+
+        return await self._engine.read(run)
+
     # users and sessions --------------------------------------------------
     async def create_user(self, email: str, name: str, role: Role, password_hash: str) -> User:
         def run(conn: Conn) -> User:
