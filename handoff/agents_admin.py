@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.auth import hash_password, require_user
-from hub.core import HUB, Hub
+from hub.core import Hub, hub_of
 from hub.errors import ApiError, field, json_body
 from hub.model import Role, User
 from hub.store import Conflict, NotFound
@@ -21,8 +21,6 @@ STATUSES = ("online", "away")
 MIN_PASSWORD = 10
 
 
-def _hub(request: web.Request) -> Hub:
-    return request.app[HUB]
 
 
 def agent_json(user: User, open_count: int = 0) -> dict[str, Any]:
@@ -62,7 +60,7 @@ async def agents_page(request: web.Request) -> web.FileResponse:
 
 
 async def list_agents(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store, Role.ADMIN)
     counts = await hub.store.open_counts()
     return web.json_response({"agents": [agent_json(u, counts.get(u.id, 0))
@@ -70,7 +68,7 @@ async def list_agents(request: web.Request) -> web.Response:
 
 
 async def create_agent(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store, Role.ADMIN)
     body = await json_body(request)
     email = field(body, "email", str).strip().lower()
@@ -90,7 +88,7 @@ async def create_agent(request: web.Request) -> web.Response:
 
 
 async def update_agent(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     admin = await require_user(request, hub.store, Role.ADMIN)
     user_id = int(request.match_info["id"]) if request.match_info["id"].isdigit() else -1
     await _user(hub, user_id)
@@ -106,7 +104,7 @@ async def update_agent(request: web.Request) -> web.Response:
 
 
 async def reset_password(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store, Role.ADMIN)
     user_id = int(request.match_info["id"]) if request.match_info["id"].isdigit() else -1
     user = await _user(hub, user_id)
@@ -117,7 +115,7 @@ async def reset_password(request: web.Request) -> web.Response:
 
 
 async def set_status(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     me = await require_user(request, hub.store)
     status = field(await json_body(request), "status", str)
     if status not in STATUSES:

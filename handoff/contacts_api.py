@@ -15,8 +15,8 @@ from aiohttp import web
 from handoff import linking
 from handoff.agents_admin import agents_routes
 from hub.auth import require_user
-from hub.core import HUB, Hub
-from hub.errors import ApiError, field, json_body
+from hub.core import Hub, hub_of
+from hub.errors import ApiError, field, json_body, path_id
 from hub.model import (
     Author,
     Contact,
@@ -34,15 +34,8 @@ NOT_REPLY_CHANNELS = frozenset({linking.SITE_USER_CHANNEL})
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
-def _hub(request: web.Request) -> Hub:
-    return request.app[HUB]
 
 
-def _id(request: web.Request, name: str = "id") -> int:
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise ApiError(404, f"{name} must be a number") from None
 
 
 async def _contact(hub: Hub, contact_id: int) -> Contact:
@@ -130,7 +123,7 @@ def _text(body: dict[str, Any], name: str = "text", max_chars: int = 4000) -> st
 
 # web chat: continue elsewhere -------------------------------------------------------
 async def create_link(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     visitor_id = hub.visitor_tokens.verify(token)
@@ -167,9 +160,9 @@ async def contact_detail(hub: Hub, contact: Contact) -> dict[str, Any]:
 
 
 async def patch_contact(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store)
-    contact_id = _id(request)
+    contact_id = path_id(request)
     body = await json_body(request)
     await _contact(hub, contact_id)
     strings = {}
@@ -188,10 +181,10 @@ async def patch_contact(request: web.Request) -> web.Response:
 
 
 async def merge(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store)
     other_id = field(await json_body(request), "other_id", int)
-    survivor_id = _id(request)
+    survivor_id = path_id(request)
     if other_id == survivor_id:
         raise ApiError(422, "field 'other_id': a contact cannot be merged with itself")
     await _contact(hub, survivor_id)
@@ -202,23 +195,23 @@ async def merge(request: web.Request) -> web.Response:
 
 
 async def undo_merge(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store)
-    survivor, other = await hub.store.undo_merge(_id(request, "merge_id"))
+    survivor, other = await hub.store.undo_merge(path_id(request, "merge_id"))
     return web.json_response({"contacts": [contact_json(survivor), contact_json(other)]})
 
 
 # notes and canned responses -------------------------------------------------------------
 async def post_note(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     agent = await require_user(request, hub.store)
     text = _text(await json_body(request), max_chars=hub.settings.max_message_chars)
-    message = await add_note(hub, _id(request), agent, text)
+    message = await add_note(hub, path_id(request), agent, text)
     return web.json_response({"message": message_json(message)}, status=201)
 
 
 async def list_canned(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store)
     contact = None
     raw = request.query.get("conversation_id")
@@ -234,12 +227,12 @@ async def list_canned(request: web.Request) -> web.Response:
 
 
 async def save_canned(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store, Role.ADMIN)
     body = await json_body(request)
     shortcut = _text(body, "shortcut", 60)
     text = _text(body, max_chars=hub.settings.max_message_chars)
-    canned_id = _id(request) if "id" in request.match_info else None
+    canned_id = path_id(request) if "id" in request.match_info else None
     try:
         saved = await hub.store.save_canned(shortcut, text, canned_id)
     except Conflict as exc:
@@ -249,9 +242,9 @@ async def save_canned(request: web.Request) -> web.Response:
 
 
 async def delete_canned(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store, Role.ADMIN)
-    await hub.store.delete_canned(_id(request))
+    await hub.store.delete_canned(path_id(request))
     return web.json_response({"ok": True})
 
 

@@ -16,8 +16,8 @@ from hub.auth import (
     token_digest,
     verify_password,
 )
-from hub.core import HUB, Hub
-from hub.errors import ApiError, field, json_body
+from hub.core import hub_of
+from hub.errors import ApiError, field, json_body, path_id
 from hub.model import ConversationState, Role
 from hub.serialize import (
     conversation_json,
@@ -28,21 +28,14 @@ from hub.store import NotFound
 
 routes = web.RouteTableDef()
 
-def _hub(request: web.Request) -> Hub:
-    return request.app[HUB]
 
 
-def _int_id(request: web.Request, name: str = "id") -> int:
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise ApiError(404, f"{name} must be a number") from None
 
 
 # auth ----------------------------------------------------------------------
 @routes.post("/api/v1/auth/login")
 async def login(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     body = await json_body(request)
     email = field(body, "email", str).strip().lower()
     password = field(body, "password", str)
@@ -66,7 +59,7 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     token = request_token(request)
     if token:
-        await _hub(request).store.delete_session(token_digest(token))
+        await hub_of(request).store.delete_session(token_digest(token))
     response = web.json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
@@ -74,14 +67,14 @@ async def logout(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/auth/me")
 async def me(request: web.Request) -> web.Response:
-    user = await require_user(request, _hub(request).store)
+    user = await require_user(request, hub_of(request).store)
     return web.json_response({"user": user_json(user)})
 
 
 # conversations ---------------------------------------------------------------
 @routes.get("/api/v1/conversations")
 async def list_conversations(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store)
     state_name = request.query.get("state")
     state = None
@@ -96,9 +89,9 @@ async def list_conversations(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/conversations/{id}")
 async def get_conversation(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store)
-    conversation_id = _int_id(request)
+    conversation_id = path_id(request)
     conversation = await hub.store.get_conversation(conversation_id)
     if conversation is None:
         raise NotFound(f"conversation {conversation_id} not found")
@@ -110,33 +103,33 @@ async def get_conversation(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/conversations/{id}/claim")
 async def claim(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     agent = await require_user(request, hub.store)
-    conversation = await hub.desk.claim(_int_id(request), agent)
+    conversation = await hub.desk.claim(path_id(request), agent)
     return web.json_response(conversation_json(conversation))
 
 
 @routes.post("/api/v1/conversations/{id}/release")
 async def release(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     agent = await require_user(request, hub.store)
-    conversation = await hub.desk.release(_int_id(request), agent)
+    conversation = await hub.desk.release(path_id(request), agent)
     return web.json_response(conversation_json(conversation))
 
 
 @routes.post("/api/v1/conversations/{id}/resolve")
 async def resolve(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     agent = await require_user(request, hub.store)
-    conversation = await hub.desk.resolve(_int_id(request), agent)
+    conversation = await hub.desk.resolve(path_id(request), agent)
     return web.json_response(conversation_json(conversation))
 
 
 @routes.post("/api/v1/conversations/{id}/messages")
 async def agent_message(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     agent = await require_user(request, hub.store)
-    conversation_id = _int_id(request)
+    conversation_id = path_id(request)
     body = await json_body(request)
     text = _message_text(body, hub.settings.max_message_chars)
     channel = field(body, "channel", str, required=False)
@@ -160,9 +153,9 @@ def _message_text(body: dict[str, Any], max_chars: int) -> str:
 
 @routes.get("/api/v1/contacts/{id}")
 async def get_contact(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store)
-    contact_id = _int_id(request)
+    contact_id = path_id(request)
     contact = await hub.store.get_contact(contact_id)
     if contact is None:
         raise NotFound(f"contact {contact_id} not found")
@@ -175,7 +168,7 @@ async def get_contact(request: web.Request) -> web.Response:
 # operations ------------------------------------------------------------------
 @routes.get("/api/v1/outbox/dead")
 async def dead_letters(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store, Role.ADMIN)
     items = await hub.store.dead_letters()
     return web.json_response({"dead_letters": [
@@ -194,7 +187,7 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     try:
-        await _hub(request).store.ping()
+        await hub_of(request).store.ping()
     except Exception as exc:
         raise ApiError(503, f"the store is not reachable: {type(exc).__name__}") from None
     return web.json_response({"status": "ready"})
@@ -202,7 +195,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     stats = await hub.store.outbox_stats()
     states = {state.value: n for state, n in (await hub.store.conversation_counts()).items()}
     lines = [

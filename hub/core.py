@@ -37,3 +37,8 @@ class Hub:
 
 
 HUB = web.AppKey("hub", Hub)
+
+
+def hub_of(request: web.Request) -> Hub:
+    """The hub serving this request."""
+    return request.app[HUB]

@@ -104,3 +104,11 @@ def field(body: dict[str, Any], name: str, kind: type, *, required: bool = True)
 def _kind_name(kind: type) -> str:
     return {str: "a string", int: "an integer", list: "a list", bool: "true or false",
             dict: "an object"}.get(kind, kind.__name__)
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    """A numeric id from the URL path; anything else is a 404 (no such resource)."""
+    try:
+        return int(request.match_info[name])
+    except ValueError:
+        raise ApiError(404, f"{name} must be a number") from None

@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from hub.auth import require_user
-from hub.core import HUB, Hub
-from hub.errors import ApiError, field, json_body
+from hub.core import hub_of
+from hub.errors import ApiError, field, json_body, path_id
 from hub.model import Article, ArticleStatus, NewArticle, Role
 from hub.store import NotFound
 from hub.store.base_kb import ArticleRevision
@@ -24,15 +24,8 @@ MAX_QUESTIONS = 200
 MAX_TEXT = 20_000
 
 
-def _hub(request: web.Request) -> Hub:
-    return request.app[HUB]
 
 
-def int_id(request: web.Request, name: str = "id") -> int:
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise ApiError(404, f"{name} must be a number") from None
 
 
 def article_json(article: Article, unhelpful: int | None = None) -> dict[str, Any]:
@@ -107,7 +100,7 @@ def _matches(article: Article, query: str) -> bool:
 @routes.get("/api/v1/articles")
 async def list_articles(request: web.Request) -> web.Response:
     """All articles; ``?q=`` keeps those containing every word, ``?status=`` one state."""
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store)
     articles = await hub.store.list_articles()
     query = request.query.get("q", "").strip()
@@ -123,7 +116,7 @@ async def list_articles(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/articles")
 async def create_article(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store, Role.ADMIN)
     article = article_from_body(await json_body(request))
     [created] = await hub.store.create_articles([article])
@@ -133,9 +126,9 @@ async def create_article(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/articles/{id}")
 async def get_article(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store)
-    article_id = int_id(request)
+    article_id = path_id(request)
     article = await hub.store.get_article(article_id)
     if article is None:
         raise NotFound(f"article {article_id} not found")
@@ -144,9 +137,9 @@ async def get_article(request: web.Request) -> web.Response:
 
 @routes.patch("/api/v1/articles/{id}")
 async def update_article(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store, Role.ADMIN)
-    article_id = int_id(request)
+    article_id = path_id(request)
     body = await json_body(request)
     current = await hub.store.get_article(article_id)
     if current is None:
@@ -159,9 +152,9 @@ async def update_article(request: web.Request) -> web.Response:
 
 @routes.delete("/api/v1/articles/{id}")
 async def delete_article(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store, Role.ADMIN)
-    await hub.store.delete_article(int_id(request))
+    await hub.store.delete_article(path_id(request))
     await hub.knowledge_changed()
     return web.json_response({"ok": True})
 
@@ -169,9 +162,9 @@ async def delete_article(request: web.Request) -> web.Response:
 @routes.get("/api/v1/articles/{id}/history")
 async def article_history(request: web.Request) -> web.Response:
     """Every version, newest first (also of a deleted article, which can be restored)."""
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store, Role.ADMIN)
-    article_id = int_id(request)
+    article_id = path_id(request)
     revisions = await hub.store.article_history(article_id)
     if not revisions:
         raise NotFound(f"article {article_id} has no history")
@@ -180,17 +173,17 @@ async def article_history(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/articles/{id}/restore")
 async def restore_article(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store, Role.ADMIN)
     revision_id = field(await json_body(request), "revision_id", int)
-    restored = await hub.store.restore_article(int_id(request), revision_id)
+    restored = await hub.store.restore_article(path_id(request), revision_id)
     await hub.knowledge_changed()
     return web.json_response(article_json(restored))
 
 
 @routes.get("/api/v1/kb/match")
 async def kb_match(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     await require_user(request, hub.store)
     query = request.query.get("q", "").strip()
     if not query:
