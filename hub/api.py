@@ -75,7 +75,7 @@ async def me(request: web.Request) -> web.Response:
 @routes.get("/api/v1/conversations")
 async def list_conversations(request: web.Request) -> web.Response:
     hub = hub_of(request)
-    await require_user(request, hub.store)
+    user = await require_user(request, hub.store)
     state_name = request.query.get("state")
     state = None
     if state_name:
@@ -84,7 +84,9 @@ async def list_conversations(request: web.Request) -> web.Response:
         except ValueError:
             raise ApiError(422, "state must be one of bot, queued, assigned, resolved") from None
     conversations = await filter_conversations(hub, request.query, state)
-    return web.json_response({"conversations": [conversation_json(c) for c in conversations]})
+    unread = await hub.store.unread_counts(user.id, [c.id for c in conversations])
+    return web.json_response({"conversations": [
+        {**conversation_json(c), "unread": unread.get(c.id, 0)} for c in conversations]})
 
 
 @routes.get("/api/v1/conversations/{id}")
@@ -99,6 +101,20 @@ async def get_conversation(request: web.Request) -> web.Response:
     return web.json_response(
         {**conversation_json(conversation), "messages": [message_json(m) for m in messages]}
     )
+
+
+@routes.post("/api/v1/conversations/{id}/read")
+async def mark_read(request: web.Request) -> web.Response:
+    """The caller has read the conversation up to ``message_id`` (never moves backwards)."""
+    hub = hub_of(request)
+    agent = await require_user(request, hub.store)
+    conversation_id = path_id(request)
+    body = await json_body(request)
+    message_id = field(body, "message_id", int)
+    if not 1 <= message_id < 2**63:
+        raise ApiError(422, "field 'message_id' must be a positive integer")
+    await hub.store.mark_read(agent.id, conversation_id, message_id)
+    return web.json_response({"ok": True})
 
 
 @routes.post("/api/v1/conversations/{id}/claim")

@@ -74,7 +74,9 @@ SCHEMAS: dict[str, Any] = {
         "assigned_agent": {"type": "object", "nullable": True,
                            "properties": {"id": _I, "name": _S}},
         "channel": _S, "created_at": _T, "updated_at": _T,
-        "last_message": {"type": "string", "nullable": True}}},
+        "last_message": {"type": "string", "nullable": True},
+        "unread": {"type": "integer", "description": "in the list only: customer messages"
+                   " the caller has not read (all of them when never opened)"}}},
     "ConversationWithMessages": {"allOf": [{"$ref": "#/components/schemas/Conversation"}, {
         "type": "object", "properties": {"messages": {
             "type": "array", "items": {"$ref": "#/components/schemas/Message"}}}}]},
@@ -130,6 +132,8 @@ SCHEMAS: dict[str, Any] = {
         "outcome": {"type": "string", "enum": ["answer", "suggest", "fallback"]},
         "matches": {"type": "array", "items": {"type": "object", "properties": {
             "article_id": _I, "title": _S, "score": {"type": "number"}}}}}},
+    "ReadMark": {"type": "object", "required": ["message_id"], "properties": {
+        "message_id": {"type": "integer", "minimum": 1}}},
     "AgentMessage": {"type": "object", "required": ["text"],
                      "properties": {"text": _S, "channel": _S}},
     "VisitorMessage": {"type": "object", "properties": {
@@ -153,6 +157,9 @@ PATHS: dict[str, Any] = {
     "/api/v1/conversations/{id}": {"get": _op("A conversation with its messages",
                                               ok="ConversationWithMessages", params=_CONV,
                                               errors=(404,))},
+    "/api/v1/conversations/{id}/read": {"post": _op(
+        "Mark the conversation read by the caller up to a message (never moves backwards)",
+        body="ReadMark", params=_CONV, errors=(404,))},
     "/api/v1/conversations/{id}/claim": {"post": _op(
         "Claim (exactly one agent wins; the others get 409)", ok="Conversation", params=_CONV,
         errors=(404, 409))},

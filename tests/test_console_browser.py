@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from conftest import HubFactory, Running
 from fakes.telegram import FakeTelegram
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Locator, expect
 from test_browser import _log_in, _page, browser  # noqa: F401 (the browser fixture)
 
 from hub.model import Role
@@ -143,4 +143,40 @@ async def test_admin_deactivates_an_agent_and_their_console_ends(
     await admin.get_by_test_id("invite-submit").click()
     await expect(admin.get_by_test_id("agents-notice")).to_contain_text("password:")
     await expect(admin.get_by_test_id("agent-row")).to_have_count(3)
+    assert errors == []
+
+
+async def test_unread_badges_come_from_the_server_and_survive_a_reload(
+    hub: Running, browser: Browser,  # noqa: F811
+) -> None:
+    await hub.add_user("ann@example.com", name="Ann")
+    first, second = await hub.visitor(), await hub.visitor()
+    await first.say("I need a human")
+    await first.say("hello?")
+    await second.say("I need a human")
+    await hub.settle()
+    a, b = first.conversation_id, second.conversation_id
+    errors: list[str] = []
+    agent = await _page(browser, errors)
+
+    def badge(conversation_id: int) -> Locator:
+        return agent.locator(f'[data-testid=conversation-item]'
+                             f'[data-conversation-id="{conversation_id}"]'
+                             ).get_by_test_id("unread")
+
+    await _log_in(agent, hub, "ann@example.com")
+    await expect(badge(a)).to_have_text("2")
+    await expect(badge(b)).to_have_text("1")
+    async with agent.expect_response(lambda r: r.url.endswith(f"/conversations/{a}/read")
+                                     and r.status == 200):
+        await agent.locator(f'[data-testid=conversation-item][data-conversation-id="{a}"]'
+                            ).click()
+    await expect(badge(a)).to_have_count(0)
+    # a customer message elsewhere counts up live
+    await second.say("anyone?")
+    await expect(badge(b)).to_have_text("2")
+    # after a reload the counts come back from the server, per agent
+    await agent.reload()
+    await expect(badge(b)).to_have_text("2")
+    await expect(badge(a)).to_have_count(0)
     assert errors == []

@@ -15,10 +15,15 @@ from typing import Any
 
 import pytest
 from conftest import HubFactory, Running, Visitor
+from fakes import slack as sl
 from fakes import telegram as tg
 from fakes import twilio as tw
+from fakes.slack import FakeSlack
 from fakes.telegram import FakeTelegram
 from fakes.twilio import FakeTwilio
+from test_slack import SECRET as SLACK_SECRET
+from test_slack import TOKEN as SLACK_TOKEN
+from test_slack import post_event
 
 from bots.telegram import SECRET_HEADER
 from handoff import linking
@@ -307,3 +312,44 @@ async def test_telegram_to_sms_from_any_channel_to_any_other(
     texts = [m["text"] for m in await console_thread(hub, on_sms.id)]
     assert "You're already talking to us on SMS." in texts
     assert "Sorry, we can't be reached on Slack yet." in texts
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    platform = FakeSlack()
+    await platform.start()
+    yield platform
+    await platform.close()
+
+
+async def test_web_to_slack_dm_by_code(start_hub: HubFactory, slack: FakeSlack) -> None:
+    hub = await start_hub(slack_bot_token=SLACK_TOKEN, slack_signing_secret=SLACK_SECRET,
+                          slack_api_url=slack.api_url())
+    visitor = await hub.visitor()
+    await visitor.ask("how long does shipping take?")
+    offer = await link_code(visitor, "slack")
+    code = offer["code"]
+    assert offer["url"] is None and code in offer["instructions"]
+    assert "Slack" in offer["instructions"]
+    # the code arrives as a direct message to the app, signed as Slack signs events
+    assert await post_event(hub, sl.dm(code.lower().replace("-", " "))) == 200
+    [connected] = await slack.wait_for("chat.postMessage")
+    assert connected.params["channel"] == "U0JANE"
+    assert "You're connected" in connected.params["text"]
+    conversation = await hub.hub.store.find_conversation("slack", "U0JANE")
+    assert conversation is not None and conversation.id == visitor.conversation_id
+    assert conversation.channel == "slack"
+    contact = await hub.hub.store.get_contact(conversation.contact_id)
+    assert contact is not None
+    assert {(i.channel, i.external_id) for i in contact.identities} >= {("slack", "U0JANE")}
+    assert {i.channel for i in contact.identities} == {"webchat", "slack"}
+    messages = await console_thread(hub, visitor.conversation_id)
+    assert [(m["author"], m["channel"]) for m in messages] == [
+        ("customer", "webchat"), ("bot", "webchat"), ("customer", "slack"), ("bot", "slack")]
+    # the customer carries on in the DM: same thread, answered in the DM
+    assert await post_event(hub, sl.dm("what payment methods do you take")) == 200
+    calls = await slack.wait_for("chat.postMessage", 2)
+    assert calls[1].params["channel"] == "U0JANE" and "PayPal" in calls[1].params["text"]
+    customer = [m for m in await console_thread(hub, visitor.conversation_id)
+                if m["author"] == "customer"]
+    assert [m["channel"] for m in customer] == ["webchat", "slack", "slack"]

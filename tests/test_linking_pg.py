@@ -10,7 +10,7 @@ import test_linking as _linking
 
 for _module in (_linking, _contacts):
     globals().update({name: value for name, value in vars(_module).items()
-                      if name.startswith("test_") or name in ("hub", "telegram", "twilio")})
+                      if name.startswith("test_") or name in ("hub", "telegram", "twilio", "slack")})
 
 
 @pytest.fixture

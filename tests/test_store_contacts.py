@@ -188,3 +188,42 @@ async def test_open_counts_and_canned_responses(store: Store) -> None:
     assert await store.list_canned() == []
     with pytest.raises(NotFound):
         await store.delete_canned(hello.id)
+
+
+async def test_read_marks_are_per_agent_and_never_move_backwards(store: Store) -> None:
+    ann = await store.create_user("ann@example.com", "Ann", Role.AGENT, "x")
+    bob = await store.create_user("bob@example.com", "Bob", Role.AGENT, "x")
+    first = await say(store, "sms", PHONE, "one")
+    await store.record_turn(first, [NewMessage(Author.BOT, "a bot answer")])
+    await say(store, "sms", PHONE, "two")
+    other = await say(store, "sms", "+15559990000", "someone else")
+    silent = await store.start_conversation("webchat", "visitor-9")
+    ids = [first, other, silent.id]
+    # never opened: every customer message counts (bot replies do not)
+    assert await store.unread_counts(ann.id, ids) == {first: 2, other: 1, silent.id: 0}
+    assert await store.unread_counts(ann.id, []) == {}
+    messages = await store.list_messages(first)
+    await store.mark_read(ann.id, first, messages[0].id)
+    assert (await store.unread_counts(ann.id, ids))[first] == 1
+    await store.mark_read(ann.id, first, messages[-1].id)
+    await store.mark_read(ann.id, first, messages[0].id)  # an older mark changes nothing
+    assert await store.unread_counts(ann.id, ids) == {first: 0, other: 1, silent.id: 0}
+    # Bob's counts are his own
+    assert await store.unread_counts(bob.id, ids) == {first: 2, other: 1, silent.id: 0}
+    await say(store, "sms", PHONE, "three")
+    assert (await store.unread_counts(ann.id, [first]))[first] == 1
+    with pytest.raises(NotFound):
+        await store.mark_read(ann.id, 99999, 1)
+
+
+async def test_a_folded_conversation_takes_its_read_marks_along(store: Store) -> None:
+    ann = await store.create_user("ann@example.com", "Ann", Role.AGENT, "x")
+    web = await store.start_conversation("webchat", "visitor-1")
+    await say(store, "webchat", "visitor-1", "where is my order?")
+    await store.create_link_code("hash-r", web.contact_id, "telegram", time.time() + 60)
+    fresh = await say(store, "telegram", "42", "ABCD-2345")
+    last = (await store.list_messages(fresh))[-1]
+    await store.mark_read(ann.id, fresh, last.id)
+    redeemed = await store.redeem_link_code("hash-r", "telegram", "42", time.time())
+    assert redeemed.status == "linked"
+    assert await store.unread_counts(ann.id, [web.id]) == {web.id: 2}

@@ -36,6 +36,7 @@
     me: null,
     convs: new Map(),      // id -> conversation
     unread: new Map(),     // id -> count
+    readMarks: new Map(),  // id -> newest message id reported read to the server
     selectedId: null,
     selected: null,
     threadSeen: new Set(),
@@ -90,6 +91,7 @@
     st.me = null;
     st.convs.clear();
     st.unread.clear();
+    st.readMarks.clear();
     st.selectedId = null;
     st.selected = null;
     ui.mainView.hidden = true;
@@ -251,7 +253,13 @@
       // a live event may be newer than what these requests read: keep the newer one
       results.forEach((r) => (r.conversations || []).forEach((c) => {
         const known = st.convs.get(c.id);
-        fresh.set(c.id, known && ts(known) > ts(c) ? known : c);
+        const keepKnown = known && ts(known) > ts(c);
+        fresh.set(c.id, keepKnown ? known : c);
+        // the server keeps unread counts per agent; a newer live event keeps the local count
+        if (!keepKnown && typeof c.unread === 'number') {
+          if (c.unread > 0 && c.id !== st.selectedId) st.unread.set(c.id, c.unread);
+          else st.unread.delete(c.id);
+        }
       }));
       st.convs = fresh;
       if (st.selectedId != null && fresh.has(st.selectedId)) {
@@ -346,9 +354,26 @@
       }
       renderLists();
     } else {
+      if (m.conversation_id !== st.selectedId && m.author === 'customer') {
+        st.unread.set(m.conversation_id, (st.unread.get(m.conversation_id) || 0) + 1);
+      }
       fetchConv(m.conversation_id);
     }
-    if (m.conversation_id === st.selectedId) appendThreadMessage(m, true);
+    if (m.conversation_id === st.selectedId) {
+      appendThreadMessage(m, true);
+      markRead(m.conversation_id, m.id);
+    }
+  }
+
+  // tell the server this agent has read the conversation up to messageId (kept per agent)
+  function markRead(id, messageId) {
+    if (id == null || typeof messageId !== 'number') return;
+    if ((st.readMarks.get(id) || 0) >= messageId) return;
+    st.readMarks.set(id, messageId);
+    api('POST', '/api/v1/conversations/' + id + '/read', { message_id: messageId }).catch((e) => {
+      if (st.readMarks.get(id) === messageId) st.readMarks.delete(id);
+      if (e.status !== 401) console.warn('supporthub: marking read failed', e);
+    });
   }
 
   // ---------- thread ----------
@@ -414,6 +439,8 @@
       st.threadSeen.clear();
       ui.thread.replaceChildren();
       messages.forEach((m) => appendThreadMessage(m, false));
+      const newest = messages.reduce((n, m) => (typeof m.id === 'number' && m.id > n ? m.id : n), 0);
+      if (newest) markRead(id, newest);
       renderHeader();
       renderLists();
       showTyping('');

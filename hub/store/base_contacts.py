@@ -100,6 +100,17 @@ class ContactStore(ABC):
         """Conversations, newest first, with a message containing ``text``, or whose
         contact's name, email, phone or an identity contains it (case-insensitive)."""
 
+    # read marks ----------------------------------------------------------------
+    @abstractmethod
+    async def mark_read(self, user_id: int, conversation_id: int, message_id: int) -> None:
+        """Record that the agent has read the conversation up to ``message_id``; a mark
+        never moves backwards. NotFound for no conversation."""
+
+    @abstractmethod
+    async def unread_counts(self, user_id: int, conversation_ids: list[int]) -> dict[int, int]:
+        """Per conversation: the customer messages newer than the agent's read mark (all of
+        them when the agent never opened it). Every id asked for is in the answer."""
+
     # agents --------------------------------------------------------------------
     @abstractmethod
     async def list_users(self) -> list[User]: ...

@@ -50,10 +50,16 @@ CREATE TABLE canned_responses (
     text text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE TABLE conversation_reads (
+    user_id bigint NOT NULL REFERENCES users(id),
+    conversation_id bigint NOT NULL REFERENCES conversations(id),
+    last_read_message_id bigint NOT NULL,
+    PRIMARY KEY (user_id, conversation_id)
+);
 """
 
 # the tables V3 adds, parents before children (``db copy`` fills them in this order)
-CONTACT_TABLES = ("link_codes", "merges", "canned_responses")
+CONTACT_TABLES = ("link_codes", "merges", "canned_responses", "conversation_reads")
 _FIELDS = ("name", "email", "phone", "attributes")
 
 
@@ -111,6 +117,7 @@ async def _fold(conn: Conn, other_id: int, into_id: int) -> Joined:
         for table in ("messages", "outbox"):
             await conn.execute(f"UPDATE {table} SET conversation_id = $1"
                                " WHERE conversation_id = $2", thread, folded)
+        await conn.execute("DELETE FROM conversation_reads WHERE conversation_id = $1", folded)
         await conn.execute("DELETE FROM conversations WHERE id = $1", folded)
         await conn.execute(
             "UPDATE conversations SET channel = $1, updated_at = now(),"
@@ -281,6 +288,30 @@ class PostgresContacts:
             "  AND lower(i.external_id) LIKE $1)"
             " ORDER BY c.updated_at DESC, c.id DESC LIMIT $2", pattern, limit)
         return [int(r["id"]) for r in rows]
+
+    # read marks ----------------------------------------------------------------
+    async def mark_read(self, user_id: int, conversation_id: int, message_id: int) -> None:
+        try:
+            await self._fetchrow(
+                "INSERT INTO conversation_reads (user_id, conversation_id, last_read_message_id)"
+                " VALUES ($1, $2, $3) ON CONFLICT (user_id, conversation_id) DO UPDATE SET"
+                " last_read_message_id = GREATEST(conversation_reads.last_read_message_id,"
+                " excluded.last_read_message_id)", user_id, conversation_id, message_id)
+        except asyncpg.ForeignKeyViolationError:
+            raise NotFound(f"conversation {conversation_id} not found") from None
+
+    async def unread_counts(self, user_id: int, conversation_ids: list[int]) -> dict[int, int]:
+        ids = [int(i) for i in conversation_ids]
+        if not ids:
+            return {}
+        rows = await self._fetch(
+            "SELECT m.conversation_id AS cid, COUNT(*) AS n FROM messages m"
+            " LEFT JOIN conversation_reads r ON r.conversation_id = m.conversation_id"
+            "  AND r.user_id = $1"
+            " WHERE m.conversation_id = ANY($2::bigint[])"
+            "  AND m.author = 'customer' AND m.id > COALESCE(r.last_read_message_id, 0)"
+            " GROUP BY m.conversation_id", user_id, ids)
+        return {**dict.fromkeys(ids, 0), **{int(r["cid"]): int(r["n"]) for r in rows}}
 
     # agents --------------------------------------------------------------------
     async def list_users(self) -> list[User]:

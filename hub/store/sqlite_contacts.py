@@ -49,6 +49,12 @@ def migrate_v3(db: sqlite_utils.Database) -> None:
         pk="id", not_null={"shortcut", "text", "created_at"},
     )
     db.table("canned_responses").create_index(["shortcut"], unique=True)
+    db.table("conversation_reads").create(
+        {"user_id": int, "conversation_id": int, "last_read_message_id": int},
+        pk=("user_id", "conversation_id"),
+        not_null={"user_id", "conversation_id", "last_read_message_id"},
+        foreign_keys=[("user_id", "users", "id"), ("conversation_id", "conversations", "id")],
+    )
 
 
 def _now() -> str:
@@ -96,6 +102,7 @@ def _fold(conn: Conn, other_id: int, into_id: int) -> Joined:
         for table in ("messages", "outbox"):
             conn.execute(f"UPDATE {table} SET conversation_id = ? WHERE conversation_id = ?",
                          (thread, folded))
+        conn.execute("DELETE FROM conversation_reads WHERE conversation_id = ?", (folded,))
         conn.execute("DELETE FROM conversations WHERE id = ?", (folded,))
         conn.execute(
             "UPDATE conversations SET channel = ?, updated_at = ?,"
@@ -281,6 +288,35 @@ class SQLiteContacts:
             return [int(r["id"]) for r in rows]
 
         return await self._engine.read(run)
+
+    # read marks ----------------------------------------------------------------
+    async def mark_read(self, user_id: int, conversation_id: int, message_id: int) -> None:
+        def run(conn: Conn) -> None:
+            if conn.execute("SELECT 1 FROM conversations WHERE id = ?",
+                            (conversation_id,)).fetchone() is None:
+                raise NotFound(f"conversation {conversation_id} not found")
+            conn.execute(
+                "INSERT INTO conversation_reads (user_id, conversation_id, last_read_message_id)"
+                " VALUES (?, ?, ?) ON CONFLICT (user_id, conversation_id) DO UPDATE SET"
+                " last_read_message_id = max(last_read_message_id,"
+                " excluded.last_read_message_id)", (user_id, conversation_id, message_id))
+
+        await self._engine.write(run)
+
+    async def unread_counts(self, user_id: int, conversation_ids: list[int]) -> dict[int, int]:
+        ids = [int(i) for i in conversation_ids]
+
+        def run(conn: Conn) -> dict[int, int]:
+            rows = conn.execute(
+                "SELECT m.conversation_id AS cid, COUNT(*) AS n FROM messages m"
+                " LEFT JOIN conversation_reads r ON r.conversation_id = m.conversation_id"
+                "  AND r.user_id = ?"
+                " WHERE m.conversation_id IN (SELECT value FROM json_each(?))"
+                "  AND m.author = 'customer' AND m.id > COALESCE(r.last_read_message_id, 0)"
+                " GROUP BY m.conversation_id", (user_id, json.dumps(ids))).fetchall()
+            return {**dict.fromkeys(ids, 0), **{int(r["cid"]): int(r["n"]) for r in rows}}
+
+        return await self._engine.read(run) if ids else {}
 
     # agents --------------------------------------------------------------------
     async def list_users(self) -> list[User]:
