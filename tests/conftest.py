@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from bots.memory import MemoryChannel
 from hub.app import create_app
@@ -211,3 +212,43 @@ async def pg_url() -> AsyncIterator[str]:
     ``start_hub`` hubs on PostgreSQL (see test_webchat_flow_pg.py)."""
     async with pg_schema() as url:
         yield url
+
+
+# --- real headless Chromium (Debian's), driven by Playwright -----------------------------
+CHROMIUM = "/usr/bin/chromium"
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
+# generous: CI shares two cores between the hub, Chromium and the test itself
+expect.set_options(timeout=20_000)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not HAVE_CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+        pytest.skip("Debian chromium is not installed")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield launched
+        await launched.close()
+
+
+async def new_page(browser: Browser, errors: list[str]) -> Page:
+    """A page in a fresh context (its own cookies and storage); script errors go to
+    ``errors``."""
+    context = await browser.new_context()
+    context.set_default_timeout(20_000)
+    page = await context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return page
+
+
+async def log_in(page: Page, hub: Running, email: str, path: str = "/console") -> None:
+    """Log in through the login form of ``path`` (the console or an admin page)."""
+    await page.goto(hub.url(path))
+    await page.get_by_test_id("login-email").fill(email)
+    await page.get_by_test_id("login-password").fill(PASSWORD)
+    await page.get_by_test_id("login-submit").click()

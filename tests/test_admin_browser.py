@@ -3,27 +3,20 @@ question and get it; an agent is refused; article text stays text."""
 
 from __future__ import annotations
 
-from conftest import PASSWORD, Running
-from playwright.async_api import Browser, Page, expect
-from test_browser import XSS, _page, browser  # noqa: F401 (the fixture)
+from conftest import Running, log_in, new_page
+from playwright.async_api import Browser, expect
+from test_browser import XSS
 
 from hub.model import Role
 
 
-async def _log_in(page: Page, hub: Running, email: str) -> None:
-    await page.goto(hub.url("/admin"))
-    await page.get_by_test_id("login-email").fill(email)
-    await page.get_by_test_id("login-password").fill(PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-
-
 async def test_create_an_article_in_admin_then_the_chat_answers_with_it(
-    hub: Running, browser: Browser  # noqa: F811
+    hub: Running, browser: Browser
 ) -> None:
     await hub.add_user("root@example.com", Role.ADMIN, name="Root")
     errors: list[str] = []
-    admin = await _page(browser, errors)
-    await _log_in(admin, hub, "root@example.com")
+    admin = await new_page(browser, errors)
+    await log_in(admin, hub, "root@example.com", "/admin")
     await expect(admin.get_by_test_id("me-name")).to_have_text("Root")
 
     await admin.get_by_test_id("new-article").click()
@@ -44,7 +37,7 @@ async def test_create_an_article_in_admin_then_the_chat_answers_with_it(
     await expect(admin.get_by_test_id("try-outcome")).to_have_text("answer")
     await expect(admin.get_by_test_id("try-match").first).to_contain_text("Parrot care")
 
-    customer = await _page(browser, errors)
+    customer = await new_page(browser, errors)
     await customer.goto(hub.url("/chat"))
     await expect(customer.get_by_test_id("conn-status")).to_have_attribute("data-state", "open")
     await customer.get_by_test_id("chat-input").fill("what do parrots eat")
@@ -67,24 +60,24 @@ async def test_create_an_article_in_admin_then_the_chat_answers_with_it(
     assert errors == []
 
 
-async def test_an_agent_is_refused_the_admin_page(hub: Running, browser: Browser) -> None:  # noqa: F811
+async def test_an_agent_is_refused_the_admin_page(hub: Running, browser: Browser) -> None:
     await hub.add_user("ann@example.com")
     errors: list[str] = []
-    page = await _page(browser, errors)
-    await _log_in(page, hub, "ann@example.com")
+    page = await new_page(browser, errors)
+    await log_in(page, hub, "ann@example.com", "/admin")
     await expect(page.get_by_test_id("admin-refused")).to_be_visible()
     response = await page.goto(hub.url("/admin"))  # with the agent's session cookie
     assert response is not None and response.status == 403
     assert errors == []
 
 
-async def test_unanswered_question_becomes_an_article(hub: Running, browser: Browser) -> None:  # noqa: F811
+async def test_unanswered_question_becomes_an_article(hub: Running, browser: Browser) -> None:
     await hub.add_user("root@example.com", Role.ADMIN)
     visitor = await hub.visitor()
     await visitor.ask("can you juggle flaming torches")
     errors: list[str] = []
-    admin = await _page(browser, errors)
-    await _log_in(admin, hub, "root@example.com")
+    admin = await new_page(browser, errors)
+    await log_in(admin, hub, "root@example.com", "/admin")
     await admin.get_by_test_id("tab-unanswered").click()
     group = admin.get_by_test_id("unanswered-group")
     await expect(group).to_have_count(1)

@@ -4,58 +4,20 @@ and customer text that stays text."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import web
-from conftest import PASSWORD, HubFactory, Running
-from playwright.async_api import Browser, Page, async_playwright, expect
+from conftest import HubFactory, Running, log_in, new_page
+from playwright.async_api import Browser, expect
 
-CHROMIUM = "/usr/bin/chromium"
-# generous: CI shares two cores between the hub, Chromium and the test itself
-expect.set_options(timeout=20_000)
 XSS = '<img src=x onerror="window.__xss=1">'
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    pytest.skip("Debian chromium is not installed", allow_module_level=True)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        await browser.close()
-
-
-async def _page(browser: Browser, errors: list[str]) -> Page:
-    context = await browser.new_context()
-    context.set_default_timeout(20_000)
-    page = await context.new_page()
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return page
-
-
-async def _log_in(page: Page, hub: Running, email: str) -> None:
-    await page.goto(hub.url("/console"))
-    await page.get_by_test_id("login-email").fill(email)
-    await page.get_by_test_id("login-password").fill(PASSWORD)
-    await page.get_by_test_id("login-submit").click()
 
 
 async def test_customer_and_agent_in_chromium(hub: Running, browser: Browser) -> None:
     await hub.add_user("ann@example.com", name="Ann")
     errors: list[str] = []
-    customer = await _page(browser, errors)
-    agent = await _page(browser, errors)
+    customer = await new_page(browser, errors)
+    agent = await new_page(browser, errors)
 
     await customer.goto(hub.url("/chat"))
     await expect(customer.get_by_test_id("conn-status")).to_have_attribute("data-state", "open")
@@ -71,7 +33,7 @@ async def test_customer_and_agent_in_chromium(hub: Running, browser: Browser) ->
     await agent.get_by_test_id("login-submit").click()
     await expect(agent.get_by_test_id("login-error")).not_to_be_empty()
 
-    await _log_in(agent, hub, "ann@example.com")
+    await log_in(agent, hub, "ann@example.com")
     queue = agent.get_by_test_id("queue-list").get_by_test_id("conversation-item")
     await expect(queue).to_have_count(0)
 
@@ -133,7 +95,7 @@ async def test_widget_embeds_the_chat_in_another_site(
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         errors: list[str] = []
-        page = await _page(browser, errors)
+        page = await new_page(browser, errors)
         await page.goto(f"http://127.0.0.1:{port}/")
         await page.get_by_test_id("supporthub-bubble").click()
         frame = page.frame_locator("#supporthub-frame")

@@ -8,10 +8,9 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import HubFactory, Running
+from conftest import HubFactory, Running, log_in, new_page
 from fakes.telegram import FakeTelegram
 from playwright.async_api import Browser, Locator, expect
-from test_browser import _log_in, _page, browser  # noqa: F401 (the browser fixture)
 
 from hub.model import Role
 
@@ -33,7 +32,7 @@ async def hub(start_hub: HubFactory, telegram: FakeTelegram) -> Running:
 
 
 async def test_console_contact_panel_notes_canned_and_typing(
-    hub: Running, browser: Browser,  # noqa: F811
+    hub: Running, browser: Browser,
 ) -> None:
     admin = await hub.add_user("boss@example.com", Role.ADMIN, name="Boss")
     made = await hub.client.post("/api/v1/canned", json={
@@ -42,8 +41,8 @@ async def test_console_contact_panel_notes_canned_and_typing(
     assert made.status == 201, await made.text()
     await hub.add_user("ann@example.com", name="Ann")
     errors: list[str] = []
-    customer = await _page(browser, errors)
-    agent = await _page(browser, errors)
+    customer = await new_page(browser, errors)
+    agent = await new_page(browser, errors)
 
     await customer.goto(hub.url("/chat"))
     await expect(customer.get_by_test_id("conn-status")).to_have_attribute("data-state", "open")
@@ -51,7 +50,7 @@ async def test_console_contact_panel_notes_canned_and_typing(
     await customer.get_by_test_id("chat-send").click()
     await customer.get_by_test_id("ask-human").click()
 
-    await _log_in(agent, hub, "ann@example.com")
+    await log_in(agent, hub, "ann@example.com")
     await expect(agent.get_by_test_id("status-select")).to_have_value("online")
     await agent.get_by_test_id("search-input").fill("teapot")
     results = agent.get_by_test_id("results-list").get_by_test_id("conversation-item")
@@ -99,10 +98,10 @@ async def test_console_contact_panel_notes_canned_and_typing(
     assert errors == []
 
 
-async def test_continue_on_telegram_from_the_chat_page(hub: Running, browser: Browser,  # noqa: F811
+async def test_continue_on_telegram_from_the_chat_page(hub: Running, browser: Browser,
                                                        ) -> None:
     errors: list[str] = []
-    customer = await _page(browser, errors)
+    customer = await new_page(browser, errors)
     await customer.goto(hub.url("/chat"))
     await expect(customer.get_by_test_id("conn-status")).to_have_attribute("data-state", "open")
     await customer.get_by_test_id("continue-elsewhere").click()
@@ -120,16 +119,16 @@ async def test_continue_on_telegram_from_the_chat_page(hub: Running, browser: Br
 
 
 async def test_admin_deactivates_an_agent_and_their_console_ends(
-    hub: Running, browser: Browser,  # noqa: F811
+    hub: Running, browser: Browser,
 ) -> None:
     await hub.add_user("boss@example.com", Role.ADMIN, name="Boss")
     await hub.add_user("ann@example.com", name="Ann")
     errors: list[str] = []
-    admin = await _page(browser, errors)
-    agent = await _page(browser, errors)
-    await _log_in(agent, hub, "ann@example.com")
+    admin = await new_page(browser, errors)
+    agent = await new_page(browser, errors)
+    await log_in(agent, hub, "ann@example.com")
     await expect(agent.get_by_test_id("me-name")).to_have_text("Ann")
-    await _log_in(admin, hub, "boss@example.com")
+    await log_in(admin, hub, "boss@example.com")
     await expect(admin.get_by_test_id("me-name")).to_have_text("Boss")
     await admin.goto(hub.url("/admin/agents"))
     ann = admin.locator('[data-testid=agent-row][data-email="ann@example.com"]')
@@ -147,7 +146,7 @@ async def test_admin_deactivates_an_agent_and_their_console_ends(
 
 
 async def test_unread_badges_come_from_the_server_and_survive_a_reload(
-    hub: Running, browser: Browser,  # noqa: F811
+    hub: Running, browser: Browser,
 ) -> None:
     await hub.add_user("ann@example.com", name="Ann")
     first, second = await hub.visitor(), await hub.visitor()
@@ -157,14 +156,14 @@ async def test_unread_badges_come_from_the_server_and_survive_a_reload(
     await hub.settle()
     a, b = first.conversation_id, second.conversation_id
     errors: list[str] = []
-    agent = await _page(browser, errors)
+    agent = await new_page(browser, errors)
 
     def badge(conversation_id: int) -> Locator:
         return agent.locator(f'[data-testid=conversation-item]'
                              f'[data-conversation-id="{conversation_id}"]'
                              ).get_by_test_id("unread")
 
-    await _log_in(agent, hub, "ann@example.com")
+    await log_in(agent, hub, "ann@example.com")
     await expect(badge(a)).to_have_text("2")
     await expect(badge(b)).to_have_text("1")
     async with agent.expect_response(lambda r: r.url.endswith(f"/conversations/{a}/read")
