@@ -8,24 +8,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from knowledge.eval_report import table
 from knowledge.evaluation import evaluate
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared/datasets/clinc150/data_full.json"
-
-ROWS = (
-    ("top-1 accuracy (in scope)", "top1_accuracy", "{:.1%}"),
-    ("top-3 recall (in scope)", "top3_recall", "{:.1%}"),
-    ("direct-answer precision", "answer_precision", "{:.1%}"),
-    ("in scope answered directly and right", "in_scope_answered_right", "{:.1%}"),
-    ("out of scope answered directly", "oos_answered", "{:.1%}"),
-    ("out of scope fallback", "oos_fallback", "{:.1%}"),
-    ("match latency p50", "latency_p50_ms", "{:.3f} ms"),
-    ("match latency p99", "latency_p99_ms", "{:.3f} ms"),
-    ("build time", "build_s", "{:.2f} s"),
-    ("indexed phrasings", "phrasings", "{:,.0f}"),
-    ("queries", "queries", "{:,.0f}"),
-)
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -36,9 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     splits = (args.split, f"oos_{args.split}")
     results = {k: evaluate(args.dataset, k, limit=args.limit, splits=splits) for k in args.k}
-    print(f"{'':40}" + "".join(f"{f'K={k}':>14}" for k in args.k))
-    for label, key, fmt in ROWS:
-        print(f"{label:40}" + "".join(f"{fmt.format(r[key]):>14}" for r in results.values()))
+    print(table(results))
     return 0
 
 

@@ -23,6 +23,7 @@ from hub.auth import hash_password
 from hub.config import Settings
 from hub.core import HUB, Hub
 from hub.model import Role
+from hub.store import Store, make_store
 
 PASSWORD = "correct horse battery"
 
@@ -252,3 +253,24 @@ async def log_in(page: Page, hub: Running, email: str, path: str = "/console") -
     await page.get_by_test_id("login-email").fill(email)
     await page.get_by_test_id("login-password").fill(PASSWORD)
     await page.get_by_test_id("login-submit").click()
+
+
+# --- the store on both engines -----------------------------------------------------------
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty (unmigrated) database of either engine: SQLite on a temp file, or a fresh
+    schema on the real PostgreSQL (skipped without one, failed under ``CI``)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    async with pg_schema(migrate=False) as url:
+        yield url
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    """A migrated, open store of either engine."""
+    opened = make_store(store_url)
+    await opened.open(migrate=True)
+    yield opened
+    await opened.close()

@@ -5,31 +5,14 @@ undo, agents and canned responses."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from conftest import pg_schema
 
 from hub.model import Author, InboundMessage, NewMessage, Role
-from hub.store import Conflict, NotFound, Store, make_store
+from hub.store import Conflict, NotFound, Store
 
 PHONE = "+15551230001"
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        store = make_store(f"sqlite:///{tmp_path / 'contacts.db'}")
-        await store.open(migrate=True)
-        yield store
-        await store.close()
-        return
-    async with pg_schema(migrate=False) as url:
-        store = make_store(url)
-        await store.open(migrate=True)
-        yield store
-        await store.close()
 
 
 async def say(store: Store, channel: str, who: str, text: str) -> int:

@@ -11,11 +11,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from conftest import pg_schema
 
 from hub.model import (
     ArticleStatus,
@@ -32,22 +29,6 @@ QUEUED = frozenset({ConversationState.QUEUED})
 BOT = frozenset({ConversationState.BOT})
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """An empty (unmigrated) database of either engine."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'contract.db'}"
-        return
-    async with pg_schema(migrate=False) as url:
-        yield url
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    store = make_store(store_url)
-    await store.open(migrate=True)
-    yield store
-    await store.close()
 
 
 def inbound(text: str, who: str = "u1", pid: str | None = None, channel: str = "sms",

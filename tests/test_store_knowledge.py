@@ -4,30 +4,12 @@ settings), on SQLite and on PostgreSQL alike (fixtures as in test_store_contract
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from conftest import pg_schema
 
 from hub.model import ArticleStatus, NewArticle
-from hub.store import NotFound, Store, make_store
+from hub.store import NotFound, Store
 from hub.store.base_kb import NewUnanswered, UnansweredKind
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        store = make_store(f"sqlite:///{tmp_path / 'kb.db'}")
-        await store.open(migrate=True)
-        yield store
-        await store.close()
-        return
-    async with pg_schema(migrate=False) as url:
-        store = make_store(url)
-        await store.open(migrate=True)
-        yield store
-        await store.close()
 
 
 async def test_sms_answer_round_trips(store: Store) -> None:
