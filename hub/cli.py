@@ -65,8 +65,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"supporthub is running on {base} (database: {settings.database_url})\n"
             f"  customers: {base}/chat   (embed: <script src=\"{base}/widget.js\" async>)\n"
             f"  agents:    {base}/console\n"
+            f"  admins:    {base}/admin   (knowledge base; {base}/admin/agents for agents)\n"
             f"  API:       {base}/api/openapi.json\n"
-            "Create an agent login with:  supporthub user add you@example.com --role agent\n"
+            "Create logins with:  supporthub user add you@example.com --role agent\n"
+            "                     supporthub user add boss@example.com --role admin\n"
             "Press Ctrl+C to stop.",
             flush=True,
         )
