@@ -9,7 +9,6 @@ from aiohttp import web
 from handoff.contacts_api import add_note, check_reply_channel, contact_detail, filter_conversations
 from hub.auth import (
     SESSION_COOKIE,
-    current_user,
     request_token,
     require_user,
     start_session,
@@ -232,5 +231,3 @@ async def metrics(request: web.Request) -> web.Response:
     ]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
-
-__all__ = ["current_user", "routes"]

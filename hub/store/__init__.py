@@ -28,12 +28,9 @@ def make_store(url: str) -> Store:
 
         return SQLiteStore(sqlite_path(url))
     if url.startswith(("postgresql://", "postgres://")):
-        try:
-            from hub.store.postgres import PostgresStore
-        except ImportError:
-            raise UnsupportedDatabase("PostgreSQL support is not available yet") from None
-        store: Store = PostgresStore(url)
-        return store
+        from hub.store.postgres import PostgresStore
+
+        return PostgresStore(url)
     raise UnsupportedDatabase(
         f"unsupported database URL {url!r}: use sqlite:///path.db or postgresql://user@host/db"
     )
