@@ -136,10 +136,11 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
 
     async def work(store: Store) -> int:
         from hub.relay import announce_knowledge_changed
+        from hub.store.base_kb import CLI_IMPORT
 
         if bar is not None:
             print(f"writing {len(articles)} articles…", file=sys.stderr, flush=True)
-        created = await store.create_articles(articles)
+        created = await store.create_articles(articles, author=CLI_IMPORT)
         await announce_knowledge_changed(store)  # running hubs on PostgreSQL reload
         print(f"imported {len(created)} articles from {path}")
         return 0

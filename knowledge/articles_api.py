@@ -15,7 +15,7 @@ from hub.core import hub_of
 from hub.errors import ApiError, field, json_body, path_id
 from hub.model import Article, ArticleStatus, NewArticle, Role
 from hub.store import NotFound
-from hub.store.base_kb import ArticleRevision
+from hub.store.base_kb import ArticleRevision, RevisionAuthor
 from knowledge.normalize import normalize
 
 routes = web.RouteTableDef()
@@ -44,9 +44,18 @@ def article_json(article: Article, unhelpful: int | None = None) -> dict[str, An
     return out
 
 
+def author_json(author: RevisionAuthor | None) -> dict[str, Any] | None:
+    """``{"user_id", "name", "email"}`` (a label such as "cli import": only ``name``), or
+    None for a change made before authors were recorded."""
+    if author is None:
+        return None
+    return {"user_id": author.user_id, "name": author.name, "email": author.email}
+
+
 def revision_json(revision: ArticleRevision) -> dict[str, Any]:
     return {"id": revision.id, "article_id": revision.article_id, "action": revision.action,
             "created_at": revision.created_at.isoformat(),
+            "author": author_json(revision.author),
             "article": article_json(revision.article)}
 
 
@@ -117,9 +126,9 @@ async def list_articles(request: web.Request) -> web.Response:
 @routes.post("/api/v1/articles")
 async def create_article(request: web.Request) -> web.Response:
     hub = hub_of(request)
-    await require_user(request, hub.store, Role.ADMIN)
+    user = await require_user(request, hub.store, Role.ADMIN)
     article = article_from_body(await json_body(request))
-    [created] = await hub.store.create_articles([article])
+    [created] = await hub.store.create_articles([article], author=RevisionAuthor.of(user))
     await hub.knowledge_changed()
     return web.json_response(article_json(created), status=201)
 
@@ -138,14 +147,15 @@ async def get_article(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/articles/{id}")
 async def update_article(request: web.Request) -> web.Response:
     hub = hub_of(request)
-    await require_user(request, hub.store, Role.ADMIN)
+    user = await require_user(request, hub.store, Role.ADMIN)
     article_id = path_id(request)
     body = await json_body(request)
     current = await hub.store.get_article(article_id)
     if current is None:
         raise NotFound(f"article {article_id} not found")
     updated = await hub.store.update_article(
-        article_id, article_from_body(body, new_article(current)))
+        article_id, article_from_body(body, new_article(current)),
+        author=RevisionAuthor.of(user))
     await hub.knowledge_changed()
     return web.json_response(article_json(updated))
 
@@ -153,8 +163,8 @@ async def update_article(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/articles/{id}")
 async def delete_article(request: web.Request) -> web.Response:
     hub = hub_of(request)
-    await require_user(request, hub.store, Role.ADMIN)
-    await hub.store.delete_article(path_id(request))
+    user = await require_user(request, hub.store, Role.ADMIN)
+    await hub.store.delete_article(path_id(request), author=RevisionAuthor.of(user))
     await hub.knowledge_changed()
     return web.json_response({"ok": True})
 
@@ -174,9 +184,10 @@ async def article_history(request: web.Request) -> web.Response:
 @routes.post("/api/v1/articles/{id}/restore")
 async def restore_article(request: web.Request) -> web.Response:
     hub = hub_of(request)
-    await require_user(request, hub.store, Role.ADMIN)
+    user = await require_user(request, hub.store, Role.ADMIN)
     revision_id = field(await json_body(request), "revision_id", int)
-    restored = await hub.store.restore_article(path_id(request), revision_id)
+    restored = await hub.store.restore_article(path_id(request), revision_id,
+                                               author=RevisionAuthor.of(user))
     await hub.knowledge_changed()
     return web.json_response(article_json(restored))
 

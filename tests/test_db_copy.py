@@ -22,7 +22,7 @@ from hub.model import (
     Role,
 )
 from hub.store import Store, make_store
-from hub.store.base_kb import NewUnanswered, UnansweredKind
+from hub.store.base_kb import CLI_IMPORT, NewUnanswered, RevisionAuthor, UnansweredKind
 from hub.store.copy import CopyRefused, copy_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,13 +31,14 @@ NOW = time.time()
 
 async def populate(store: Store) -> None:
     ann = await store.create_user("ann@example.com", "Ann", Role.AGENT, "hash-ann")
-    await store.create_user("root@example.com", "Root", Role.ADMIN, "hash-root")
+    root = RevisionAuthor.of(
+        await store.create_user("root@example.com", "Root", Role.ADMIN, "hash-root"))
     await store.create_session("session-ann", ann.id, NOW + 3600)
     await store.set_meta_default("secret_key", "s3cret")
     articles = await store.create_articles([
         NewArticle("Shipping", ("how long is shipping",), "3 days", ("orders",)),
         NewArticle("Draft", ("q",), "a", status=ArticleStatus.DRAFT),
-    ])
+    ], author=CLI_IMPORT)
     # a conversation answered by the bot, with suggestions, on two channels
     first = await store.ingest(InboundMessage("webchat", "v1", "shipping?", "w-1",
                                               display_name="Vee", extras={"page": "/faq"}))
@@ -66,9 +67,13 @@ async def populate(store: Store) -> None:
     await store.outbox_delivered(leased[0].id, "platform-1")
     await store.outbox_failed(leased[1].id, "blocked", None)
     await store.record_delivery_status("webchat", "platform-1", "delivered")
-    # knowledge administration (schema v2): history, unanswered log, settings
+    # knowledge administration (schema v2): history (v4: with authors), unanswered log,
+    # settings; the last article deleted, so its id must not be handed out again
     await store.update_article(articles[0].id, NewArticle(
-        "Shipping", ("how long is shipping", "delivery time"), "2-3 days", ("orders",)))
+        "Shipping", ("how long is shipping", "delivery time"), "2-3 days", ("orders",)),
+        author=root)
+    [gone] = await store.create_articles([NewArticle("Gone", ("q",), "a")], author=root)
+    await store.delete_article(gone.id, author=root)
     await store.log_unanswered(NewUnanswered("boiling point of tungsten",
                                              UnansweredKind.FALLBACK, first.conversation.id,
                                              first.message.id))
@@ -98,7 +103,7 @@ async def snapshot(store: Store) -> dict[str, object]:
         "identity": await store.identity_status("sms", "+15550001"),
         "stats": await store.outbox_stats(),
         "dead": await store.dead_letters(),
-        "history": [await store.article_history(a.id) for a in await store.list_articles()],
+        "history": [await store.article_history(i) for i in (1, 2, 3)],
         "unanswered": await store.list_unanswered(),
         "kb_setting": await store.get_kb_setting("synonyms"),
         "canned": await store.list_canned(),
@@ -140,6 +145,11 @@ async def test_copy_round_trips_a_populated_sqlite_store(tmp_path: Path) -> None
                           for m in ms)
             fresh = await target.ingest(InboundMessage("sms", "+15550009", "new"))
             assert fresh.message.id > largest
+            # revisions kept their authors; the deleted article's id stays its own
+            history = await target.article_history(1)
+            assert [r.author and r.author.name for r in history] == ["Root", "cli import"]
+            [new] = await target.create_articles([NewArticle("New", ("q",), "a")])
+            assert new.id == 4 and len(await target.article_history(3)) == 2
         finally:
             await target.close()
 

@@ -24,9 +24,9 @@ from hub.model import (
     User,
 )
 from hub.store.base_contacts import ContactStore
-from hub.store.base_kb import KnowledgeStore
+from hub.store.base_kb import KnowledgeStore, RevisionAuthor
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class StoreError(Exception):
@@ -261,12 +261,16 @@ class Store(KnowledgeStore, ContactStore, ABC):
     @abstractmethod
     async def get_article(self, article_id: int) -> Article | None: ...
 
+    # ``author`` is written into the article's history (None: not known)
     @abstractmethod
-    async def create_articles(self, articles: Sequence[NewArticle]) -> list[Article]:
+    async def create_articles(self, articles: Sequence[NewArticle], *,
+                              author: RevisionAuthor | None = None) -> list[Article]:
         """All or nothing."""
 
     @abstractmethod
-    async def update_article(self, article_id: int, article: NewArticle) -> Article: ...
+    async def update_article(self, article_id: int, article: NewArticle, *,
+                             author: RevisionAuthor | None = None) -> Article: ...
 
     @abstractmethod
-    async def delete_article(self, article_id: int) -> None: ...
+    async def delete_article(self, article_id: int, *,
+                             author: RevisionAuthor | None = None) -> None: ...

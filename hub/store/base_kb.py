@@ -3,7 +3,9 @@ questions, feedback, synonyms and knowledge-base settings. Mixed into :class:`St
 
 Every change to an article (create, update, delete, restore) writes a revision row in the
 same transaction, so the history is complete whichever way an article was changed (API,
-import, CLI). Revisions outlive their article: a deleted article can be restored.
+import, CLI). Revisions outlive their article: a deleted article can be restored. Since
+schema version 4 each revision names its author (``RevisionAuthor``): the user as they were
+at the time, or a label for changes made outside the API ("cli import", "demo").
 """
 
 from __future__ import annotations
@@ -14,12 +16,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.model import Article
+from hub.model import Article, User
 
 
 class UnansweredKind(enum.StrEnum):
     FALLBACK = "fallback"  # the bot had no answer
     UNHELPFUL = "unhelpful"  # the customer said a direct answer did not help
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionAuthor:
+    """Who made a change: a user (their id, and name and email as they were then), or, for a
+    change made outside the API, only a label such as "cli import"."""
+
+    name: str
+    user_id: int | None = None
+    email: str | None = None
+
+    @classmethod
+    def of(cls, user: User) -> RevisionAuthor:
+        return cls(user.name, user.id, user.email)
+
+
+CLI_IMPORT = RevisionAuthor("cli import")
+DEMO = RevisionAuthor("demo knowledge base")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +51,7 @@ class ArticleRevision:
     action: str  # "create", "update", "delete", "restore"
     article: Article
     created_at: datetime
+    author: RevisionAuthor | None = None  # None: written before schema version 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +82,8 @@ class KnowledgeStore(ABC):
         """Newest first; empty for an article that never existed."""
 
     @abstractmethod
-    async def restore_article(self, article_id: int, revision_id: int) -> Article:
+    async def restore_article(self, article_id: int, revision_id: int, *,
+                              author: RevisionAuthor | None = None) -> Article:
         """Put the article back as that revision left it (re-created if it was deleted).
         Raises NotFound if the revision is not one of that article's."""
 

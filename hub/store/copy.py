@@ -100,9 +100,13 @@ async def copy_database(source_url: str, target_url: str) -> dict[str, int]:
             for table in TABLES:
                 if table not in identity_tables:
                     continue  # keyed by name (meta, sessions, kb_settings): no sequence
+                # a deleted article's id stays taken: its history is its own
+                largest = ("GREATEST((SELECT max(id) FROM articles),"
+                           " (SELECT max(article_id) FROM article_revisions))"
+                           if table == "articles" else f"(SELECT max(id) FROM {table})")
                 await conn.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                    f" COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)")
+                    f" COALESCE({largest}, 0) + 1, false)")
             return counts
     finally:
         source.close()

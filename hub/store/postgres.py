@@ -67,6 +67,7 @@ from hub.store.base import (
     Turn,
 )
 from hub.store.base_contacts import PHONE_CHANNELS
+from hub.store.base_kb import RevisionAuthor
 from hub.store.postgres_contacts import PostgresContacts
 from hub.store.postgres_kb import PostgresKnowledge, write_revision
 from hub.store.postgres_schema import MIGRATIONS
@@ -735,7 +736,8 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
         row = await self._fetchrow("SELECT * FROM articles WHERE id = $1", article_id)
         return None if row is None else article_from_row(row)
 
-    async def create_articles(self, articles: Sequence[NewArticle]) -> list[Article]:
+    async def create_articles(self, articles: Sequence[NewArticle], *,
+                              author: RevisionAuthor | None = None) -> list[Article]:
         async def run(conn: Conn) -> list[Article]:
             created = []
             for article in articles:
@@ -744,13 +746,14 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
                     " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
                     *_article_fields(article),
                 )
-                await write_revision(conn, int(row["id"]), "create")
+                await write_revision(conn, int(row["id"]), "create", author)
                 created.append(article_from_row(row))
             return created
 
         return await self._tx(run)
 
-    async def update_article(self, article_id: int, article: NewArticle) -> Article:
+    async def update_article(self, article_id: int, article: NewArticle, *,
+                             author: RevisionAuthor | None = None) -> Article:
         async def run(conn: Conn) -> Article:
             row = await conn.fetchrow(
                 "UPDATE articles SET title = $1, questions = $2, answer = $3, tags = $4,"
@@ -759,14 +762,15 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
             )
             if row is None:
                 raise NotFound(f"article {article_id} not found")
-            await write_revision(conn, article_id, "update")
+            await write_revision(conn, article_id, "update", author)
             return article_from_row(row)
 
         return await self._tx(run)
 
-    async def delete_article(self, article_id: int) -> None:
+    async def delete_article(self, article_id: int, *,
+                             author: RevisionAuthor | None = None) -> None:
         async def run(conn: Conn) -> None:
-            await write_revision(conn, article_id, "delete")
+            await write_revision(conn, article_id, "delete", author)
             row = await conn.fetchrow("DELETE FROM articles WHERE id = $1 RETURNING id",
                                       article_id)
             if row is None:

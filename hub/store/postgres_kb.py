@@ -10,9 +10,14 @@ from asyncpg import Connection as Conn
 
 from hub.model import Article
 from hub.store.base import NotFound
-from hub.store.base_kb import ArticleRevision, NewUnanswered, Unanswered
+from hub.store.base_kb import ArticleRevision, NewUnanswered, RevisionAuthor, Unanswered
 from hub.store.rows import article_from_row
-from hub.store.sqlite_kb import REVISION_COLUMNS, revision_from_row, unanswered_from_row
+from hub.store.sqlite_kb import (
+    REVISION_COLUMNS,
+    author_values,
+    revision_from_row,
+    unanswered_from_row,
+)
 
 T = TypeVar("T")
 
@@ -52,18 +57,26 @@ CREATE TABLE kb_settings (
 );
 """
 
+# each revision names its author (older revisions: NULL, unknown)
+V4 = """
+ALTER TABLE article_revisions ADD COLUMN author_id bigint, ADD COLUMN author_name text,
+    ADD COLUMN author_email text;
+"""
+
 # the tables V2 adds, parents first: ``db copy`` must copy these too (postgres_schema.TABLES)
 KB_TABLES = ("article_revisions", "unanswered", "kb_settings")
 
 _COLUMNS = "title, questions, answer, tags, status, sms_answer"
 
 
-async def write_revision(conn: Conn, article_id: int, action: str) -> None:
+async def write_revision(conn: Conn, article_id: int, action: str,
+                         author: RevisionAuthor | None = None) -> None:
     """Snapshot the article's current row as a revision (same transaction as the change)."""
     await conn.execute(
-        f"INSERT INTO article_revisions (article_id, action, {_COLUMNS})"
-        f" SELECT id, $1, {_COLUMNS} FROM articles WHERE id = $2",
-        action, article_id,
+        f"INSERT INTO article_revisions (article_id, action, {_COLUMNS}, author_id,"
+        f" author_name, author_email) SELECT id, $1, {_COLUMNS}, $3, $4, $5 FROM articles"
+        " WHERE id = $2",
+        action, article_id, *author_values(author),
     )
 
 
@@ -83,7 +96,8 @@ class PostgresKnowledge:
         )
         return [revision_from_row(row) for row in rows]
 
-    async def restore_article(self, article_id: int, revision_id: int) -> Article:
+    async def restore_article(self, article_id: int, revision_id: int, *,
+                              author: RevisionAuthor | None = None) -> Article:
         async def run(conn: Conn) -> Article:
             rev = await conn.fetchrow(
                 f"SELECT {_COLUMNS} FROM article_revisions WHERE id = $1 AND article_id = $2",
@@ -102,7 +116,7 @@ class PostgresKnowledge:
                     f"INSERT INTO articles (id, {_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     article_id, *values,
                 )
-            await write_revision(conn, article_id, "restore")
+            await write_revision(conn, article_id, "restore", author)
             return article_from_row(
                 await conn.fetchrow("SELECT * FROM articles WHERE id = $1", article_id))
 

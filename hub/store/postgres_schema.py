@@ -15,7 +15,7 @@ lease is void before it times out.
 from __future__ import annotations
 
 from hub.store.postgres_contacts import CONTACT_TABLES, V3
-from hub.store.postgres_kb import KB_TABLES, V2
+from hub.store.postgres_kb import KB_TABLES, V2, V4
 
 V1 = """
 CREATE TABLE meta (
@@ -122,7 +122,7 @@ CREATE TABLE articles (
 );
 """
 
-MIGRATIONS: list[str] = [V1, V2, V3]
+MIGRATIONS: list[str] = [V1, V2, V3, V4]
 
 # every table, parents before children (the order ``db copy`` fills them in)
 TABLES = ("meta", "users", "sessions", "contacts", "identities", "conversations", "messages",

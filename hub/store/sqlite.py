@@ -37,6 +37,7 @@ from hub.store.base import (
     Turn,
 )
 from hub.store.base_contacts import PHONE_CHANNELS
+from hub.store.base_kb import RevisionAuthor
 from hub.store.rows import (
     CONVERSATION_COLUMNS,
     CONVERSATION_FROM,
@@ -678,39 +679,46 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
 
         return await self._engine.read(run)
 
-    async def create_articles(self, articles: Sequence[NewArticle]) -> list[Article]:
+    async def create_articles(self, articles: Sequence[NewArticle], *,
+                              author: RevisionAuthor | None = None) -> list[Article]:
         def run(conn: Conn) -> list[Article]:
             table = sqlite_utils.Database(conn).table("articles")
             now = _now()
             created = []
-            for article in articles:
-                table.insert({**_article_fields(article), "created_at": now, "updated_at": now})
-                write_revision(conn, int(table.last_pk or 0), "create")
-                row = conn.execute(
-                    "SELECT * FROM articles WHERE id = ?", (table.last_pk,)
-                ).fetchone()
-                created.append(article_from_row(row))
+            # never reuse a deleted article's id (SQLite would): its history stays its own
+            next_id = int(conn.execute(
+                "SELECT max(coalesce((SELECT max(id) FROM articles), 0),"
+                " coalesce((SELECT max(article_id) FROM article_revisions), 0))"
+            ).fetchone()[0]) + 1
+            for article_id, article in enumerate(articles, next_id):
+                table.insert({"id": article_id, **_article_fields(article), "created_at": now,
+                              "updated_at": now})
+                write_revision(conn, article_id, "create", author)
+                row = conn.execute("SELECT * FROM articles WHERE id = ?", (article_id,))
+                created.append(article_from_row(row.fetchone()))
             return created
 
         return await self._engine.write(run)
 
-    async def update_article(self, article_id: int, article: NewArticle) -> Article:
+    async def update_article(self, article_id: int, article: NewArticle, *,
+                             author: RevisionAuthor | None = None) -> Article:
         def run(conn: Conn) -> Article:
             table = sqlite_utils.Database(conn).table("articles")
             try:
                 table.update(article_id, {**_article_fields(article), "updated_at": _now()})
             except sqlite_utils.db.NotFoundError:
                 raise NotFound(f"article {article_id} not found") from None
-            write_revision(conn, article_id, "update")
+            write_revision(conn, article_id, "update", author)
             return article_from_row(
                 conn.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
             )
 
         return await self._engine.write(run)
 
-    async def delete_article(self, article_id: int) -> None:
+    async def delete_article(self, article_id: int, *,
+                             author: RevisionAuthor | None = None) -> None:
         def run(conn: Conn) -> None:
-            write_revision(conn, article_id, "delete")
+            write_revision(conn, article_id, "delete", author)
             if conn.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount == 0:
                 raise NotFound(f"article {article_id} not found")
 

@@ -14,6 +14,7 @@ from hub.store.base import NotFound
 from hub.store.base_kb import (
     ArticleRevision,
     NewUnanswered,
+    RevisionAuthor,
     Unanswered,
     UnansweredKind,
 )
@@ -24,7 +25,8 @@ Conn = sqlite3.Connection
 
 # a revision row read as an article row (article_from_row) plus its own columns
 REVISION_COLUMNS = """id AS revision_id, article_id AS id, action, title, questions, answer,
-    tags, status, sms_answer, created_at, created_at AS updated_at"""
+    tags, status, sms_answer, created_at, created_at AS updated_at, author_id, author_name,
+    author_email"""
 _ARTICLE_COLUMNS = ("title", "questions", "answer", "tags", "status", "sms_answer")
 
 
@@ -57,23 +59,44 @@ def migrate_v2(db: sqlite_utils.Database) -> None:
     db.table("kb_settings").create({"key": str, "value": str}, pk="key", not_null={"value"})
 
 
-def write_revision(conn: Conn, article_id: int, action: str) -> None:
+def migrate_v4(db: sqlite_utils.Database) -> None:
+    """Schema version 4: each revision names its author (older revisions: NULL, unknown)."""
+    table = db.table("article_revisions")
+    table.add_column("author_id", int)
+    table.add_column("author_name", str)
+    table.add_column("author_email", str)
+
+
+def author_values(author: RevisionAuthor | None) -> tuple[int | None, str | None, str | None]:
+    """The ``author_id, author_name, author_email`` columns of a revision."""
+    if author is None:
+        return None, None, None
+    return author.user_id, author.name, author.email
+
+
+def write_revision(conn: Conn, article_id: int, action: str,
+                   author: RevisionAuthor | None = None) -> None:
     """Snapshot the article's current row as a revision (same transaction as the change)."""
     columns = ", ".join(_ARTICLE_COLUMNS)
     conn.execute(
-        f"INSERT INTO article_revisions (article_id, action, {columns}, created_at)"
-        f" SELECT id, ?, {columns}, ? FROM articles WHERE id = ?",
-        (action, utcnow().isoformat(), article_id),
+        f"INSERT INTO article_revisions (article_id, action, {columns}, created_at,"
+        " author_id, author_name, author_email)"
+        f" SELECT id, ?, {columns}, ?, ?, ?, ? FROM articles WHERE id = ?",
+        (action, utcnow().isoformat(), *author_values(author), article_id),
     )
 
 
 def revision_from_row(row: Any) -> ArticleRevision:
+    name = row["author_name"]
     return ArticleRevision(
         id=int(row["revision_id"]),
         article_id=int(row["id"]),
         action=row["action"],
         article=article_from_row(row),
         created_at=as_datetime(row["created_at"]),
+        author=None if name is None else RevisionAuthor(
+            name, None if row["author_id"] is None else int(row["author_id"]),
+            row["author_email"]),
     )
 
 
@@ -102,7 +125,8 @@ class SQLiteKnowledge:
 
         return await self._engine.read(run)
 
-    async def restore_article(self, article_id: int, revision_id: int) -> Article:
+    async def restore_article(self, article_id: int, revision_id: int, *,
+                              author: RevisionAuthor | None = None) -> Article:
         def run(conn: Conn) -> Article:
             rev = conn.execute(
                 "SELECT * FROM article_revisions WHERE id = ? AND article_id = ?",
@@ -117,7 +141,7 @@ class SQLiteKnowledge:
                 table.update(article_id, {**values, "updated_at": now})
             else:
                 table.insert({"id": article_id, **values, "created_at": now, "updated_at": now})
-            write_revision(conn, article_id, "restore")
+            write_revision(conn, article_id, "restore", author)
             row = conn.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
             return article_from_row(row)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from hub.store.sqlite_contacts import migrate_v3
-from hub.store.sqlite_kb import migrate_v2
+from hub.store.sqlite_kb import migrate_v2, migrate_v4
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -158,4 +158,5 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, migrate_v2, migrate_v3]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1, migrate_v2, migrate_v3, migrate_v4]
