@@ -28,6 +28,8 @@ class Settings:
     # knowledge matcher
     kb_answer_threshold: float | None = None
     kb_suggest_threshold: float | None = None
+    # an import through the admin API (and a zip of Markdown files, unpacked): at most this
+    max_import_bytes: int = 16 * 1024 * 1024
     # handoff: this many unanswerable questions in a row queue a handoff
     fallbacks_before_handoff: int = 2
     # outbox

@@ -1,10 +1,11 @@
-"""JSON errors: every failure a client sees is ``{"error": {"code", "message"}}``."""
+"""JSON errors: every failure a client sees is ``{"error": {"code", "message"}}``, plus, for
+some, fields that locate the problem (an import names its ``line``, ``file`` and ``field``)."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -32,16 +33,19 @@ _CODES = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None,
+                 details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code or _CODES.get(status, "error")
         self.message = message
+        self.details = dict(details or {})
 
 
-def error_response(status: int, message: str, code: str | None = None) -> web.Response:
-    body = {"error": {"code": code or _CODES.get(status, "error"), "message": message}}
-    return web.json_response(body, status=status)
+def error_response(status: int, message: str, code: str | None = None,
+                   details: Mapping[str, Any] | None = None) -> web.Response:
+    error = {"code": code or _CODES.get(status, "error"), "message": message, **(details or {})}
+    return web.json_response({"error": error}, status=status)
 
 
 @web.middleware
@@ -49,7 +53,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.message, exc.code)
+        return error_response(exc.status, exc.message, exc.code, exc.details)
     except NotFound as exc:
         return error_response(404, str(exc))
     except Conflict as exc:

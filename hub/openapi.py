@@ -109,6 +109,13 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "properties": {
             "id": _I, "article_id": _I, "created_at": _T,
             "action": {"type": "string", "enum": ["create", "update", "delete", "restore"]},
+            "author": {"type": "object", "nullable": True,
+                       "description": "who made the change: a user as they were then, or"
+                                      " only a name such as \"cli import\"; null: before"
+                                      " authors were recorded",
+                       "properties": {"user_id": {"type": "integer", "nullable": True},
+                                      "name": _S,
+                                      "email": {"type": "string", "nullable": True}}},
             "article": {"$ref": "#/components/schemas/Article"}}}}}},
     "Restore": {"type": "object", "required": ["revision_id"], "properties": {"revision_id": _I}},
     "UnansweredGroups": {"type": "object", "properties": {"groups": {"type": "array", "items": {
@@ -142,6 +149,33 @@ SCHEMAS: dict[str, Any] = {
     "WebchatSession": {"type": "object", "properties": {"visitor_token": _S,
                                                         "conversation_id": _I}},
 }
+
+SCHEMAS.update({
+    "ImportResult": {"type": "object", "properties": {"imported": _I, "articles": {
+        "type": "array", "items": {"type": "object", "properties": {"id": _I, "title": _S}}}}},
+    "ImportError": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+        "code": {"type": "string", "enum": ["invalid_import"]}, "message": _S,
+        "line": {"type": "integer", "nullable": True},
+        "file": {"type": "string", "nullable": True},
+        "field": {"type": "string", "nullable": True}}}}},
+})
+
+
+def _import_op() -> dict[str, Any]:
+    op = _op("Import articles, all or nothing, as `supporthub kb import` (admins)",
+             ok="ImportResult", auth="admin", errors=(413, 415, 422),
+             params=[_query("format", {"type": "string", "enum": ["json", "csv", "zip", "md"]})])
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    op["requestBody"] = {"required": True, "description": "a raw JSON, CSV, zip (of .md files)"
+                         " or Markdown body, or files in multipart/form-data", "content": {
+        "application/json": binary, "text/csv": binary, "application/zip": binary,
+        "text/markdown": binary, "multipart/form-data": {"schema": {
+            "type": "object", "properties": {"file": {
+                "type": "array", "items": {"type": "string", "format": "binary"}}}}}}}
+    op["responses"]["400"] = {"description": "a bad row: nothing was imported", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ImportError"}}}}
+    return op
+
 
 _CONV = [_path_id()]
 PATHS: dict[str, Any] = {
@@ -211,6 +245,7 @@ PATHS: dict[str, Any] = {
         "Every article as JSON or CSV (admins)", auth="admin",
         params=[_query("format", {"type": "string", "enum": ["json", "csv"]})],
         errors=(422,))},
+    "/api/v1/kb/import": {"post": _import_op()},
     "/api/v1/outbox/dead": {"get": _op("Dead-lettered replies (admins)", auth="admin")},
     "/api/v1/webchat/sessions": {"post": _op(
         "Start (or, with a visitor token, resume) a web-chat session", ok="WebchatSession",

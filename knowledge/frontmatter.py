@@ -13,7 +13,8 @@
     The answer, in Markdown.
 
 Scalars may be bare, "double-quoted" (JSON escapes) or 'single-quoted'; lists are
-``[a, b]`` or ``- item`` lines. Errors raise ``ValueError`` naming the line.
+``[a, b]`` or ``- item`` lines. Errors raise ``FrontMatterError`` (a ``ValueError``) naming
+the line.
 """
 
 from __future__ import annotations
@@ -26,17 +27,25 @@ _KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):\s*(.*)$")
 _ITEM = re.compile(r"^\s+-\s*(.*)$")
 
 
+class FrontMatterError(ValueError):
+    """The front matter does not parse; ``line`` is where (None: the file as a whole)."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(f"line {line}: {message}" if line else message)
+        self.line = line
+
+
 def _scalar(raw: str, line: int) -> str:
     raw = raw.strip()
     if raw.startswith('"'):
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
-            raise ValueError(f"line {line}: bad double-quoted string") from None
+            raise FrontMatterError("bad double-quoted string", line) from None
         return str(value)
     if raw.startswith("'"):
         if not raw.endswith("'") or len(raw) < 2:
-            raise ValueError(f"line {line}: bad single-quoted string")
+            raise FrontMatterError("bad single-quoted string", line)
         return raw[1:-1].replace("''", "'")
     return raw
 
@@ -53,11 +62,11 @@ def parse(text: str) -> dict[str, Any]:
     """The front matter's fields plus ``answer`` (the body)."""
     lines = text.splitlines()
     if not lines or lines[0].strip() != "---":
-        raise ValueError("line 1: the file must start with '---' front matter")
+        raise FrontMatterError("the file must start with '---' front matter", 1)
     try:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
     except StopIteration:
-        raise ValueError("the front matter has no closing '---'") from None
+        raise FrontMatterError("the front matter has no closing '---'") from None
     fields: dict[str, Any] = {}
     current: str | None = None
     for number in range(1, end):
@@ -70,7 +79,7 @@ def parse(text: str) -> dict[str, Any]:
             continue
         key = _KEY.match(line)
         if key is None:
-            raise ValueError(f"line {number + 1}: expected 'name: value'")
+            raise FrontMatterError("expected 'name: value'", number + 1)
         name, raw = key.group(1), key.group(2).strip()
         if not raw:
             fields[name], current = [], name

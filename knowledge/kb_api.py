@@ -1,8 +1,9 @@
 """Admin API for the knowledge base beyond articles: unanswered questions, synonyms and
-thresholds, export. All routes are for admins only."""
+thresholds, import and export. All routes are for admins only."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -11,19 +12,25 @@ from aiohttp import web
 from hub.auth import require_user
 from hub.core import HUB, Hub
 from hub.errors import ApiError, field, json_body
-from hub.model import NewArticle, Role
+from hub.model import NewArticle, Role, User
+from hub.store.base_kb import RevisionAuthor
 from knowledge import settings as kb_settings
 from knowledge.articles_api import article_json, new_article
 from knowledge.exporter import FORMATS, export_text
+from knowledge.importer import ArticleImportError
 from knowledge.unanswered import group
+from knowledge.upload import UploadTooLarge, articles_from, read_upload
 
 routes = web.RouteTableDef()
 
 
 async def _admin(request: web.Request) -> Hub:
+    return (await _admin_user(request))[0]
+
+
+async def _admin_user(request: web.Request) -> tuple[Hub, User]:
     hub = request.app[HUB]
-    await require_user(request, hub.store, Role.ADMIN)
-    return hub
+    return hub, await require_user(request, hub.store, Role.ADMIN)
 
 
 def _ids(body: dict[str, Any]) -> list[int]:
@@ -51,7 +58,7 @@ async def dismiss(request: web.Request) -> web.Response:
 @routes.post("/api/v1/kb/unanswered/phrasing")
 async def add_phrasing(request: web.Request) -> web.Response:
     """Add an unanswered question as a phrasing of an article, and dismiss the group."""
-    hub = await _admin(request)
+    hub, user = await _admin_user(request)
     body = await json_body(request)
     ids = _ids(body)
     article_id = field(body, "article_id", int)
@@ -65,7 +72,7 @@ async def add_phrasing(request: web.Request) -> web.Response:
     questions = tuple(dict.fromkeys([*base.questions, text]))
     updated = await hub.store.update_article(
         article_id, NewArticle(base.title, questions, base.answer, base.tags, base.status,
-                               base.sms_answer))
+                               base.sms_answer), author=RevisionAuthor.of(user))
     await hub.store.dismiss_unanswered(ids)
     await hub.knowledge_changed()
     return web.json_response(article_json(updated))
@@ -123,3 +130,24 @@ async def export(request: web.Request) -> web.Response:
         headers={"Content-Disposition": f'attachment; filename="articles.{fmt}"'},
     )
 
+
+@routes.post("/api/v1/kb/import")
+async def import_articles(request: web.Request) -> web.Response:
+    """Add the articles of an uploaded JSON or CSV file, zip of Markdown files or Markdown
+    files (``knowledge/upload.py``), all or nothing, exactly as ``supporthub kb import``:
+    the first bad row is a 400 naming its line (or file) and field, and nothing is written."""
+    hub, user = await _admin_user(request)
+    limit = hub.settings.max_import_bytes
+    try:
+        uploads = await read_upload(request, limit)
+        articles = await asyncio.to_thread(articles_from, uploads, limit)
+    except UploadTooLarge as exc:
+        raise ApiError(413, f"{exc}; nothing was imported") from None
+    except ArticleImportError as exc:
+        raise ApiError(400, f"{exc}; nothing was imported", "invalid_import",
+                       exc.details()) from None
+    created = await hub.store.create_articles(articles, author=RevisionAuthor.of(user))
+    if created:
+        await hub.knowledge_changed()
+    return web.json_response({"imported": len(created), "articles": [
+        {"id": a.id, "title": a.title} for a in created]})

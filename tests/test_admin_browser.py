@@ -3,6 +3,8 @@ question and get it; an agent is refused; article text stays text."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from conftest import Running, log_in, new_page
 from playwright.async_api import Browser, expect
 from test_browser import XSS
@@ -91,4 +93,49 @@ async def test_unanswered_question_becomes_an_article(hub: Running, browser: Bro
     await expect(group).to_have_count(0)
     reply = await (await hub.visitor()).ask("can you juggle flaming torches?")
     assert reply["text"] == "Only on Fridays."
+    assert errors == []
+
+
+async def test_import_a_file_on_the_admin_page(hub: Running, browser: Browser,
+                                               tmp_path: Path) -> None:
+    """A broken CSV shows its line and field and adds nothing; two Markdown files are
+    imported, listed, answered from in the chat, and their history names the admin."""
+    await hub.add_user("root@example.com", Role.ADMIN, name="Root")
+    errors: list[str] = []
+    admin = await new_page(browser, errors)
+    await log_in(admin, hub, "root@example.com", "/admin")
+    await expect(admin.get_by_test_id("me-name")).to_have_text("Root")
+    items = admin.get_by_test_id("article-list").get_by_test_id("article-item")
+    count = await items.count()
+    assert count > 0  # the demo knowledge base
+
+    broken = tmp_path / "articles.csv"
+    broken.write_text("title,questions,answer\n"
+                      "Alpaca grooming,how do I groom my alpaca,Brush weekly.\n"
+                      "Llama treats,,Carrots.\n", encoding="utf-8")
+    await admin.get_by_test_id("import-toggle").click()
+    await admin.get_by_test_id("import-file").set_input_files(broken)
+    await admin.get_by_test_id("import-submit").click()
+    error = admin.get_by_test_id("import-error")
+    await expect(error).to_contain_text("articles.csv: row 3: field 'questions' is empty")
+    await expect(error).to_contain_text("nothing was imported")
+    await expect(items).to_have_count(count)
+
+    alpaca, llama = tmp_path / "alpaca.md", tmp_path / "llama.md"
+    alpaca.write_text("---\ntitle: Alpaca grooming\nquestions:\n  - How do I groom my alpaca?\n"
+                      "---\nBrush the fleece weekly with a wide comb.\n", encoding="utf-8")
+    llama.write_text("---\ntitle: Llama treats\nquestions: [what treats can a llama have]\n"
+                     "---\nCarrots and apple slices.\n", encoding="utf-8")
+    await admin.get_by_test_id("import-file").set_input_files([alpaca, llama])
+    await admin.get_by_test_id("import-submit").click()
+    await expect(admin.get_by_test_id("import-status")).to_have_text(
+        "Imported 2 articles — live on the next message.")
+    await expect(error).to_have_text("")
+    await expect(items).to_have_count(count + 2)
+
+    await items.filter(has_text="Alpaca grooming").click()
+    await expect(admin.get_by_test_id("history-author")).to_have_text(
+        " by Root (root@example.com)")
+    reply = await (await hub.visitor()).ask("how should I groom my alpaca")
+    assert reply["text"] == "Brush the fleece weekly with a wide comb."
     assert errors == []

@@ -126,3 +126,26 @@ def test_invalid_json_and_unknown_type(tmp_path: Path) -> None:
     other.write_text("x", encoding="utf-8")
     with pytest.raises(ArticleImportError, match="unsupported"):
         load_articles(other)
+
+
+def test_errors_locate_line_file_and_field(tmp_path: Path) -> None:
+    """The API's error body reads these: where (line, file) and which field."""
+    path = tmp_path / "kb.csv"
+    path.write_text("title,questions,answer\nOk,q,a\nBad,q,\n", encoding="utf-8")
+    with pytest.raises(ArticleImportError) as caught:
+        load_articles(path)
+    assert caught.value.details() == {"line": 3, "file": None, "field": "answer"}
+    folder = tmp_path / "md"
+    folder.mkdir()
+    (folder / "a.md").write_text("---\ntitle: A\nquestions: [q]\nnot a field\n---\nA\n")
+    with pytest.raises(ArticleImportError) as caught:
+        load_articles(folder)
+    assert caught.value.details() == {"line": 4, "file": "a.md", "field": None}
+
+
+def test_a_csv_cell_over_the_csv_modules_limit_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "kb.csv"
+    path.write_text("title,questions,answer\nOk,q,a\nHuge,q," + "x" * 200_000 + "\n",
+                    encoding="utf-8")
+    with pytest.raises(ArticleImportError, match="row 3: field larger than field limit"):
+        load_articles(path)

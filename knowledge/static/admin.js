@@ -13,7 +13,8 @@
 
   async function api(method, path, body) {
     const opts = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-    if (body !== undefined) { opts.headers['Content-Type'] = 'application/json'; opts.body = JSON.stringify(body); }
+    if (body instanceof FormData) opts.body = body; // the browser sets the multipart type
+    else if (body !== undefined) { opts.headers['Content-Type'] = 'application/json'; opts.body = JSON.stringify(body); }
     const res = await fetch(path, opts);
     let data = null;
     try { data = await res.json(); } catch (_) { data = null; }
@@ -145,6 +146,32 @@
     } catch (e) { $('editor-error').textContent = e.message; }
   });
 
+  // ---------- import ----------
+  $('import-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    $('import-error').textContent = '';
+    $('import-status').textContent = '';
+    const files = $('import-file').files;
+    if (!files.length) { $('import-error').textContent = 'Choose a file to import first.'; return; }
+    const form = new FormData();
+    for (const f of files) form.append('file', f, f.name);
+    $('import-status').textContent = 'Importing…';
+    try {
+      const r = await api('POST', '/api/v1/kb/import', form);
+      $('import-status').textContent = 'Imported ' + r.imported + (r.imported === 1 ? ' article' : ' articles') + ' — live on the next message.';
+      $('import-file').value = '';
+      await loadArticles();
+    } catch (e) {
+      $('import-status').textContent = '';
+      $('import-error').textContent = e.message;
+    }
+  });
+
+  function authorText(a) {
+    if (!a) return 'unknown';
+    return a.email ? a.name + ' (' + a.email + ')' : a.name;
+  }
+
   async function loadHistory() {
     const box = $('history-box');
     const list = $('history-list');
@@ -156,7 +183,9 @@
     revisions.forEach((r, i) => {
       const li = el('li');
       li.setAttribute('data-testid', 'history-item');
-      li.append(el('strong', r.action), el('span', ' ' + new Date(r.created_at).toLocaleString() + ' — '),
+      const author = el('span', ' by ' + authorText(r.author), 'author');
+      author.setAttribute('data-testid', 'history-author');
+      li.append(el('strong', r.action), author, el('span', ' · ' + new Date(r.created_at).toLocaleString() + ' — '),
         el('span', r.article.title + ' (' + r.article.status + ')'));
       const answer = el('div', r.article.answer, 'examples');
       li.append(answer);
