@@ -134,6 +134,11 @@ class Article:
     sms_answer: str | None = None  # a shorter variant for SMS and WhatsApp
 
 
+# Limits of one article, whichever way it arrives (API, admin page, import).
+MAX_ARTICLE_QUESTIONS = 200
+MAX_ARTICLE_TEXT = 20_000  # characters of an answer or its SMS variant
+
+
 @dataclass(frozen=True, slots=True)
 class NewArticle:
     """An article's fields before the store gives it an id."""

@@ -13,15 +13,20 @@ from aiohttp import web
 from hub.auth import require_user
 from hub.core import hub_of
 from hub.errors import ApiError, field, json_body, path_id
-from hub.model import Article, ArticleStatus, NewArticle, Role
+from hub.model import (
+    MAX_ARTICLE_QUESTIONS,
+    MAX_ARTICLE_TEXT,
+    Article,
+    ArticleStatus,
+    NewArticle,
+    Role,
+)
 from hub.store import NotFound
 from hub.store.base_kb import ArticleRevision, RevisionAuthor
 from knowledge.normalize import normalize
 
 routes = web.RouteTableDef()
 
-MAX_QUESTIONS = 200
-MAX_TEXT = 20_000
 
 
 
@@ -86,12 +91,12 @@ def article_from_body(body: dict[str, Any], base: NewArticle | None = None) -> N
         raise ApiError(422, "field 'answer' is empty")
     if not questions or not all(isinstance(q, str) and q.strip() for q in questions):
         raise ApiError(422, "field 'questions' must be a non-empty list of non-empty strings")
-    if len(questions) > MAX_QUESTIONS:
-        raise ApiError(422, f"field 'questions' has more than {MAX_QUESTIONS} phrasings")
+    if len(questions) > MAX_ARTICLE_QUESTIONS:
+        raise ApiError(422, f"field 'questions' has more than {MAX_ARTICLE_QUESTIONS} phrasings")
     if not all(isinstance(t, str) for t in tags):
         raise ApiError(422, "field 'tags' must be a list of strings")
-    if max(len(answer), len(sms_answer or "")) > MAX_TEXT:
-        raise ApiError(422, f"an answer is longer than {MAX_TEXT} characters")
+    if max(len(answer), len(sms_answer or "")) > MAX_ARTICLE_TEXT:
+        raise ApiError(422, f"an answer is longer than {MAX_ARTICLE_TEXT} characters")
     try:
         status = ArticleStatus(status_name)
     except ValueError:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hub.model import ArticleStatus, NewArticle
+from hub.model import MAX_ARTICLE_QUESTIONS, MAX_ARTICLE_TEXT, ArticleStatus, NewArticle
 from knowledge import frontmatter
 
 Progress = Callable[[int, int], None]
@@ -86,7 +86,11 @@ def _article(where: str, raw: Any, list_seps: str, tag_seps: str) -> NewArticle:
     questions = _string_list(where, "questions", raw.get("questions"), list_seps)
     if not questions:
         raise _bad_field(where, "questions", "is empty")
+    if len(questions) > MAX_ARTICLE_QUESTIONS:
+        raise _bad_field(where, "questions", f"has more than {MAX_ARTICLE_QUESTIONS} phrasings")
     answer = _text(where, raw, "answer")
+    if len(answer) > MAX_ARTICLE_TEXT:
+        raise _bad_field(where, "answer", f"is longer than {MAX_ARTICLE_TEXT} characters")
     tags = _string_list(where, "tags", raw.get("tags"), tag_seps)
     status_raw = raw.get("status")
     if status_raw is None or (isinstance(status_raw, str) and not status_raw.strip()):
@@ -98,6 +102,8 @@ def _article(where: str, raw: Any, list_seps: str, tag_seps: str) -> NewArticle:
     sms = raw.get("sms_answer")
     if sms is not None and not isinstance(sms, str):
         raise _bad_field(where, "sms_answer", "must be a string")
+    if sms is not None and len(sms) > MAX_ARTICLE_TEXT:
+        raise _bad_field(where, "sms_answer", f"is longer than {MAX_ARTICLE_TEXT} characters")
     return NewArticle(title=title, questions=questions, answer=answer, tags=tags, status=status,
                       sms_answer=sms.strip() or None if sms else None)
 

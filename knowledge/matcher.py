@@ -57,6 +57,7 @@ _TYPO_CACHE_SIZE = 4096
 W_PHRASING = 0.22
 W_CHARS = 0.35
 W_LEARNED = 0.43
+BLEND = np.array([W_PHRASING, W_CHARS, W_LEARNED])
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,18 @@ class MatchResult:
 
 def _with_bigrams(stems: list[str]) -> list[str]:
     return stems + [f"{a} {b}" for a, b in itertools.pairwise(stems)]
+
+
+def _sum_of_best(cells: FloatArray, k: int) -> FloatArray:
+    """Each row's sum of its ``k`` largest cells (``cells`` is overwritten). k argmax
+    passes beat ``np.partition`` along the rows for the small k used here."""
+    rows = np.arange(cells.shape[0])
+    total = np.zeros(cells.shape[0])
+    for _ in range(min(k, cells.shape[1])):
+        best = cells.argmax(axis=1)
+        total += cells[rows, best]
+        cells[rows, best] = -np.inf
+    return total
 
 
 def _deletes(word: str) -> set[str]:
@@ -158,18 +171,36 @@ class _Postings:
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         return cls(starts, vecs.rows[order], vecs.vals[order], vecs.n_rows)
 
-    def dot(self, vec: dict[int, float]) -> FloatArray:
-        """Every row's dot product with the sparse query vector ``vec``."""
-        terms = np.fromiter(vec, dtype=np.int64, count=len(vec))
-        lo, hi = self.starts[terms], self.starts[terms + 1]
+    def dot(self, query: _Query) -> FloatArray:
+        """Every row's dot product with the sparse query vector."""
+        lo, hi = self.starts[query.terms], self.starts[query.terms + 1]
         lens = hi - lo
         total = int(lens.sum())
         if total == 0:
             return np.zeros(self.size)
         offsets = np.repeat(lo - (np.cumsum(lens) - lens), lens) + np.arange(total)
-        weights = self.vals[offsets] * np.repeat(np.fromiter(vec.values(), float, len(vec)), lens)
+        weights = self.vals[offsets] * np.repeat(query.weights, lens)
         out = np.bincount(self.rows[offsets], weights=weights, minlength=self.size)
         return out.astype(np.float64, copy=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """A message in one term space: its known terms' weights, and the norm over all of
+    its terms (unknown ones count with the highest weight, so an off-topic message
+    scores low)."""
+
+    terms: IntArray
+    weights: FloatArray
+    norm: float
+
+    def __bool__(self) -> bool:
+        return len(self.terms) > 0
+
+    @property
+    def known_share(self) -> float:
+        """The share of the message's weight that the space knows (0..1)."""
+        return math.sqrt(float(self.weights @ self.weights)) / self.norm
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,25 +226,29 @@ class _Space:
         pairs = np.unique(owner * n_terms + flat)
         df = np.bincount(pairs % n_terms, minlength=len(vocab)).astype(np.float64)
         n = len(np.unique(keys))
-        return cls(vocab, np.log((1.0 + n) / (1.0 + df)) + 1.0, math.log(1.0 + n) + 1.0), ids
+        idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+        return cls(vocab, idf, math.log(1.0 + n) + 1.0), ids
 
-    def vector(
-        self, terms: Sequence[str], scale: Mapping[str, float] | None = None
-    ) -> tuple[dict[int, float], float]:
-        """Query weights of the known terms and the norm over all terms (unknown ones
-        count with the highest weight, so an off-topic message scores low)."""
-        vec: dict[int, float] = {}
-        sq = 0.0
+    def vector(self, terms: Sequence[str], scale: Mapping[str, float] | None = None) -> _Query:
+        """The message's terms weighted as the index's (sublinear tf x idf), each scaled by
+        ``scale`` (a typo correction's confidence)."""
+        get = self.vocab.get
+        ids: list[int] = []
+        tfs: list[float] = []
+        unknown_sq = 0.0
         for term, n in Counter(terms).items():
-            tf = 1.0 + math.log(n)
-            t = self.vocab.get(term)
-            factor = scale.get(term, 1.0) if scale else 1.0
+            tf = 1.0 + math.log(n) if n > 1 else 1.0
+            if scale:
+                tf *= scale.get(term, 1.0)
+            t = get(term)
             if t is None:
-                sq += (tf * self.unknown_idf * factor) ** 2
+                unknown_sq += (tf * self.unknown_idf) ** 2
             else:
-                vec[t] = tf * float(self.idf[t]) * factor
-                sq += vec[t] ** 2
-        return vec, math.sqrt(sq)
+                ids.append(t)
+                tfs.append(tf)
+        known = np.asarray(ids, dtype=np.int64)
+        weights = np.asarray(tfs) * self.idf[known]
+        return _Query(known, weights, math.sqrt(float(weights @ weights) + unknown_sq))
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,11 +429,16 @@ class Matcher:
     def _scores(self, ws: list[str]) -> tuple[FloatArray, float]:
         """Every article's score in 0..1 and the information carried by the message's
         known words, in units of a never-seen word's weight."""
+        views, info = self._views(ws)
+        return BLEND @ views, info
+
+    def _views(self, ws: list[str]) -> tuple[FloatArray, float]:
+        """The three views' scores (rows: phrasings, characters, learned), each in 0..1,
+        and the message's information (see ``_scores``)."""
         ix = self._ix
         n_art = len(ix.article_ids)
         stems: list[str] = []
         conf: dict[str, float] = {}
-        fixed: list[str] = []
         for w in ws:
             st, c = stem(w), 1.0
             if w not in ix.surface_df and st not in ix.words.vocab:
@@ -406,40 +446,30 @@ class Matcher:
                 if hit is not None:
                     w, c = hit[0], hit[1]
                     st = stem(w)
-            fixed.append(w)
             stems.append(st)
             conf[st] = min(conf.get(st, 1.0), c)
         known = {t for st in stems if (t := ix.words.vocab.get(st)) is not None}
         info = sum(float(ix.words.idf[t]) for t in known) / ix.words.unknown_idf
-        score = np.zeros(n_art)
+        views = np.zeros((3, n_art))
 
-        vec, norm = ix.words.vector(_with_bigrams(stems), conf)
-        if vec:
-            p_sim = np.append(ix.phrasing_postings.dot(vec) / norm, 0.0)
-            cells = p_sim[ix.top_slots]
-            k = TOP_PHRASINGS
-            best = (
-                np.partition(cells, cells.shape[1] - k, axis=1)[:, -k:]
-                if cells.shape[1] > k
-                else cells
-            )
-            score += W_PHRASING * best.sum(axis=1) / ix.top_div
+        query = ix.words.vector(_with_bigrams(stems), conf)
+        if query:
+            p_sim = np.append(ix.phrasing_postings.dot(query) / query.norm, 0.0)
+            views[0] = _sum_of_best(p_sim[ix.top_slots], TOP_PHRASINGS) / ix.top_div
 
-        vec, norm = ix.chars.vector(char_ngrams(ws))
-        if vec:
-            score += W_CHARS * ix.char_postings.dot(vec) / norm
+        query = ix.chars.vector(char_ngrams(ws))
+        if query:
+            views[1] = ix.char_postings.dot(query) / query.norm
 
-        vec, norm = ix.stems.vector(stems, conf)
-        if vec and n_art > 1:
-            feats = list(vec)
-            logits = np.asarray(list(vec.values())) @ ix.weights[feats].astype(np.float64) / norm
+        query = ix.stems.vector(stems, conf)
+        if query and n_art > 1:
+            logits = query.weights @ ix.weights[query.terms].astype(np.float64) / query.norm
             probs = np.exp(logits - logits.max())
             # the model only knows some of the words: trust it in proportion
-            coverage = math.sqrt(sum(v * v for v in vec.values())) / norm
-            score += W_LEARNED * coverage * probs / probs.sum()
-        elif vec:
-            score += W_LEARNED * math.sqrt(sum(v * v for v in vec.values())) / norm
-        return score, info
+            views[2] = query.known_share * probs / probs.sum()
+        elif query:
+            views[2] = query.known_share
+        return views, info
 
     def match(self, text: str) -> MatchResult:
         """The decision for one customer message and the (at most 3) best articles."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.model import ArticleStatus
+from hub.model import MAX_ARTICLE_QUESTIONS, MAX_ARTICLE_TEXT, ArticleStatus
 from knowledge.importer import ArticleImportError, load_articles
 
 DEMO_KB = Path(__file__).resolve().parent.parent / "knowledge" / "demo_kb.json"
@@ -148,4 +148,20 @@ def test_a_csv_cell_over_the_csv_modules_limit_is_named(tmp_path: Path) -> None:
     path.write_text("title,questions,answer\nOk,q,a\nHuge,q," + "x" * 200_000 + "\n",
                     encoding="utf-8")
     with pytest.raises(ArticleImportError, match="row 3: field larger than field limit"):
+        load_articles(path)
+
+
+def test_an_article_over_the_editing_limits_is_refused(tmp_path: Path) -> None:
+    """What the admin page could not save is not imported either: the limits are one."""
+    path = tmp_path / "kb.json"
+    too_many = [f"question {n}" for n in range(MAX_ARTICLE_QUESTIONS + 1)]
+    path.write_text(json.dumps([{"title": "Ok", "questions": ["q"], "answer": "a"},
+                                {"title": "Many", "questions": too_many, "answer": "a"}]))
+    with pytest.raises(ArticleImportError) as caught:
+        load_articles(path)
+    assert caught.value.field == "questions"
+    assert f"more than {MAX_ARTICLE_QUESTIONS} phrasings" in str(caught.value)
+    path.write_text(json.dumps([{"title": "Long", "questions": ["q"],
+                                 "answer": "x" * (MAX_ARTICLE_TEXT + 1)}]))
+    with pytest.raises(ArticleImportError, match=r"field 'answer' is longer than"):
         load_articles(path)
