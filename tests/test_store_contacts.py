@@ -195,6 +195,11 @@ async def test_read_marks_are_per_agent_and_never_move_backwards(store: Store) -
     assert await store.unread_counts(bob.id, ids) == {first: 2, other: 1, silent.id: 0}
     await say(store, "sms", PHONE, "three")
     assert (await store.unread_counts(ann.id, [first]))[first] == 1
+    # a mark past the newest message stops there: later messages still count as unread
+    await store.mark_read(bob.id, first, 2**62)
+    assert (await store.unread_counts(bob.id, [first]))[first] == 0
+    await say(store, "sms", PHONE, "four")
+    assert (await store.unread_counts(bob.id, [first]))[first] == 1
     with pytest.raises(NotFound):
         await store.mark_read(ann.id, 99999, 1)
 

@@ -51,6 +51,13 @@ async def test_unread_counts_are_per_agent_and_survive_a_fresh_list(hub: Running
     await hub.settle()
     assert (await unread(hub, ann))[a] == 1 and (await unread(hub, bob))[a] == 3
 
+    # a mark past the newest message (a buggy or hostile client) does not hide later ones
+    await call(hub, "POST", f"/api/v1/conversations/{a}/read", ann, {"message_id": 2**62})
+    assert (await unread(hub, ann))[a] == 0
+    await first.say("anyone?")
+    await hub.settle()
+    assert (await unread(hub, ann))[a] == 1
+
     for body in ({}, {"message_id": "7"}, {"message_id": True}, {"message_id": 0}):
         await call(hub, "POST", f"/api/v1/conversations/{a}/read", ann, body, status=422)
     await call(hub, "POST", "/api/v1/conversations/99999/read", ann, {"message_id": 1},

@@ -104,7 +104,9 @@ class ContactStore(ABC):
     @abstractmethod
     async def mark_read(self, user_id: int, conversation_id: int, message_id: int) -> None:
         """Record that the agent has read the conversation up to ``message_id``; a mark
-        never moves backwards. NotFound for no conversation."""
+        never moves backwards, nor past the conversation's newest message (a client's
+        too-large id must not hide messages that arrive later). NotFound for no
+        conversation."""
 
     @abstractmethod
     async def unread_counts(self, user_id: int, conversation_ids: list[int]) -> dict[int, int]:

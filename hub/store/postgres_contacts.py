@@ -294,7 +294,9 @@ class PostgresContacts:
         try:
             await self._fetchrow(
                 "INSERT INTO conversation_reads (user_id, conversation_id, last_read_message_id)"
-                " VALUES ($1, $2, $3) ON CONFLICT (user_id, conversation_id) DO UPDATE SET"
+                " VALUES ($1, $2, LEAST($3, (SELECT coalesce(max(id), 0) FROM messages"
+                " WHERE conversation_id = $2)))"
+                " ON CONFLICT (user_id, conversation_id) DO UPDATE SET"
                 " last_read_message_id = GREATEST(conversation_reads.last_read_message_id,"
                 " excluded.last_read_message_id)", user_id, conversation_id, message_id)
         except asyncpg.ForeignKeyViolationError:

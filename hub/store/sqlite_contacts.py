@@ -297,9 +297,12 @@ class SQLiteContacts:
                 raise NotFound(f"conversation {conversation_id} not found")
             conn.execute(
                 "INSERT INTO conversation_reads (user_id, conversation_id, last_read_message_id)"
-                " VALUES (?, ?, ?) ON CONFLICT (user_id, conversation_id) DO UPDATE SET"
+                " VALUES (?, ?, min(?, (SELECT coalesce(max(id), 0) FROM messages"
+                " WHERE conversation_id = ?)))"
+                " ON CONFLICT (user_id, conversation_id) DO UPDATE SET"
                 " last_read_message_id = max(last_read_message_id,"
-                " excluded.last_read_message_id)", (user_id, conversation_id, message_id))
+                " excluded.last_read_message_id)",
+                (user_id, conversation_id, message_id, conversation_id))
 
         await self._engine.write(run)
 
