@@ -113,7 +113,8 @@ async def main() -> None:
     bare_port, hub_port = free_port(), free_port()
     bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)])
     db = workdir / "bench.db"
-    env = {**os.environ, "SUPPORTHUB_LOG_LEVEL": "WARNING"}
+    # every simulated visitor comes from 127.0.0.1: lift the per-address limit on new chats
+    env = {**os.environ, "SUPPORTHUB_LOG_LEVEL": "WARNING", "SUPPORTHUB_WEBCHAT_SESSIONS_PER_MINUTE": "0"}
     hub = subprocess.Popen([sys.executable, "-m", "hub", "serve", "--demo", "--port",
                             str(hub_port), "--db", f"sqlite:///{db}"], env=env,
                            stdout=subprocess.DEVNULL)

@@ -99,7 +99,11 @@ class WebChatChannel(Channel):
         visitor_id = self.tokens.verify(existing)
         if visitor_id is not None and existing is not None:
             token = existing
-        else:
+        else:  # a new visitor (a new contact): limited per address against floods
+            hub = request.app[HUB]
+            address = hub.client_address(request)
+            hub.session_limiter.check(address)
+            hub.session_limiter.hit(address)
             visitor_id, token = self.tokens.issue()
         secret = request.app[HUB].settings.webchat_identity_secret
         if identifier and identifier_hash and linking.identifier_valid(

@@ -38,12 +38,12 @@ async def login(request: web.Request) -> web.Response:
     body = await json_body(request)
     email = field(body, "email", str).strip().lower()
     password = field(body, "password", str)
-    key = request.remote or "?"
+    key = hub.client_address(request)
     hub.login_limiter.check(key)
     user = await hub.store.get_user_by_email(email)
     valid = await verify_password(user.password_hash if user else None, password)
     if user is None or not valid or not user.active:
-        hub.login_limiter.failed(key)
+        hub.login_limiter.hit(key)
         raise ApiError(401, "wrong email or password")
     token = await start_session(hub.store, user, hub.settings.session_ttl)
     response = web.json_response({"token": token, "user": user_json(user)})

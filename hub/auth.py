@@ -99,25 +99,55 @@ class VisitorTokens:
         return None
 
 
-class LoginLimiter:
-    """At most ``limit`` failed logins per client address in a sliding minute."""
+class RateLimiter:
+    """At most ``limit`` events per key (a client address) in a sliding ``window``;
+    ``check`` refuses with 429 and ``message`` once a key is over. ``limit`` 0: no limit."""
 
-    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
+    _PRUNE_AT = 10_000  # keys kept before idle ones are dropped
+
+    def __init__(self, limit: int, message: str, window: float = 60.0) -> None:
         self._limit = limit
+        self._message = message
         self._window = window
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._events: dict[str, deque[float]] = defaultdict(deque)
 
     def check(self, key: str) -> None:
-        failures = self._failures.get(key)
-        if failures is None:
+        events = self._events.get(key)
+        if events is None or self._limit <= 0:
             return
         cutoff = time.monotonic() - self._window
-        while failures and failures[0] < cutoff:
-            failures.popleft()
-        if not failures:
-            del self._failures[key]
-        elif len(failures) >= self._limit:
-            raise ApiError(429, "too many failed logins; wait a minute")
+        while events and events[0] < cutoff:
+            events.popleft()
+        if not events:
+            del self._events[key]
+        elif len(events) >= self._limit:
+            raise ApiError(429, self._message)
 
-    def failed(self, key: str) -> None:
-        self._failures[key].append(time.monotonic())
+    def hit(self, key: str) -> None:
+        if self._limit <= 0:
+            return
+        if len(self._events) >= self._PRUNE_AT and key not in self._events:
+            cutoff = time.monotonic() - self._window
+            for idle in [k for k, ev in self._events.items() if not ev or ev[-1] < cutoff]:
+                del self._events[idle]
+        self._events[key].append(time.monotonic())
+
+
+def login_limiter() -> RateLimiter:
+    """At most 10 failed logins per client address in a sliding minute."""
+    return RateLimiter(10, "too many failed logins; wait a minute")
+
+
+def client_address(request: web.Request, trusted_proxies: frozenset[str]) -> str:
+    """The client's address: the peer, or, when the peer is a trusted reverse proxy, the
+    nearest address in ``X-Forwarded-For`` that is not one of the trusted proxies (the
+    left-hand entries are whatever the client claimed, so they are never believed first).
+    """
+    remote = request.remote or "?"
+    if remote not in trusted_proxies:
+        return remote
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if hop not in trusted_proxies:
+            return hop
+    return remote

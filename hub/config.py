@@ -49,6 +49,11 @@ class Settings:
     max_message_chars: int = 4000
     max_body_bytes: int = 256 * 1024
     session_ttl: int = 7 * 24 * 3600
+    # new web-chat visitors one client address may start a minute (0: no limit)
+    webchat_sessions_per_minute: int = 20
+    # reverse proxies (comma-separated addresses) whose X-Forwarded-For names the client,
+    # for the per-address limits on logins and new chat sessions
+    trusted_proxies: str = ""
     cookie_secure: bool = False
     # channels (see bots/)
     telegram_token: str = ""

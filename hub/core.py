@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bots.base import OutputChannel
 from handoff.desk import HandoffDesk
-from hub.auth import LoginLimiter, VisitorTokens
+from hub.auth import RateLimiter, VisitorTokens, client_address, login_limiter
 from hub.config import Settings
 from hub.events import EventBus, KnowledgeChanged
 from hub.outbox import OutboxWorker
@@ -28,7 +28,20 @@ class Hub:
     outbox: OutboxWorker
     channels: dict[str, OutputChannel]
     visitor_tokens: VisitorTokens = field(default_factory=lambda: VisitorTokens(""))
-    login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    login_limiter: RateLimiter = field(default_factory=login_limiter)
+    session_limiter: RateLimiter = field(init=False)  # new web-chat visitors per address
+    trusted_proxies: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.session_limiter = RateLimiter(
+            self.settings.webchat_sessions_per_minute,
+            "too many new chat sessions from this address; wait a minute")
+        self.trusted_proxies = frozenset(
+            p.strip() for p in self.settings.trusted_proxies.split(",") if p.strip())
+
+    def client_address(self, request: web.Request) -> str:
+        """Who sent the request, seen through the trusted reverse proxies."""
+        return client_address(request, self.trusted_proxies)
 
     async def knowledge_changed(self) -> None:
         """Rebuild the matcher now, and tell other processes to do the same."""

@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import Running
+from conftest import PASSWORD, HubFactory, Running
 
 from hub.model import Role
 
@@ -210,3 +210,48 @@ async def test_brackets_typed_by_a_customer_are_words_not_marks(hub: Running) ->
     visitor = await hub.visitor()
     reply = await visitor.ask("[edited] [opt-out] how do I reset my password")
     assert reply["author"] == "bot" and "password" in reply["text"].lower()
+
+
+async def test_new_chat_sessions_are_limited_per_address(start_hub: HubFactory) -> None:
+    """A flood of new visitors from one address is refused (each would be a contact);
+    a visitor who already has a token keeps it, and other addresses are not affected."""
+    hub = await start_hub(webchat_sessions_per_minute=3, trusted_proxies="127.0.0.1")
+    tokens = []
+    for _ in range(3):
+        resp = await hub.client.post("/api/v1/webchat/sessions", json={})
+        assert resp.status == 201
+        tokens.append((await resp.json())["visitor_token"])
+    conversations_before = len(await hub.hub.store.list_conversations())
+    flood = await hub.client.post("/api/v1/webchat/sessions", json={})
+    assert await _error(flood, 429) == "rate_limited"
+    assert len(await hub.hub.store.list_conversations()) == conversations_before
+    # a returning visitor is not a new session
+    again = await hub.client.post("/api/v1/webchat/sessions", json={},
+                                  headers={"Authorization": f"Bearer {tokens[0]}"})
+    assert again.status == 201 and (await again.json())["visitor_token"] == tokens[0]
+    # behind the trusted proxy (which appends the address it saw), each client is counted
+    # by its own address, and cannot escape its count by claiming others on the left
+    client = "203.0.113.7"
+    for claimed in ("", "198.51.100.1, ", "198.51.100.2, "):
+        resp = await hub.client.post("/api/v1/webchat/sessions", json={},
+                                     headers={"X-Forwarded-For": claimed + client})
+        assert resp.status == 201
+    spoofed = await hub.client.post("/api/v1/webchat/sessions", json={},
+                                    headers={"X-Forwarded-For": f"198.51.100.3, {client}"})
+    assert await _error(spoofed, 429) == "rate_limited"
+
+
+async def test_failed_logins_behind_a_proxy_lock_out_only_that_client(
+        start_hub: HubFactory) -> None:
+    hub = await start_hub(trusted_proxies="127.0.0.1")
+    await hub.add_user("ann@example.com")
+    attacker = {"X-Forwarded-For": "203.0.113.9"}
+    for _ in range(10):
+        await hub.client.post("/api/v1/auth/login", headers=attacker,
+                              json={"email": "ann@example.com", "password": "wrong-pass"})
+    blocked = await hub.client.post("/api/v1/auth/login", headers=attacker,
+                                    json={"email": "ann@example.com", "password": "wrong-pass"})
+    assert await _error(blocked, 429) == "rate_limited"
+    ann = await hub.client.post("/api/v1/auth/login", headers={"X-Forwarded-For": "192.0.2.4"},
+                                json={"email": "ann@example.com", "password": PASSWORD})
+    assert ann.status == 200
