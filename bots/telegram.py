@@ -33,7 +33,14 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bots import render
 from bots.base import Channel, DeliveryError, OnMessage, PermanentFailure, RetryLater
-from bots.telegram_inbound import CALLBACK_PREFIX, CHANNEL, BotIdentity, Choice, read_update
+from bots.telegram_inbound import (
+    CALLBACK_PREFIX,
+    CHANNEL,
+    GROUPS,
+    BotIdentity,
+    Choice,
+    read_update,
+)
 from hub.config import Settings
 from hub.model import InboundMessage, OutboxItem
 from hub.store import Store
@@ -91,6 +98,7 @@ class TelegramChannel(Channel):
         self._me: BotIdentity | None = None
         self._on_message: OnMessage | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._identifier: asyncio.Task[None] | None = None
 
     # lifecycle ---------------------------------------------------------------
     def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
@@ -98,15 +106,19 @@ class TelegramChannel(Channel):
         return [web.post(WEBHOOK_PATH, self.webhook)]
 
     async def start(self) -> None:
-        await self._identify()
+        # getMe in the background: an unreachable Telegram must neither delay the hub's
+        # start nor the acknowledgement of webhooks
+        self._identifier = asyncio.create_task(self._identify_until_known(),
+                                               name="telegram-identify")
         if self._settings.telegram_mode == "polling":
             self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        for task in (self._poller, self._identifier):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._bot.shutdown()
 
     @property
@@ -114,9 +126,14 @@ class TelegramChannel(Channel):
         """The bot's username (without "@") once getMe has answered; for deep links."""
         return self._me.username if self._me is not None else None
 
+    async def _identify_until_known(self) -> None:
+        delay = 1.0
+        while await self._identify() is None:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+
     async def _identify(self) -> BotIdentity | None:
-        """Who the bot is (for group mentions); retried on the next update if Telegram was
-        unreachable at start."""
+        """Who the bot is (for group mentions), or None while Telegram is unreachable."""
         if self._me is None:
             try:
                 await self._bot.initialize()
@@ -144,7 +161,11 @@ class TelegramChannel(Channel):
         """Commit what the update says (then the platform may be acknowledged)."""
         if self._on_message is None:
             raise RuntimeError("the Telegram channel is not attached to a hub")
-        read = read_update(update, await self._identify())
+        me = self._me
+        chat = update.effective_chat
+        if me is None and chat is not None and chat.type in GROUPS:
+            me = await self._identify()  # only a group needs it: was the bot mentioned?
+        read = read_update(update, me)
         if isinstance(read, Choice):
             await self._on_message(await self._choice_message(read))
             with contextlib.suppress(TelegramError):  # only stops the button's spinner

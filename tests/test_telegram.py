@@ -184,6 +184,28 @@ async def test_in_groups_only_mentions_and_replies_are_answered(
     assert "PayPal" in fake.sent()[1]["text"]
 
 
+async def test_an_unresponsive_telegram_delays_neither_start_nor_answers(
+    start_hub: HubFactory, fake: FakeTelegram,
+) -> None:
+    """getMe hangs and then fails at start: the hub starts at once, a private chat is
+    answered meanwhile, and the bot learns its name on a retry (group mentions work)."""
+    fake.fail_next("getMe", tg.Failure(502, tg.server_error().body, stall=3.0))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    hub = await start_hub(telegram_token=TOKEN, telegram_webhook_secret=SECRET,
+                          telegram_api_url=fake.url(""))
+    assert await post(hub, tg.message_update("how long does shipping take?")) == 200
+    await fake.wait_for("sendMessage")
+    assert loop.time() - started < 2.5  # getMe is still hanging
+    await fake.wait_for("getMe", 2)  # retried in the background
+    group = {"id": -100778, "type": "group", "title": "Acme fans"}
+    mention = tg.message_update("@acme_support_bot how long does shipping take?", chat=group)
+    mention["message"]["entities"] = [{"type": "mention", "offset": 0, "length": 17}]
+    await post(hub, mention)
+    await fake.wait_for("sendMessage", 2)
+    assert fake.sent()[1]["chat_id"] == "-100778"
+
+
 async def test_polling_mode_feeds_the_same_pipeline(
     start_hub: HubFactory, fake: FakeTelegram,
 ) -> None:

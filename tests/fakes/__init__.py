@@ -26,6 +26,7 @@ class Failure:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    stall: float = 0.0  # seconds to wait before answering (an unresponsive platform)
 
     def response(self) -> web.Response:
         return web.json_response(self.body, status=self.status, headers=self.headers)
@@ -70,7 +71,10 @@ class FakePlatform:
             self.calls.append(call)
             self._changed.notify_all()
         queue = self._failures.get(method)
-        return call, (queue.popleft() if queue else None)
+        failure = queue.popleft() if queue else None
+        if failure is not None and failure.stall:
+            await asyncio.sleep(failure.stall)
+        return call, failure
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
