@@ -120,9 +120,10 @@ DEFAULT_EVAL_DATASET = "../shared/datasets/clinc150/data_full.json"
 
 
 def cmd_kb_import(args: argparse.Namespace) -> int:
-    """All or nothing: every article is validated before one transaction writes them."""
+    """All or nothing: every article is validated before one transaction writes them. With
+    ``--update``, a row with an ``id`` replaces that article; the others are added."""
     from hub.store import Store
-    from knowledge.importer import ArticleImportError, load_articles
+    from knowledge.importer import ArticleImportError, import_summary, load_rows, write_import
     from knowledge.progress import ProgressBar
 
     path = Path(args.file)
@@ -130,7 +131,7 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
         raise CliError(f"{path}: no such file or folder")
     bar = ProgressBar("reading") if args.progress or sys.stderr.isatty() else None
     try:
-        articles = load_articles(path, bar)
+        rows = load_rows(path, bar, ids=args.update)
     except ArticleImportError as exc:
         raise CliError(f"{path}: {exc}; nothing was imported") from None
 
@@ -139,10 +140,16 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
         from hub.store.base_kb import CLI_IMPORT
 
         if bar is not None:
-            print(f"writing {len(articles)} articles…", file=sys.stderr, flush=True)
-        created = await store.create_articles(articles, author=CLI_IMPORT)
-        await announce_knowledge_changed(store)  # running hubs on PostgreSQL reload
-        print(f"imported {len(created)} articles from {path}")
+            print(f"writing {len(rows)} articles…", file=sys.stderr, flush=True)
+        try:
+            changes = await write_import(store, rows, author=CLI_IMPORT)
+        except ArticleImportError as exc:
+            raise CliError(f"{path}: {exc}; nothing was imported") from None
+        counts = import_summary(changes)
+        if counts["added"] or counts["updated"]:
+            await announce_knowledge_changed(store)  # running hubs on PostgreSQL reload
+        summary = ", ".join(f"{n} {action}" for action, n in counts.items())
+        print(f"imported {len(changes)} articles from {path}: {summary}")
         return 0
 
     return _with_store(_settings(args), work)
@@ -202,6 +209,9 @@ def add_kb_commands(commands: Any, with_db: Callable[[Any], Any]) -> None:
     kb_import.add_argument("file")
     kb_import.add_argument("--progress", action="store_true",
                            help="show a progress bar on stderr even when it is not a terminal")
+    kb_import.add_argument("--update", action="store_true",
+                           help="a row with an 'id' (as exported) replaces that article;"
+                                " rows without one are added")
     kb_import.set_defaults(func=cmd_kb_import)
     kb_export = with_db(kb_commands.add_parser(
         "export", help="export every article: FILE.json, FILE.csv, a folder (Markdown), or -"))

@@ -151,8 +151,11 @@ SCHEMAS: dict[str, Any] = {
 }
 
 SCHEMAS.update({
-    "ImportResult": {"type": "object", "properties": {"imported": _I, "articles": {
-        "type": "array", "items": {"type": "object", "properties": {"id": _I, "title": _S}}}}},
+    "ImportResult": {"type": "object", "properties": {
+        "imported": _I, "mode": {"type": "string", "enum": ["add", "update"]}, "added": _I,
+        "updated": _I, "unchanged": _I, "articles": {"type": "array", "items": {
+            "type": "object", "properties": {"id": _I, "title": _S, "action": {
+                "type": "string", "enum": ["added", "updated", "unchanged"]}}}}}},
     "ImportError": {"type": "object", "properties": {"error": {"type": "object", "properties": {
         "code": {"type": "string", "enum": ["invalid_import"]}, "message": _S,
         "line": {"type": "integer", "nullable": True},
@@ -162,9 +165,12 @@ SCHEMAS.update({
 
 
 def _import_op() -> dict[str, Any]:
-    op = _op("Import articles, all or nothing, as `supporthub kb import` (admins)",
-             ok="ImportResult", auth="admin", errors=(413, 415, 422),
-             params=[_query("format", {"type": "string", "enum": ["json", "csv", "zip", "md"]})])
+    op = _op("Import articles, all or nothing, as `supporthub kb import` (admins); "
+             "mode=update: a row with an id replaces that article", ok="ImportResult",
+             auth="admin", errors=(413, 415, 422),
+             params=[_query("format", {"type": "string", "enum": ["json", "csv", "zip", "md"]}),
+                     _query("mode", {"type": "string", "enum": ["add", "update"],
+                                     "default": "add"})])
     binary = {"schema": {"type": "string", "format": "binary"}}
     op["requestBody"] = {"required": True, "description": "a raw JSON, CSV, zip (of .md files)"
                          " or Markdown body, or files in multipart/form-data", "content": {

@@ -1,7 +1,8 @@
 """Export the knowledge base as JSON, CSV or a folder of Markdown files with front matter.
 
-Each format reads back with ``knowledge.importer`` into the same articles (ids are written
-for reference; an import always creates new articles).
+Each format reads back with ``knowledge.importer`` into the same articles, each with its
+``id``: ``supporthub kb import --update`` (``?mode=update``) then replaces those articles in
+place, while the default mode ignores the ids and adds copies.
 """
 
 from __future__ import annotations

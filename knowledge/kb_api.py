@@ -17,9 +17,9 @@ from hub.store.base_kb import RevisionAuthor
 from knowledge import settings as kb_settings
 from knowledge.articles_api import article_json, new_article
 from knowledge.exporter import FORMATS, export_text
-from knowledge.importer import ArticleImportError
+from knowledge.importer import MODES, ArticleImportError, import_summary, write_import
 from knowledge.unanswered import group
-from knowledge.upload import UploadTooLarge, articles_from, read_upload
+from knowledge.upload import UploadTooLarge, read_upload, rows_from
 
 routes = web.RouteTableDef()
 
@@ -133,21 +133,28 @@ async def export(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/kb/import")
 async def import_articles(request: web.Request) -> web.Response:
-    """Add the articles of an uploaded JSON or CSV file, zip of Markdown files or Markdown
+    """Import the articles of an uploaded JSON or CSV file, zip of Markdown files or Markdown
     files (``knowledge/upload.py``), all or nothing, exactly as ``supporthub kb import``:
-    the first bad row is a 400 naming its line (or file) and field, and nothing is written."""
+    ``?mode=add`` (the default) adds every article; ``?mode=update`` replaces the article
+    each row's ``id`` names and adds the rows without one. The first bad row (or unknown or
+    repeated id) is a 400 naming its line (or file) and field, and nothing is written."""
     hub, user = await _admin_user(request)
+    mode = request.query.get("mode", "add")
+    if mode not in MODES:
+        raise ApiError(422, f"mode must be one of {', '.join(MODES)}")
     limit = hub.settings.max_import_bytes
     try:
         uploads = await read_upload(request, limit)
-        articles = await asyncio.to_thread(articles_from, uploads, limit)
+        rows = await asyncio.to_thread(rows_from, uploads, limit, ids=mode == "update")
+        changes = await write_import(hub.store, rows, author=RevisionAuthor.of(user))
     except UploadTooLarge as exc:
         raise ApiError(413, f"{exc}; nothing was imported") from None
     except ArticleImportError as exc:
         raise ApiError(400, f"{exc}; nothing was imported", "invalid_import",
                        exc.details()) from None
-    created = await hub.store.create_articles(articles, author=RevisionAuthor.of(user))
-    if created:
+    counts = import_summary(changes)
+    if counts["added"] or counts["updated"]:
         await hub.knowledge_changed()
-    return web.json_response({"imported": len(created), "articles": [
-        {"id": a.id, "title": a.title} for a in created]})
+    return web.json_response({"imported": len(changes), "mode": mode, **counts, "articles": [
+        {"id": c.article.id, "title": c.article.title, "action": c.action}
+        for c in changes]})

@@ -5,7 +5,8 @@ Content-Type, or ``multipart/form-data`` whose file parts are each named by thei
 (``?format=`` overrides). Accepted: one ``.json`` or ``.csv`` file, one ``.zip`` holding
 ``.md`` files (in folders or not; other files are ignored, as the CLI ignores them in a
 folder), or any number of ``.md`` files. The body, and a zip's ``.md`` files unpacked, may
-be at most ``limit`` bytes. Parsing and validation are the CLI's (``knowledge/importer.py``).
+be at most ``limit`` bytes. Parsing and validation are the CLI's (``knowledge/importer.py``),
+in either mode (``ids``: update mode reads each row's ``id``).
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ import io
 import zipfile
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from hub.errors import ApiError
-from hub.model import NewArticle
-from knowledge.importer import ArticleImportError, load_markdown, load_text
+from knowledge.importer import ArticleImportError, ImportRow, load_markdown, load_text
 
 FORMATS = ("json", "csv", "zip", "md")
 _CONTENT_TYPES = {
@@ -130,27 +130,32 @@ def _unzip(data: bytes, limit: int) -> list[tuple[str, str]]:
     return [(name, _decode(name, raw)) for name, raw in files]
 
 
-def _articles(uploads: Sequence[Upload], limit: int) -> list[NewArticle]:
+def _rows(uploads: Sequence[Upload], limit: int, ids: bool) -> list[ImportRow]:
     kinds = [u.kind for u in uploads]
     first = uploads[0]
     if kinds in (["json"], ["csv"]):
-        return load_text(_decode(first.name, first.data), first.kind)
+        return load_text(_decode(first.name, first.data), first.kind, ids=ids)
     if kinds == ["zip"]:
         files = _unzip(first.data, limit)
-        return load_markdown(files, len(files))
+        return load_markdown(files, len(files), ids=ids)
     if all(kind == "md" for kind in kinds):
         files = sorted((u.name or "upload.md", _decode(u.name, u.data)) for u in uploads)
-        return load_markdown(files, len(files))
+        return load_markdown(files, len(files), ids=ids)
     raise ArticleImportError(_EXPECTED)
 
 
-def articles_from(uploads: Sequence[Upload], limit: int) -> list[NewArticle]:
+def rows_from(uploads: Sequence[Upload], limit: int, *, ids: bool = False) -> list[ImportRow]:
     """Every article in the upload, validated, or the first problem as an
-    ``ArticleImportError`` whose message starts with the uploaded file's name."""
+    ``ArticleImportError`` whose message starts with the uploaded file's name (as do the
+    rows' own errors, for problems found when they are written)."""
     name = uploads[0].name if len(uploads) == 1 else None
     try:
-        return _articles(uploads, limit)
+        rows = _rows(uploads, limit, ids)
     except ArticleImportError as exc:
         if name is None or exc.file == name:
             raise
         raise exc.at(file=name, prefix=f"{name}: ") from None
+    if name is None:
+        return rows
+    return [row if row.file == name else
+            replace(row, where=f"{name}: {row.where}", file=row.file or name) for row in rows]

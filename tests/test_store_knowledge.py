@@ -9,7 +9,7 @@ import pytest
 
 from hub.model import ArticleStatus, NewArticle
 from hub.store import NotFound, Store
-from hub.store.base_kb import NewUnanswered, UnansweredKind
+from hub.store.base_kb import NewUnanswered, RevisionAuthor, UnansweredKind
 
 
 async def test_sms_answer_round_trips(store: Store) -> None:
@@ -66,6 +66,31 @@ async def test_failed_changes_write_no_history(store: Store) -> None:
         await store.create_articles([NewArticle("Fine", ("q",), "a"), broken])
     assert await store.list_articles() == []
     assert await store.article_history(1) == []
+
+
+async def test_import_articles_adds_updates_in_order_and_is_all_or_nothing(
+    store: Store,
+) -> None:
+    a, b = await store.create_articles([NewArticle("A", ("a",), "a"),
+                                        NewArticle("B", ("b",), "b")])
+    changes = await store.import_articles(
+        [(b.id, NewArticle("B2", ("b",), "b")), (None, NewArticle("C", ("c",), "c")),
+         (a.id, NewArticle("A", ("a",), "a"))], author=RevisionAuthor("sheet"))
+    assert [(c.action, c.article.title) for c in changes] == [
+        ("updated", "B2"), ("added", "C"), ("unchanged", "A")]
+    assert changes[1].article.id > b.id and changes[2].article == a
+    assert [(r.action, r.author) for r in await store.article_history(b.id)] == [
+        ("update", RevisionAuthor("sheet")), ("create", None)]
+    assert [r.action for r in await store.article_history(a.id)] == ["create"]
+
+    before = await store.list_articles()
+    with pytest.raises(NotFound):  # after an update and an insert in the same transaction
+        await store.import_articles([(a.id, NewArticle("A3", ("a",), "a")),
+                                     (None, NewArticle("D", ("d",), "d")),
+                                     (999, NewArticle("X", ("x",), "x"))])
+    assert await store.list_articles() == before
+    assert len(await store.article_history(a.id)) == 1
+    assert await store.article_history(changes[1].article.id + 1) == []  # D left no trace
 
 
 async def test_unanswered_log_dismiss_and_feedback_counts(store: Store) -> None:

@@ -24,7 +24,7 @@ from hub.model import (
     User,
 )
 from hub.store.base_contacts import ContactStore
-from hub.store.base_kb import KnowledgeStore, RevisionAuthor
+from hub.store.base_kb import ArticleChange, KnowledgeStore, RevisionAuthor
 
 SCHEMA_VERSION = 4
 
@@ -262,10 +262,19 @@ class Store(KnowledgeStore, ContactStore, ABC):
     async def get_article(self, article_id: int) -> Article | None: ...
 
     # ``author`` is written into the article's history (None: not known)
-    @abstractmethod
     async def create_articles(self, articles: Sequence[NewArticle], *,
                               author: RevisionAuthor | None = None) -> list[Article]:
         """All or nothing."""
+        changes = await self.import_articles([(None, a) for a in articles], author=author)
+        return [c.article for c in changes]
+
+    @abstractmethod
+    async def import_articles(self, items: Sequence[tuple[int | None, NewArticle]], *,
+                              author: RevisionAuthor | None = None) -> list[ArticleChange]:
+        """In one transaction, all or nothing, in order: an item without an id is a new
+        article ("added"); one with an id replaces that article ("updated", with an "update"
+        revision), unless the article already is exactly so ("unchanged": nothing written).
+        An id that is no article raises NotFound and nothing is written."""
 
     @abstractmethod
     async def update_article(self, article_id: int, article: NewArticle, *,

@@ -43,6 +43,15 @@ DEMO = RevisionAuthor("demo knowledge base")
 
 
 @dataclass(frozen=True, slots=True)
+class ArticleChange:
+    """What ``Store.import_articles`` did with one article: ``"added"``, ``"updated"``, or
+    ``"unchanged"`` (the row already matched the article: no revision was written)."""
+
+    article: Article
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
 class ArticleRevision:
     """The article as it was right after one change (for "delete": right before it)."""
 

@@ -67,7 +67,7 @@ from hub.store.base import (
     Turn,
 )
 from hub.store.base_contacts import PHONE_CHANNELS
-from hub.store.base_kb import RevisionAuthor
+from hub.store.base_kb import ArticleChange, RevisionAuthor
 from hub.store.postgres_contacts import PostgresContacts
 from hub.store.postgres_kb import PostgresKnowledge, write_revision
 from hub.store.postgres_schema import MIGRATIONS
@@ -736,19 +736,36 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
         row = await self._fetchrow("SELECT * FROM articles WHERE id = $1", article_id)
         return None if row is None else article_from_row(row)
 
-    async def create_articles(self, articles: Sequence[NewArticle], *,
-                              author: RevisionAuthor | None = None) -> list[Article]:
-        async def run(conn: Conn) -> list[Article]:
-            created = []
-            for article in articles:
+    async def import_articles(self, items: Sequence[tuple[int | None, NewArticle]], *,
+                              author: RevisionAuthor | None = None) -> list[ArticleChange]:
+        async def run(conn: Conn) -> list[ArticleChange]:
+            changes = []
+            for article_id, article in items:
+                if article_id is None:
+                    row = await conn.fetchrow(
+                        "INSERT INTO articles (title, questions, answer, tags, status,"
+                        " sms_answer) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+                        *_article_fields(article),
+                    )
+                    await write_revision(conn, int(row["id"]), "create", author)
+                    changes.append(ArticleChange(article_from_row(row), "added"))
+                    continue
                 row = await conn.fetchrow(
-                    "INSERT INTO articles (title, questions, answer, tags, status, sms_answer)"
-                    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
-                    *_article_fields(article),
+                    "UPDATE articles SET title = $1, questions = $2, answer = $3, tags = $4,"
+                    " status = $5, sms_answer = $6, updated_at = now() WHERE id = $7 AND"
+                    " (title, questions, answer, tags, status, sms_answer) IS DISTINCT FROM"
+                    " ($1, $2, $3, $4, $5, $6) RETURNING *",
+                    *_article_fields(article), article_id,
                 )
-                await write_revision(conn, int(row["id"]), "create", author)
-                created.append(article_from_row(row))
-            return created
+                if row is not None:
+                    await write_revision(conn, article_id, "update", author)
+                    changes.append(ArticleChange(article_from_row(row), "updated"))
+                    continue
+                row = await conn.fetchrow("SELECT * FROM articles WHERE id = $1", article_id)
+                if row is None:
+                    raise NotFound(f"article {article_id} not found")
+                changes.append(ArticleChange(article_from_row(row), "unchanged"))
+            return changes
 
         return await self._tx(run)
 

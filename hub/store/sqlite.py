@@ -37,7 +37,7 @@ from hub.store.base import (
     Turn,
 )
 from hub.store.base_contacts import PHONE_CHANNELS
-from hub.store.base_kb import RevisionAuthor
+from hub.store.base_kb import ArticleChange, RevisionAuthor
 from hub.store.rows import (
     CONVERSATION_COLUMNS,
     CONVERSATION_FROM,
@@ -679,24 +679,39 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
 
         return await self._engine.read(run)
 
-    async def create_articles(self, articles: Sequence[NewArticle], *,
-                              author: RevisionAuthor | None = None) -> list[Article]:
-        def run(conn: Conn) -> list[Article]:
+    async def import_articles(self, items: Sequence[tuple[int | None, NewArticle]], *,
+                              author: RevisionAuthor | None = None) -> list[ArticleChange]:
+        def run(conn: Conn) -> list[ArticleChange]:
             table = sqlite_utils.Database(conn).table("articles")
             now = _now()
-            created = []
             # never reuse a deleted article's id (SQLite would): its history stays its own
             next_id = int(conn.execute(
                 "SELECT max(coalesce((SELECT max(id) FROM articles), 0),"
                 " coalesce((SELECT max(article_id) FROM article_revisions), 0))"
             ).fetchone()[0]) + 1
-            for article_id, article in enumerate(articles, next_id):
-                table.insert({"id": article_id, **_article_fields(article), "created_at": now,
-                              "updated_at": now})
-                write_revision(conn, article_id, "create", author)
+            changes = []
+            for given_id, article in items:
+                fields = _article_fields(article)
+                if given_id is None:
+                    article_id, action = next_id, "added"
+                    next_id += 1
+                    table.insert({"id": article_id, **fields, "created_at": now,
+                                  "updated_at": now})
+                    write_revision(conn, article_id, "create", author)
+                else:
+                    article_id, action = given_id, "updated"
+                    row = conn.execute("SELECT * FROM articles WHERE id = ?", (article_id,))
+                    current = row.fetchone()
+                    if current is None:
+                        raise NotFound(f"article {article_id} not found")
+                    if all(current[name] == value for name, value in fields.items()):
+                        action = "unchanged"
+                    else:
+                        table.update(article_id, {**fields, "updated_at": now})
+                        write_revision(conn, article_id, "update", author)
                 row = conn.execute("SELECT * FROM articles WHERE id = ?", (article_id,))
-                created.append(article_from_row(row.fetchone()))
-            return created
+                changes.append(ArticleChange(article_from_row(row.fetchone()), action))
+            return changes
 
         return await self._engine.write(run)
 

@@ -157,8 +157,10 @@
     for (const f of files) form.append('file', f, f.name);
     $('import-status').textContent = 'Importing…';
     try {
-      const r = await api('POST', '/api/v1/kb/import', form);
-      $('import-status').textContent = 'Imported ' + r.imported + (r.imported === 1 ? ' article' : ' articles') + ' — live on the next message.';
+      const update = $('import-update').checked;
+      const r = await api('POST', '/api/v1/kb/import' + (update ? '?mode=update' : ''), form);
+      const counts = update ? ': ' + r.added + ' added, ' + r.updated + ' updated, ' + r.unchanged + ' unchanged' : '';
+      $('import-status').textContent = 'Imported ' + r.imported + (r.imported === 1 ? ' article' : ' articles') + counts + ' — live on the next message.';
       $('import-file').value = '';
       await loadArticles();
     } catch (e) {
