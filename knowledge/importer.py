@@ -25,7 +25,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +76,9 @@ class ImportRow:
     line: int | None = None
     file: str | None = None
     suffix: str = ""  # after the message: " (line 14)" for JSON
+    # optional fields the row does not give (no such key or column; an empty status): an
+    # update keeps the article's own values for them
+    absent: frozenset[str] = frozenset()
 
     def error(self, name: str, problem: str) -> ArticleImportError:
         return ArticleImportError(f"{self.where}: field '{name}' {problem}{self.suffix}",
@@ -132,12 +135,18 @@ def _string_list(where: str, name: str, value: Any, separators: str) -> tuple[st
     return tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
 
 
+_OPTIONAL = ("tags", "status", "sms_answer")
+
+
 def _row(where: str, raw: Any, list_seps: str, tag_seps: str, ids: bool,
          **place: Any) -> ImportRow:
     if not isinstance(raw, Mapping):
         raise ArticleImportError(f"{where}: an article must be an object")
+    absent = frozenset(name for name in _OPTIONAL if raw.get(name) is None)
+    if isinstance(raw.get("status"), str) and not raw["status"].strip():
+        absent |= {"status"}
     return ImportRow(_article(where, raw, list_seps, tag_seps),
-                     _id(where, raw) if ids else None, where, **place)
+                     _id(where, raw) if ids else None, where, absent=absent, **place)
 
 
 def _article(where: str, raw: Mapping[str, Any], list_seps: str, tag_seps: str) -> NewArticle:
@@ -309,8 +318,17 @@ async def write_import(store: Store, rows: Sequence[ImportRow], *,
     (field ``id``), and nothing is written."""
     from hub.store import NotFound
 
+    partial = [r for r in rows if r.id is not None and r.absent]
+    current = {a.id: a for a in await store.list_articles()} if partial else {}
+    items = []
+    for r in rows:
+        article = r.article
+        if r.id in current and r.absent:  # fields the row does not give stay as they are
+            kept = current[r.id]
+            article = replace(article, **{name: getattr(kept, name) for name in r.absent})
+        items.append((r.id, article))
     try:
-        return await store.import_articles([(r.id, r.article) for r in rows], author=author)
+        return await store.import_articles(items, author=author)
     except NotFound:
         existing = {a.id for a in await store.list_articles()}
         missing = next((r for r in rows if r.id is not None and r.id not in existing), None)

@@ -176,6 +176,26 @@ async def test_an_unknown_or_repeated_id_changes_nothing(
     assert await _state(store) == before
 
 
+async def test_fields_a_hand_made_file_leaves_out_keep_their_values(
+    store: Store, store_url: str, tmp_path: Path,
+) -> None:
+    """A CSV with only id, title, questions and answer must not publish a draft or drop
+    tags and the SMS answer: an update changes what the row gives."""
+    parrots, quotes = await _seed(store)
+    path = tmp_path / "short.csv"
+    path.write_text("id,title,questions,answer\n"
+                    f"{parrots.id},{parrots.title},what do parrots eat,\"{EDITED_ANSWER}\"\n"
+                    f"{quotes.id},Quotes,a question,Yes.\n", encoding="utf-8")
+    assert await cli("kb", "import", str(path), "--update", "--db", store_url) == 0
+    now = {a.id: a for a in await store.list_articles()}
+    assert now[parrots.id].answer == EDITED_ANSWER
+    assert now[parrots.id].questions == ("what do parrots eat",)
+    assert now[parrots.id].tags == PARROTS.tags
+    assert now[parrots.id].sms_answer == PARROTS.sms_answer
+    assert now[quotes.id].title == "Quotes"
+    assert now[quotes.id].status == ArticleStatus.DRAFT  # still not matched
+
+
 def test_ids_are_read_in_update_mode_only(tmp_path: Path) -> None:
     text = '[{"id": "7", "title": "T", "questions": ["q"], "answer": "a"},\n' \
            ' {"id": null, "title": "U", "questions": ["q"], "answer": "a"}]'
