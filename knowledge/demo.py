@@ -15,5 +15,6 @@ async def load_demo(store: Store) -> int:
     """Add the demo articles unless the knowledge base already has articles."""
     if await store.list_articles():
         return 0
-    created = await store.create_articles(load_articles(DEMO_KB), author=DEMO)
+    created = await store.create_articles(load_articles(DEMO_KB), author=DEMO,
+                                          only_if_empty=True)
     return len(created)

@@ -3,12 +3,13 @@ settings), on SQLite and on PostgreSQL alike (fixtures as in test_store_contract
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from hub.model import ArticleStatus, NewArticle
-from hub.store import NotFound, Store
+from hub.store import NotFound, Store, make_store
 from hub.store.base_kb import NewUnanswered, RevisionAuthor, UnansweredKind
 
 
@@ -121,3 +122,21 @@ async def test_kb_settings(store: Store) -> None:
     with pytest.raises(ValueError):
         await store.set_kb_setting("thresholds", "not json")
     assert await store.get_kb_setting("thresholds") is None
+
+
+async def test_filling_an_empty_knowledge_base_happens_once(store: Store,
+                                                             store_url: str) -> None:
+    """Two hub processes starting with ``--demo`` at once: the demo articles once."""
+    other = make_store(store_url)  # a second process's connections
+    await other.open(migrate=False)
+    try:
+        articles = [NewArticle(f"Article {n}", (f"question {n}",), "answer") for n in range(20)]
+        results = await asyncio.gather(
+            *(s.create_articles(articles, only_if_empty=True)
+              for s in (store, other, store, other)))
+        assert sorted(len(r) for r in results) == [0, 0, 0, 20]
+        assert len(await store.list_articles()) == 20
+        assert await other.create_articles(articles[:1], only_if_empty=True) == []
+        assert len(await other.create_articles(articles[:1])) == 1  # a plain create still adds
+    finally:
+        await other.close()

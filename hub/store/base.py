@@ -263,14 +263,19 @@ class Store(KnowledgeStore, ContactStore, ABC):
 
     # ``author`` is written into the article's history (None: not known)
     async def create_articles(self, articles: Sequence[NewArticle], *,
-                              author: RevisionAuthor | None = None) -> list[Article]:
-        """All or nothing."""
-        changes = await self.import_articles([(None, a) for a in articles], author=author)
+                              author: RevisionAuthor | None = None,
+                              only_if_empty: bool = False) -> list[Article]:
+        """All or nothing. ``only_if_empty``: only into a knowledge base with no articles,
+        decided in the writing transaction (two processes starting with ``--demo`` at once
+        load the demo articles once); nothing is created otherwise."""
+        changes = await self.import_articles([(None, a) for a in articles], author=author,
+                                             only_if_empty=only_if_empty)
         return [c.article for c in changes]
 
     @abstractmethod
     async def import_articles(self, items: Sequence[tuple[int | None, NewArticle]], *,
-                              author: RevisionAuthor | None = None) -> list[ArticleChange]:
+                              author: RevisionAuthor | None = None,
+                              only_if_empty: bool = False) -> list[ArticleChange]:
         """In one transaction, all or nothing, in order: an item without an id is a new
         article ("added"); one with an id replaces that article ("updated", with an "update"
         revision), unless the article already is exactly so ("unchanged": nothing written).

@@ -737,8 +737,15 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
         return None if row is None else article_from_row(row)
 
     async def import_articles(self, items: Sequence[tuple[int | None, NewArticle]], *,
-                              author: RevisionAuthor | None = None) -> list[ArticleChange]:
+                              author: RevisionAuthor | None = None,
+                              only_if_empty: bool = False) -> list[ArticleChange]:
         async def run(conn: Conn) -> list[ArticleChange]:
+            if only_if_empty:
+                # serialise "is it empty? then fill it" between processes (until commit)
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
+                                   f"supporthub-fill-empty-kb-{self.target.schema}")
+                if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM articles)"):
+                    return []
             changes = []
             for article_id, article in items:
                 if article_id is None:

@@ -680,8 +680,11 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
         return await self._engine.read(run)
 
     async def import_articles(self, items: Sequence[tuple[int | None, NewArticle]], *,
-                              author: RevisionAuthor | None = None) -> list[ArticleChange]:
+                              author: RevisionAuthor | None = None,
+                              only_if_empty: bool = False) -> list[ArticleChange]:
         def run(conn: Conn) -> list[ArticleChange]:
+            if only_if_empty and conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone():
+                return []
             table = sqlite_utils.Database(conn).table("articles")
             now = _now()
             # never reuse a deleted article's id (SQLite would): its history stays its own
