@@ -257,6 +257,18 @@ async def log_in(page: Page, hub: Running, email: str, path: str = "/console") -
 
 # --- the store on both engines -----------------------------------------------------------
 @pytest.fixture(params=["sqlite", "postgresql"])
+async def any_engine_db_url(request: pytest.FixtureRequest,
+                            tmp_path: Path) -> AsyncIterator[str]:
+    """A database for hubs of either engine: a temp SQLite file, or a fresh migrated schema
+    on the real PostgreSQL. A module runs its hubs on both by overriding ``db_url`` with it."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hub.db'}"
+        return
+    async with pg_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
 async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """An empty (unmigrated) database of either engine: SQLite on a temp file, or a fresh
     schema on the real PostgreSQL (skipped without one, failed under ``CI``)."""

@@ -9,13 +9,12 @@ import json
 import os
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from conftest import HubFactory, Running, pg_schema
+from conftest import HubFactory, Running
 
 from hub.model import NewArticle, Role
 from hub.store import make_store, sqlite_path
@@ -30,14 +29,10 @@ ARTICLE = {"title": "Gift wrapping", "questions": ["can you gift wrap my order"]
            "answer": "Yes, for 3 euros."}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """The hubs of this module run on either engine."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'hub.db'}"
-        return
-    async with pg_schema() as url:
-        yield url
+@pytest.fixture
+def db_url(any_engine_db_url: str) -> str:
+    """The hubs of this module run on SQLite and on PostgreSQL."""
+    return any_engine_db_url
 
 
 async def _cli(*args: str) -> str:

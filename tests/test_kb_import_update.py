@@ -10,14 +10,13 @@ import asyncio
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from conftest import Running, pg_schema
+from conftest import Running
 
 from hub.cli import main
 from hub.model import Article, ArticleStatus, NewArticle, Role
@@ -223,14 +222,10 @@ def test_ids_are_read_in_update_mode_only(tmp_path: Path) -> None:
 
 
 # --- the admin API, on both engines ---------------------------------------------------------
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+@pytest.fixture
+def db_url(any_engine_db_url: str) -> str:
     """The hubs of this module run on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'hub.db'}"
-        return
-    async with pg_schema() as url:
-        yield url
+    return any_engine_db_url
 
 
 async def _admin(hub: Running) -> dict[str, str]:
