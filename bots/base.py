@@ -41,6 +41,12 @@ class PermanentFailure(DeliveryError):
 
 class OutputChannel(ABC):
     name: str
+    # True for a channel whose delivery IS the store: the web chat reads replies from it and
+    # hears of them on the event bus, so there is no platform to call. Such replies are
+    # written to the outbox as already sent, in the transaction that commits them, and never
+    # leased. False (the default) for every channel that calls a platform: the outbox leases,
+    # sends, retries and dead-letters its replies.
+    delivered_by_store: bool = False
 
     @abstractmethod
     async def send(self, reply: OutboxItem) -> str | None:

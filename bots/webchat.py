@@ -35,6 +35,7 @@ CHANNEL = "webchat"
 
 class WebChatChannel(Channel):
     name = CHANNEL
+    delivered_by_store = True  # replies are written to the outbox as sent, never leased
 
     def __init__(self, store: Store, bus: EventBus, max_message_chars: int = 4000) -> None:
         self._store = store
@@ -46,7 +47,9 @@ class WebChatChannel(Channel):
 
     async def send(self, reply: OutboxItem) -> str | None:
         # The reply is in the store and was announced on the bus when it was committed:
-        # an open chat shows it at once, a closed one fetches it when it comes back.
+        # an open chat shows it at once, a closed one fetches it when it comes back. Its
+        # outbox row is written as sent (``delivered_by_store``): this runs only for a row
+        # that an older version left pending.
         return None
 
     async def stop(self) -> None:

@@ -254,16 +254,28 @@ class Pipeline:
         require_agent_id: int | None = None,
         fallback_streak: int | None = None,
     ) -> Turn:
-        """Write a turn, then tell the live views and wake the outbox."""
+        """Write a turn, then tell the live views and wake the outbox.
+
+        Replies to a channel whose delivery is the store (the web chat) are delivered by
+        this commit and the live push: their outbox rows are written as sent, and the
+        outbox is woken only for replies to other channels.
+        """
+        by_store = self._delivered_by_store()
         turn = await self._store.record_turn(
             conversation_id, replies, handled_message_id=handled, new_state=new_state,
             expect_states=expect, agent_id=agent_id, require_agent_id=require_agent_id,
-            fallback_streak=fallback_streak,
+            fallback_streak=fallback_streak, delivered_by_store=by_store,
         )
         if turn.applied:
             for message in turn.messages:
                 self._bus.publish(MessageCreated(message))
             self._bus.publish(ConversationChanged(turn.conversation))
-            if any(not m.private for m in turn.messages):
+            if any(not m.private and m.channel not in by_store for m in turn.messages):
                 self._on_outbox()
         return turn
+
+    def _delivered_by_store(self) -> frozenset[str]:
+        """The channels that are on and whose delivery is the store (``delivered_by_store``
+        on the channel; a channel that does not say is delivered through the outbox)."""
+        return frozenset(name for name, channel in self._channels.items()
+                         if getattr(channel, "delivered_by_store", False))

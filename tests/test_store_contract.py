@@ -293,6 +293,32 @@ async def test_outbox_lease_deliver_retry_and_dead_letter(store: Store) -> None:
     assert not await store.record_delivery_status("sms", "nope", "delivered")
 
 
+async def test_replies_to_a_channel_delivered_by_the_store_are_written_sent(
+    store: Store,
+) -> None:
+    web = await store.ingest(inbound("hi", who="v1", channel="webchat"))
+    turn = await store.record_turn(
+        web.conversation.id, [NewMessage(Author.BOT, "answer"),
+                              NewMessage(Author.SYSTEM, "a note", private=True)],
+        handled_message_id=web.message.id, delivered_by_store={"webchat"},
+    )
+    assert turn.applied and [m.text for m in turn.messages] == ["answer", "a note"]
+    stats = await store.outbox_stats()
+    assert (stats.pending, stats.sent, stats.dead) == (0, 1, 0)  # sent at once; no note row
+    assert await store.lease_outbox(time.time() + 3600, 60, 10) == []  # nothing to lease
+    # any other channel keeps the outbox: pending, leased, sent by the worker
+    sms = await store.ingest(inbound("hello", who="u1"))
+    await store.record_turn(sms.conversation.id, [NewMessage(Author.BOT, "by sms")],
+                            handled_message_id=sms.message.id, delivered_by_store={"webchat"})
+    # and without the channel named, a web-chat reply is pending as before
+    await store.record_turn(web.conversation.id, [NewMessage(Author.BOT, "again")])
+    leased = await store.lease_outbox(time.time(), 60, 10)
+    assert [(i.channel, i.text) for i in leased] == [("sms", "by sms"), ("webchat", "again")]
+    stats = await store.outbox_stats()
+    assert (stats.pending, stats.sent, stats.dead) == (2, 1, 0)
+    assert await store.dead_letters() == []
+
+
 async def test_concurrent_leases_never_share_an_item(store: Store) -> None:
     for n in range(10):
         await _replies(store, 5, who=f"u{n}")

@@ -5,6 +5,7 @@ API and console WebSocket for the agent."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from conftest import HubFactory, Running, next_frame
 
@@ -212,6 +213,32 @@ async def test_restart_keeps_history_and_delivers_a_pending_reply_once(
     assert len(second.memory.sent) == 1
     assert sent[0].conversation_id == ingested.conversation.id
     assert "return" in sent[0].text.lower()
+
+
+async def test_a_web_chat_reply_is_delivered_by_its_commit_with_no_outbox_work(
+    start_hub: HubFactory,
+) -> None:
+    # no outbox worker at all: whatever reaches the visitor did not go through it
+    running = await start_hub(run_outbox=False)
+    visitor = await running.visitor()
+    ws = await running.client.ws_connect(f"/api/v1/webchat/ws?token={visitor.token}")
+    sent = await visitor.say("how long does shipping take?")
+    live = await next_frame(ws, type="message", message__author="bot")
+    assert "business days" in live["message"]["text"]
+    await running.settle()
+    fetched = await visitor.messages(after=sent["id"])
+    assert [m["id"] for m in fetched] == [live["message"]["id"]]
+    store = running.hub.store
+    stats = await store.outbox_stats()
+    assert (stats.pending, stats.sent, stats.dead) == (0, 1, 0)
+    assert await store.lease_outbox(time.time() + 3600, 60, 100) == []
+    # a platform channel on the same hub keeps its outbox: pending until a worker sends it
+    await running.memory.receive("u1", "what is your return policy")
+    await running.settle()
+    stats = await store.outbox_stats()
+    assert (stats.pending, stats.sent, stats.dead) == (1, 1, 0)
+    assert running.memory.sent == []
+    await ws.close()
 
 
 async def test_a_message_committed_but_not_answered_before_a_crash_is_answered_after(

@@ -172,9 +172,14 @@ class Store(KnowledgeStore, ContactStore, ABC):
         agent_id: int | None = None,
         require_agent_id: int | None = None,
         fallback_streak: int | None = None,
+        delivered_by_store: Collection[str] = (),
     ) -> Turn:
         """Append replies (each customer-visible one with its outbox row), change state, and
         mark the inbound message handled — all in one transaction.
+
+        ``delivered_by_store``: the channels whose delivery is the store itself (the web
+        chat). A reply to one of them gets its outbox row already ``sent``: nothing is left
+        for the outbox worker to lease. Replies to any other channel are ``pending``.
 
         If ``handled_message_id`` was handled already (a concurrent redelivery), nothing is
         written and ``applied`` is False.

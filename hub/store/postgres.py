@@ -497,6 +497,7 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
         agent_id: int | None = None,
         require_agent_id: int | None = None,
         fallback_streak: int | None = None,
+        delivered_by_store: Collection[str] = (),
     ) -> Turn:
         async def run(conn: Conn) -> Turn:
             # lock first: a concurrent turn waits here, then reads what this one wrote
@@ -538,10 +539,14 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
                 )
                 if recipient is None:
                     raise NotFound(f"the contact has no identity on channel {channel!r}")
+                # a channel delivered by the store is delivered by this very commit
                 await conn.execute(
                     "INSERT INTO outbox (message_id, conversation_id, channel, recipient,"
-                    " next_attempt_at) VALUES ($1, $2, $3, $4, 0)",
+                    " status, next_attempt_at, sent_at) VALUES ($1, $2, $3, $4,"
+                    " CASE WHEN $5 THEN 'sent' ELSE 'pending' END, 0,"
+                    " CASE WHEN $5 THEN now() END)",
                     message_id, conversation_id, channel, recipient,
+                    channel in delivered_by_store,
                 )
             state = new_state or current.state
             if state is ConversationState.ASSIGNED:

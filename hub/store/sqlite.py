@@ -406,6 +406,7 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
         agent_id: int | None = None,
         require_agent_id: int | None = None,
         fallback_streak: int | None = None,
+        delivered_by_store: Collection[str] = (),
     ) -> Turn:
         def run(conn: Conn) -> Turn:
             now = _now()
@@ -441,11 +442,14 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
                 ).fetchone()
                 if recipient is None:
                     raise NotFound(f"the contact has no identity on channel {channel!r}")
+                # a channel delivered by the store is delivered by this very commit
+                sent = channel in delivered_by_store
                 conn.execute(
                     "INSERT INTO outbox (message_id, conversation_id, channel, recipient,"
-                    " status, attempts, next_attempt_at, created_at)"
-                    " VALUES (?, ?, ?, ?, 'pending', 0, 0, ?)",
-                    (message_id, conversation_id, channel, recipient["external_id"], now),
+                    " status, attempts, next_attempt_at, created_at, sent_at)"
+                    " VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?)",
+                    (message_id, conversation_id, channel, recipient["external_id"],
+                     "sent" if sent else "pending", now, now if sent else None),
                 )
             state = new_state or current.state
             if state is ConversationState.ASSIGNED:
