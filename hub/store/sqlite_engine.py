@@ -4,7 +4,8 @@ connections for reads, results returned to the event loop through futures.
 The writer commits in groups: it takes every job queued while the previous commit ran,
 runs each inside its own SAVEPOINT (a failing job rolls back alone) and commits them all
 at once, so durability before the acknowledgement costs one fsync per batch, not per
-message. Automatic WAL checkpoints are off (they caused the p99 stalls measured in
+message; the batch's results reach the event loop in one wake-up (one call_soon_threadsafe,
+not one per job). Automatic WAL checkpoints are off (they caused the p99 stalls measured in
 PERFORMANCE.md); the writer runs a PASSIVE checkpoint when it is idle instead.
 """
 
@@ -46,19 +47,30 @@ class _Job:
         self.future: asyncio.Future[Any] = loop.create_future()
 
 
-def _settle(job: _Job, result: Any, error: BaseException | None) -> None:
-    def apply() -> None:
+_Outcome = tuple[_Job, Any, BaseException | None]  # a job, its result, or its error
+
+
+def _apply(outcomes: list[_Outcome]) -> None:
+    for job, result, error in outcomes:
         if job.future.done():
-            return
+            continue
         if error is not None:
             job.future.set_exception(error)
         else:
             job.future.set_result(result)
 
-    try:
-        job.loop.call_soon_threadsafe(apply)
-    except RuntimeError:  # the loop is closed: nobody is waiting any more
-        pass
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    """Hand results to the waiting loops: one wake-up per loop for the whole batch (each
+    ``call_soon_threadsafe`` writes to the loop's self-pipe), not one per job."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_apply, settled)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
 
 
 class SQLiteEngine:
@@ -134,12 +146,11 @@ class SQLiteEngine:
             self._fail_pending()
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        outcomes: list[_Outcome] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            for job in batch:
-                _settle(job, None, exc)
+            _settle([(job, None, exc) for job in batch])
             return
         for job in batch:
             conn.execute("SAVEPOINT job")
@@ -157,11 +168,9 @@ class SQLiteEngine:
         except sqlite3.Error as exc:
             log.exception("commit failed")
             conn.execute("ROLLBACK")
-            for job, _, _ in outcomes:
-                _settle(job, None, exc)
+            _settle([(job, None, exc) for job, _, _ in outcomes])
             return
-        for job, result, error in outcomes:
-            _settle(job, result, error)
+        _settle(outcomes)
 
     def _fail_pending(self) -> None:
         while True:
@@ -170,7 +179,7 @@ class SQLiteEngine:
             except queue.Empty:
                 return
             if job is not _STOP:
-                _settle(job, None, RuntimeError("the store is closed"))
+                _settle([(job, None, RuntimeError("the store is closed"))])
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._writer is None or not self._writer.is_alive():
