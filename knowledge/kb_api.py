@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -12,7 +13,7 @@ from aiohttp import web
 from hub.auth import require_user
 from hub.core import HUB, Hub
 from hub.errors import ApiError, field, json_body
-from hub.model import NewArticle, Role, User
+from hub.model import Role, User
 from hub.store.base_kb import RevisionAuthor
 from knowledge import settings as kb_settings
 from knowledge.articles_api import article_json, new_article
@@ -71,8 +72,8 @@ async def add_phrasing(request: web.Request) -> web.Response:
     base = new_article(current)
     questions = tuple(dict.fromkeys([*base.questions, text]))
     updated = await hub.store.update_article(
-        article_id, NewArticle(base.title, questions, base.answer, base.tags, base.status,
-                               base.sms_answer), author=RevisionAuthor.of(user))
+        article_id, replace(base, questions=questions),
+        author=RevisionAuthor.of(user))
     await hub.store.dismiss_unanswered(ids)
     await hub.knowledge_changed()
     return web.json_response(article_json(updated))

@@ -66,6 +66,24 @@ class Running:
         await self.hub.pipeline.drain()
 
 
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for an agent's or a visitor's token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def call(running: Running, method: str, path: str, token: str,
+               body: Any = None, status: int = 200) -> Any:
+    """An API call with ``token``, asserting its status; the JSON body."""
+    resp = await running.client.request(method, path, json=body, headers=bearer(token))
+    assert resp.status == status, f"{method} {path}: {resp.status} {await resp.text()}"
+    return await resp.json()
+
+
+async def admin_headers(running: Running) -> dict[str, str]:
+    """Create the admin "Root" (root@example.com), log in, and return the header."""
+    return bearer(await running.add_user("root@example.com", Role.ADMIN))
+
+
 @dataclass
 class Visitor:
     hub: Running
@@ -74,7 +92,7 @@ class Visitor:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+        return bearer(self.token)
 
     async def say(self, text: str, **extra: Any) -> dict[str, Any]:
         resp = await self.hub.client.post("/api/v1/webchat/messages",

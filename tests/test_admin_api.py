@@ -5,22 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Running, Visitor
+from conftest import Running, Visitor, admin_headers, bearer
 
-from hub.model import Author, Role
+from hub.model import Author
 from knowledge.feedback import feedback_inbound
 
 ARTICLE = {"title": "Parrot care", "questions": ["how do I feed my parrot",
                                                 "what do parrots eat"],
            "answer": "Seeds and fruit, {{first_name|friend}}.", "tags": ["pets"]}
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def _admin(hub: Running) -> dict[str, str]:
-    return _auth(await hub.add_user("root@example.com", Role.ADMIN))
 
 
 async def _json(resp: Any, status: int = 200) -> Any:
@@ -29,7 +21,7 @@ async def _json(resp: Any, status: int = 200) -> Any:
 
 
 async def test_agents_are_refused_the_admin_api_and_page(hub: Running) -> None:
-    agent = _auth(await hub.add_user("ann@example.com"))
+    agent = bearer(await hub.add_user("ann@example.com"))
     before = len(await hub.hub.store.list_articles())
     for method, path, body in [
         ("POST", "/api/v1/articles", ARTICLE),
@@ -59,7 +51,7 @@ async def test_agents_are_refused_the_admin_api_and_page(hub: Running) -> None:
 
 
 async def test_admin_page_is_served_to_admins_and_to_the_login_form(hub: Running) -> None:
-    admin = await _admin(hub)
+    admin = await admin_headers(hub)
     for headers in (admin, {}):
         page = await hub.client.get("/admin", headers=headers)
         assert page.status == 200 and "login-email" in await page.text()
@@ -67,7 +59,7 @@ async def test_admin_page_is_served_to_admins_and_to_the_login_form(hub: Running
 
 
 async def test_create_edit_search_history_restore(hub: Running) -> None:
-    admin = await _admin(hub)
+    admin = await admin_headers(hub)
     created = await _json(await hub.client.post("/api/v1/articles", json={
         **ARTICLE, "sms_answer": "Seeds.", "status": "draft"}, headers=admin), 201)
     assert created["sms_answer"] == "Seeds." and created["status"] == "draft"
@@ -109,7 +101,7 @@ async def test_create_edit_search_history_restore(hub: Running) -> None:
 
 
 async def test_bad_article_input_changes_nothing(hub: Running) -> None:
-    admin = await _admin(hub)
+    admin = await admin_headers(hub)
     before = await hub.hub.store.list_articles()
     for body in [{**ARTICLE, "questions": []}, {**ARTICLE, "title": " "},
                  {**ARTICLE, "status": "live"}, {**ARTICLE, "sms_answer": 5},
@@ -131,7 +123,7 @@ async def _thread_reply(hub: Running, visitor: Visitor, after: int) -> dict[str,
 async def test_fallbacks_and_unhelpful_answers_are_logged_grouped_and_resolved(
     hub: Running,
 ) -> None:
-    admin = await _admin(hub)
+    admin = await admin_headers(hub)
     for text in ["can you juggle flaming torches", "Can you juggle flaming torches?",
                  "can u juggle flaming torches"]:
         visitor = await hub.visitor()
@@ -209,8 +201,8 @@ async def test_thumbs_down_names_the_answer(hub: Running) -> None:
 
 
 async def test_settings_synonyms_and_thresholds_are_live(hub: Running) -> None:
-    admin = await _admin(hub)
-    agent = _auth(await hub.add_user("ann@example.com"))
+    admin = await admin_headers(hub)
+    agent = bearer(await hub.add_user("ann@example.com"))
     await hub.client.post("/api/v1/articles", json=ARTICLE, headers=admin)
     match = await _json(await hub.client.get("/api/v1/kb/match?q=what do macaws eat",
                                              headers=agent))
@@ -241,7 +233,7 @@ async def test_settings_synonyms_and_thresholds_are_live(hub: Running) -> None:
 async def test_sms_variant_and_contact_fields(hub: Running) -> None:
     from hub.model import InboundMessage
 
-    admin = await _admin(hub)
+    admin = await admin_headers(hub)
     await hub.client.post("/api/v1/articles", json={
         "title": "Parrot care", "questions": ["what do parrots eat"],
         "answer": "Hi {{first_name}}! Seeds, fruit and greens; see our full guide.",
@@ -261,7 +253,7 @@ async def test_sms_variant_and_contact_fields(hub: Running) -> None:
 
 
 async def test_export_formats(hub: Running) -> None:
-    admin = await _admin(hub)
+    admin = await admin_headers(hub)
     resp = await hub.client.get("/api/v1/kb/export?format=csv", headers=admin)
     assert resp.status == 200 and (await resp.text()).startswith("id,title,questions")
     data = await _json(await hub.client.get("/api/v1/kb/export", headers=admin))

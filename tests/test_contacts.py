@@ -5,23 +5,11 @@ notice when no agent is online."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from conftest import PASSWORD, HubFactory, Running
+from conftest import PASSWORD, HubFactory, Running, call
 
 from handoff.assignment import NO_AGENT_TEXT
 from hub.model import Role
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def call(running: Running, method: str, path: str, token: str,
-               body: Any = None, status: int = 200) -> Any:
-    resp = await running.client.request(method, path, json=body, headers=bearer(token))
-    assert resp.status == status, f"{method} {path}: {resp.status} {await resp.text()}"
-    return await resp.json()
 
 
 async def queued_visitor(running: Running, text: str = "I need a human") -> int:

@@ -12,9 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import HubFactory, Running
-
-from hub.model import Role
+from conftest import HubFactory, Running, admin_headers, bearer
 
 ALPACA = {"title": "Alpaca grooming", "questions": ["how do I groom my alpaca",
                                                    "alpaca fleece brushing"],
@@ -69,14 +67,6 @@ def _upload(fmt: str, good: bool = True) -> dict[str, Any]:
     return {"data": _form({"alpaca.md": _md(ALPACA), "llama.md": _md(llama)})}
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def _admin(hub: Running) -> dict[str, str]:
-    return _auth(await hub.add_user("root@example.com", Role.ADMIN, name="Root"))
-
-
 async def _import(hub: Running, auth: dict[str, str], **upload: Any) -> aiohttp.ClientResponse:
     extra = upload.pop("headers", {})
     query = upload.pop("query", "")
@@ -93,7 +83,7 @@ async def _match(hub: Running, headers: dict[str, str], question: str) -> dict[s
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "zip", "md"])
 async def test_an_imported_article_answers_the_next_message(hub: Running, fmt: str) -> None:
-    admin = await _admin(hub)
+    admin = await admin_headers(hub)
     visitor = await hub.visitor()
     assert (await visitor.ask("how do I groom my alpaca"))["text"] != ALPACA["answer"]
     before = len(await hub.hub.store.list_articles())
@@ -125,7 +115,7 @@ async def test_an_imported_article_answers_the_next_message(hub: Running, fmt: s
 async def test_a_broken_import_names_line_and_field_and_changes_nothing(
     hub: Running, fmt: str, where: dict[str, Any]
 ) -> None:
-    admin = await _admin(hub)
+    admin = await admin_headers(hub)
     before = await hub.hub.store.list_articles()
     resp = await _import(hub, admin, **_upload(fmt, good=False))
     assert resp.status == 400
@@ -141,7 +131,7 @@ async def test_a_broken_import_names_line_and_field_and_changes_nothing(
 
 
 async def test_broken_markdown_front_matter_names_file_and_line(hub: Running) -> None:
-    admin = await _admin(hub)
+    admin = await admin_headers(hub)
     resp = await _import(hub, admin, data=_form({
         "alpaca.md": _md(ALPACA), "bad.md": '---\ntitle: "unterminated\nquestions: [q]\n---\nA\n'}))
     assert resp.status == 400
@@ -151,7 +141,7 @@ async def test_broken_markdown_front_matter_names_file_and_line(hub: Running) ->
 
 
 async def test_import_is_for_admins_only(hub: Running) -> None:
-    agent = _auth(await hub.add_user("ann@example.com"))
+    agent = bearer(await hub.add_user("ann@example.com"))
     before = await hub.hub.store.list_articles()
     for headers in (agent, {}):
         resp = await _import(hub, headers, **_upload("json"))
@@ -164,7 +154,7 @@ async def test_import_is_for_admins_only(hub: Running) -> None:
 async def test_upload_limits_and_formats(start_hub: HubFactory) -> None:
     # an import may be larger than an ordinary request body, up to its own limit
     hub = await start_hub(max_body_bytes=1000, max_import_bytes=6000)
-    admin = await _admin(hub)
+    admin = await admin_headers(hub)
     before = await hub.hub.store.list_articles()
     padded = {**ALPACA, "answer": ALPACA["answer"] + " " * 2000}
     many = json.dumps([padded, {**padded, "title": "Copy"}]).encode()  # ~4 kB

@@ -16,10 +16,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import Running
+from conftest import Running, admin_headers
 
 from hub.cli import main
-from hub.model import Article, ArticleStatus, NewArticle, Role
+from hub.model import Article, ArticleStatus, NewArticle
 from hub.store import Store
 from hub.store.base_kb import CLI_IMPORT, ArticleRevision
 from knowledge.importer import ArticleImportError, load_rows, load_text
@@ -228,11 +228,6 @@ def db_url(any_engine_db_url: str) -> str:
     return any_engine_db_url
 
 
-async def _admin(hub: Running) -> dict[str, str]:
-    token = await hub.add_user("root@example.com", Role.ADMIN, name="Root")
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def _export(hub: Running, admin: dict[str, str], fmt: str) -> str:
     resp = await hub.client.get(f"/api/v1/kb/export?format={fmt}", headers=admin)
     assert resp.status == 200
@@ -254,7 +249,7 @@ async def _match(hub: Running, admin: dict[str, str], question: str) -> dict[str
 
 
 async def test_an_update_import_through_the_api_answers_the_next_message(hub: Running) -> None:
-    admin = await _admin(hub)
+    admin = await admin_headers(hub)
     visitor = await hub.visitor()
     store = hub.hub.store
     before = await store.list_articles()
@@ -289,7 +284,7 @@ async def test_an_update_import_through_the_api_answers_the_next_message(hub: Ru
 
 
 async def test_api_update_errors_name_line_and_field_and_change_nothing(hub: Running) -> None:
-    admin = await _admin(hub)
+    admin = await admin_headers(hub)
     store = hub.hub.store
     before = await _state(store)
     first, second = before[0][:2]

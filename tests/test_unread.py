@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from conftest import Running
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def call(running: Running, method: str, path: str, token: str,
-               body: Any = None, status: int = 200) -> Any:
-    resp = await running.client.request(method, path, json=body, headers=bearer(token))
-    assert resp.status == status, f"{method} {path}: {resp.status} {await resp.text()}"
-    return await resp.json()
+from conftest import Running, call
 
 
 async def unread(running: Running, token: str) -> dict[int, int]:

@@ -11,9 +11,9 @@ from asyncpg import Connection as Conn
 from hub.model import Article
 from hub.store.base import NotFound
 from hub.store.base_kb import ArticleRevision, NewUnanswered, RevisionAuthor, Unanswered
-from hub.store.rows import article_from_row
-from hub.store.sqlite_kb import (
+from hub.store.rows import (
     REVISION_COLUMNS,
+    article_from_row,
     author_values,
     revision_from_row,
     unanswered_from_row,

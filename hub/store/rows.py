@@ -21,6 +21,7 @@ from hub.model import (
     Suggestion,
     User,
 )
+from hub.store.base_kb import ArticleRevision, RevisionAuthor, Unanswered, UnansweredKind
 
 Row = Mapping[str, Any]
 
@@ -150,3 +151,42 @@ def contact_from_row(row: Row, identities: list[Any], conversations: list[Any]) 
 
 # a contact's thread: its latest open conversation, else its latest one
 THREAD_ORDER = "ORDER BY CASE WHEN state = 'resolved' THEN 1 ELSE 0 END, id DESC"
+
+
+# a revision row read as an article row (article_from_row) plus its own columns
+REVISION_COLUMNS = """id AS revision_id, article_id AS id, action, title, questions, answer,
+    tags, status, sms_answer, created_at, created_at AS updated_at, author_id, author_name,
+    author_email"""
+
+
+def author_values(author: RevisionAuthor | None) -> tuple[int | None, str | None, str | None]:
+    """The ``author_id, author_name, author_email`` columns of a revision."""
+    if author is None:
+        return None, None, None
+    return author.user_id, author.name, author.email
+
+
+def revision_from_row(row: Any) -> ArticleRevision:
+    name = row["author_name"]
+    return ArticleRevision(
+        id=int(row["revision_id"]),
+        article_id=int(row["id"]),
+        action=row["action"],
+        article=article_from_row(row),
+        created_at=as_datetime(row["created_at"]),
+        author=None if name is None else RevisionAuthor(
+            name, None if row["author_id"] is None else int(row["author_id"]),
+            row["author_email"]),
+    )
+
+
+def unanswered_from_row(row: Any) -> Unanswered:
+    return Unanswered(
+        id=int(row["id"]),
+        text=row["text"],
+        kind=UnansweredKind(row["kind"]),
+        conversation_id=row["conversation_id"],
+        message_id=row["message_id"],
+        article_id=row["article_id"],
+        created_at=as_datetime(row["created_at"]),
+    )

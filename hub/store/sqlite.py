@@ -712,10 +712,10 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
                     if current is None:
                         raise NotFound(f"article {article_id} not found")
                     if all(current[name] == value for name, value in fields.items()):
-                        action = "unchanged"
-                    else:
-                        table.update(article_id, {**fields, "updated_at": now})
-                        write_revision(conn, article_id, "update", author)
+                        changes.append(ArticleChange(article_from_row(current), "unchanged"))
+                        continue
+                    table.update(article_id, {**fields, "updated_at": now})
+                    write_revision(conn, article_id, "update", author)
                 row = conn.execute("SELECT * FROM articles WHERE id = ?", (article_id,))
                 changes.append(ArticleChange(article_from_row(row.fetchone()), action))
             return changes

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
 
 import sqlite_utils
 
@@ -16,17 +15,19 @@ from hub.store.base_kb import (
     NewUnanswered,
     RevisionAuthor,
     Unanswered,
-    UnansweredKind,
 )
-from hub.store.rows import article_from_row, as_datetime, utcnow
+from hub.store.rows import (
+    REVISION_COLUMNS,
+    article_from_row,
+    author_values,
+    revision_from_row,
+    unanswered_from_row,
+    utcnow,
+)
 from hub.store.sqlite_engine import SQLiteEngine
 
 Conn = sqlite3.Connection
 
-# a revision row read as an article row (article_from_row) plus its own columns
-REVISION_COLUMNS = """id AS revision_id, article_id AS id, action, title, questions, answer,
-    tags, status, sms_answer, created_at, created_at AS updated_at, author_id, author_name,
-    author_email"""
 _ARTICLE_COLUMNS = ("title", "questions", "answer", "tags", "status", "sms_answer")
 
 
@@ -67,13 +68,6 @@ def migrate_v4(db: sqlite_utils.Database) -> None:
     table.add_column("author_email", str)
 
 
-def author_values(author: RevisionAuthor | None) -> tuple[int | None, str | None, str | None]:
-    """The ``author_id, author_name, author_email`` columns of a revision."""
-    if author is None:
-        return None, None, None
-    return author.user_id, author.name, author.email
-
-
 def write_revision(conn: Conn, article_id: int, action: str,
                    author: RevisionAuthor | None = None) -> None:
     """Snapshot the article's current row as a revision (same transaction as the change)."""
@@ -83,32 +77,6 @@ def write_revision(conn: Conn, article_id: int, action: str,
         " author_id, author_name, author_email)"
         f" SELECT id, ?, {columns}, ?, ?, ?, ? FROM articles WHERE id = ?",
         (action, utcnow().isoformat(), *author_values(author), article_id),
-    )
-
-
-def revision_from_row(row: Any) -> ArticleRevision:
-    name = row["author_name"]
-    return ArticleRevision(
-        id=int(row["revision_id"]),
-        article_id=int(row["id"]),
-        action=row["action"],
-        article=article_from_row(row),
-        created_at=as_datetime(row["created_at"]),
-        author=None if name is None else RevisionAuthor(
-            name, None if row["author_id"] is None else int(row["author_id"]),
-            row["author_email"]),
-    )
-
-
-def unanswered_from_row(row: Any) -> Unanswered:
-    return Unanswered(
-        id=int(row["id"]),
-        text=row["text"],
-        kind=UnansweredKind(row["kind"]),
-        conversation_id=row["conversation_id"],
-        message_id=row["message_id"],
-        article_id=row["article_id"],
-        created_at=as_datetime(row["created_at"]),
     )
 
 
