@@ -1,4 +1,7 @@
-"""Cross-process events over PostgreSQL ``LISTEN/NOTIFY``: several hub processes, one live hub.
+"""Cross-process events over the store's notifications (PostgreSQL ``LISTEN/NOTIFY``): several
+hub processes, one live hub. The transport is a capability of the store
+(``Store.notifications()``, hub/store/postgres_relay.py); SQLite has none, and this module
+imports nothing of PostgreSQL.
 
 Every event a process publishes on its bus is also sent as a NOTIFY on the schema's channel
 (``supporthub_events_<schema>``). The payload is small JSON — the event kind, an id, and the
@@ -29,8 +32,6 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
-
 from hub.events import (
     ConversationChanged,
     Event,
@@ -40,7 +41,7 @@ from hub.events import (
     Typing,
 )
 from hub.store import Store
-from hub.store.postgres import PostgresStore
+from hub.store.notifications import Notifications
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +65,21 @@ def encode(event: Event, origin: str) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
-class PgEventRelay:
+class EventRelay:
     """Owns three tasks: a sender (bus → NOTIFY), a listener (LISTEN, reconnecting) and a
     consumer (notification → store re-read → local bus). Start and stop with the app."""
 
     def __init__(
         self,
-        store: PostgresStore,
+        store: Store,
+        notifications: Notifications,
         bus: EventBus,
         reload_knowledge: Callable[[], Awaitable[None]],
     ) -> None:
         self._store = store
+        self._notifications = notifications
         self._bus = bus
         self._reload_knowledge = reload_knowledge
-        self.channel = store.target.events_channel
         self.origin = secrets.token_hex(8)
         self._outgoing: asyncio.Queue[str] = asyncio.Queue(_QUEUE_LIMIT)
         self._incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_QUEUE_LIMIT)
@@ -126,7 +128,7 @@ class PgEventRelay:
             try:
                 for attempt in range(3):
                     try:
-                        await self._store.notify_many(self.channel, batch)
+                        await self._notifications.send(batch)
                         break
                     except Exception as exc:  # the sender must outlive any one failure
                         log.warning("event relay: NOTIFY failed (%s), attempt %d", exc,
@@ -137,7 +139,7 @@ class PgEventRelay:
                     self._outgoing.task_done()
 
     # incoming ----------------------------------------------------------------
-    def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
+    def _on_notify(self, payload: str) -> None:
         try:
             body = json.loads(payload)
         except json.JSONDecodeError:
@@ -155,29 +157,19 @@ class PgEventRelay:
         delay = 0.2
         connected_before = False
         while True:
-            conn: asyncpg.Connection | None = None
             try:
-                conn = await self._store.connect()
-                lost = asyncio.Event()
-                conn.add_termination_listener(_setter(lost))
-                await conn.add_listener(self.channel, self._on_notify)
-                if connected_before:
-                    log.info("event relay: listening again; resyncing live views")
-                    await self._incoming.put({"e": "resync"})
-                connected_before, delay = True, 0.2
-                self.listening.set()
-                while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), KEEPALIVE_SECONDS)
-                    if not lost.is_set():  # a half-open connection shows up here
-                        await conn.execute("SELECT 1", timeout=5)
+                async with self._notifications.listen(self._on_notify) as listening:
+                    if connected_before:
+                        log.info("event relay: listening again; resyncing live views")
+                        await self._incoming.put({"e": "resync"})
+                    connected_before, delay = True, 0.2
+                    self.listening.set()
+                    await listening.until_lost(KEEPALIVE_SECONDS)
                 log.warning("event relay: the listening connection closed")
             except Exception as exc:  # whatever broke, listen again after a pause
                 log.warning("event relay: listening failed: %s", exc)
             finally:
                 self.listening.clear()
-                if conn is not None:
-                    conn.terminate()
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
@@ -212,19 +204,16 @@ class PgEventRelay:
 
 async def announce_knowledge_changed(store: Store) -> None:
     """Tell running hubs the knowledge base changed (from outside them, e.g. the CLI)."""
-    if isinstance(store, PostgresStore):
-        await store.notify_many(store.target.events_channel,
-                                [encode(KnowledgeChanged(), origin="cli")])
-
-
-def _setter(event: asyncio.Event) -> Callable[[object], None]:
-    return lambda _conn: event.set()
+    notifications = store.notifications()
+    if notifications is not None:
+        await notifications.send([encode(KnowledgeChanged(), origin="cli")])
 
 
 def make_relay(
     store: Store, bus: EventBus, reload_knowledge: Callable[[], Awaitable[None]]
-) -> PgEventRelay | None:
+) -> EventRelay | None:
     """The relay this store needs: PostgreSQL gets LISTEN/NOTIFY; SQLite (one process) none."""
-    if isinstance(store, PostgresStore):
-        return PgEventRelay(store, bus, reload_knowledge)
-    return None
+    notifications = store.notifications()
+    if notifications is None:
+        return None
+    return EventRelay(store, notifications, bus, reload_knowledge)

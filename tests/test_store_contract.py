@@ -258,6 +258,18 @@ async def test_list_messages_order_after_limit_and_private(store: Store) -> None
     assert await store.list_messages(cid, after_id=ids[-1]) == []
 
 
+async def test_get_message_reads_one_message_with_its_agent(store: Store) -> None:
+    agent = await store.create_user("ann@example.com", "Ann", Role.AGENT, "x")
+    msg = await store.ingest(inbound("hi"))
+    await store.record_turn(msg.conversation.id, [
+        NewMessage(Author.AGENT, "hello", agent_id=agent.id)], expect_states=None)
+    listed = await store.list_messages(msg.conversation.id)
+    for message in listed:  # what the event relay re-reads is what a listing shows
+        assert await store.get_message(message.id) == message
+    assert listed[1].agent_name == "Ann"
+    assert await store.get_message(listed[-1].id + 1000) is None
+
+
 # outbox ------------------------------------------------------------------------------
 async def _replies(store: Store, count: int, who: str = "u1") -> int:
     msg = await store.ingest(inbound("q", who=who))

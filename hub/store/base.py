@@ -25,6 +25,7 @@ from hub.model import (
 )
 from hub.store.base_contacts import ContactStore
 from hub.store.base_kb import ArticleChange, KnowledgeStore, RevisionAuthor
+from hub.store.notifications import Notifications
 
 SCHEMA_VERSION = 4
 
@@ -105,6 +106,11 @@ class Store(KnowledgeStore, ContactStore, ABC):
     async def ping(self) -> None:
         """Raise if the database cannot be reached."""
 
+    def notifications(self) -> Notifications | None:
+        """Notes between the hub processes sharing this database (``hub/relay.py`` carries
+        the event bus over them), or None where one process owns the database (SQLite)."""
+        return None
+
     @abstractmethod
     async def get_meta(self, key: str) -> str | None: ...
 
@@ -152,6 +158,10 @@ class Store(KnowledgeStore, ContactStore, ABC):
         include_private: bool = True,
     ) -> list[Message]:
         """Oldest first; with ``limit`` the newest ``limit`` of them."""
+
+    @abstractmethod
+    async def get_message(self, message_id: int) -> Message | None:
+        """One message by id (the event relay re-reads what another process announced)."""
 
     @abstractmethod
     async def unhandled_inbound(self, limit: int = 500) -> list[Message]:

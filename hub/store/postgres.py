@@ -70,6 +70,7 @@ from hub.store.base_contacts import PHONE_CHANNELS
 from hub.store.base_kb import ArticleChange, RevisionAuthor
 from hub.store.postgres_contacts import PostgresContacts
 from hub.store.postgres_kb import PostgresKnowledge, write_revision
+from hub.store.postgres_relay import PgNotifications
 from hub.store.postgres_schema import MIGRATIONS
 from hub.store.postgres_url import PgTarget, parse_pg_url
 from hub.store.rows import (
@@ -334,6 +335,10 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
             return str(await conn.fetchval("SELECT value FROM meta WHERE key = $1", key))
 
         return await self._tx(run)
+
+    def notifications(self) -> PgNotifications:
+        """LISTEN/NOTIFY between the processes on this schema (hub/store/postgres_relay.py)."""
+        return PgNotifications(self)
 
     async def notify_many(self, channel: str, payloads: Sequence[str]) -> None:
         """Send NOTIFYs, in order, in one round trip (delivered when this statement commits)."""

@@ -368,6 +368,16 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
 
         return await self._engine.read(run)
 
+    async def get_message(self, message_id: int) -> Message | None:
+        def run(conn: Conn) -> Message | None:
+            row = conn.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN users u"
+                " ON u.id = m.agent_id WHERE m.id = ?", (message_id,),
+            ).fetchone()
+            return None if row is None else message_from_row(row)
+
+        return await self._engine.read(run)
+
     async def unhandled_inbound(self, limit: int = 500) -> list[Message]:
         def run(conn: Conn) -> list[Message]:
             rows = conn.execute(
