@@ -5,20 +5,26 @@ A visitor is identified by a signed token (see :class:`hub.auth.VisitorTokens`) 
 browser; it names the visitor's identity, and through it their one conversation, so a
 visitor can never reach anyone else's thread. Replies need no platform call: they are in
 the store, and live sockets hear of them on the event bus.
+
+What it needs of the hub serving it (settings, the channels that are on, the new-session
+limit) comes as a :class:`WebChatSite` from the app factory, so no channel imports the hub's
+parts (``hub.core``) or the pipeline.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
 from bots.base import Channel, OnMessage
 from handoff import linking
-from hub.auth import VisitorTokens
-from hub.core import HUB
+from hub.auth import RateLimiter, VisitorTokens
+from hub.config import Settings
 from hub.errors import ApiError, field, json_body
 from hub.events import ConversationChanged, Event, EventBus, MessageCreated, Typing
 from hub.live import Throttle, pump
@@ -33,14 +39,30 @@ STATIC = Path(__file__).parent / "static"
 CHANNEL = "webchat"
 
 
+class WebChatSite(Protocol):
+    """What the web chat reads from the hub serving it (``hub.core.Hub`` is one)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def channels(self) -> Mapping[str, object]: ...
+
+    @property
+    def session_limiter(self) -> RateLimiter: ...
+
+    def client_address(self, request: web.Request) -> str: ...
+
+
 class WebChatChannel(Channel):
     name = CHANNEL
     delivered_by_store = True  # replies are written to the outbox as sent, never leased
 
-    def __init__(self, store: Store, bus: EventBus, max_message_chars: int = 4000) -> None:
+    def __init__(self, store: Store, bus: EventBus, site: WebChatSite) -> None:
         self._store = store
         self._bus = bus
-        self._max_chars = max_message_chars
+        self._site = site
+        self._max_chars = site.settings.max_message_chars
         self.tokens = VisitorTokens("")  # replaced with the hub's secret at start
         self._on_message: OnMessage | None = None
         self._sockets: set[web.WebSocketResponse] = set()
@@ -103,12 +125,11 @@ class WebChatChannel(Channel):
         if visitor_id is not None and existing is not None:
             token = existing
         else:  # a new visitor (a new contact): limited per address against floods
-            hub = request.app[HUB]
-            address = hub.client_address(request)
-            hub.session_limiter.check(address)
-            hub.session_limiter.hit(address)
+            address = self._site.client_address(request)
+            self._site.session_limiter.check(address)
+            self._site.session_limiter.hit(address)
             visitor_id, token = self.tokens.issue()
-        secret = request.app[HUB].settings.webchat_identity_secret
+        secret = self._site.settings.webchat_identity_secret
         if identifier and identifier_hash and linking.identifier_valid(
                 secret, identifier, identifier_hash):
             # the site vouches for its user: every device of theirs is one contact
@@ -116,7 +137,7 @@ class WebChatChannel(Channel):
                                                         identifier)
         else:  # no identifier, or one without a valid HMAC: anonymous, nothing linked
             conversation = await self._conversation(visitor_id)
-        channels = request.app[HUB].channels
+        channels = self._site.channels
         return web.json_response(
             {"visitor_token": token, "conversation_id": conversation.id,
              "link_channels": [c for c in linking.LINK_CHANNELS if c in channels]}, status=201

@@ -19,11 +19,10 @@ import logging
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 
-from handoff.desk import HandoffDesk
+from handoff.desk import HandoffDesk, TurnWriter
 from hub.config import Settings
 from hub.events import ConversationChanged, EventBus
 from hub.model import Author, ConversationState, NewMessage, User
-from hub.pipeline import Pipeline
 from hub.store import Conflict, Store
 
 log = logging.getLogger(__name__)
@@ -35,12 +34,12 @@ QUEUED = frozenset({ConversationState.QUEUED})
 
 
 class Assigner:
-    def __init__(self, store: Store, bus: EventBus, desk: HandoffDesk, pipeline: Pipeline,
+    def __init__(self, store: Store, bus: EventBus, desk: HandoffDesk, turns: TurnWriter,
                  settings: Settings) -> None:
         self._store = store
         self._bus = bus
         self._desk = desk
-        self._pipeline = pipeline
+        self._turns = turns
         self._settings = settings
         self._last_agent = 0
         self._lock = asyncio.Lock()
@@ -85,7 +84,7 @@ class Assigner:
                                                      include_private=False)
             if any(m.text == NO_AGENT_TEXT for m in recent):
                 continue
-            await self._pipeline.commit(conversation.id, [NewMessage(Author.BOT, NO_AGENT_TEXT)],
+            await self._turns.commit(conversation.id, [NewMessage(Author.BOT, NO_AGENT_TEXT)],
                                         expect=QUEUED)
 
     async def run(self) -> None:

@@ -3,13 +3,18 @@
 Each action is one store transaction guarded by the state it expects, so two agents
 claiming at the same moment cannot both win: the second finds the conversation already
 assigned and gets :class:`~hub.store.Conflict`.
+
+The desk writes its turns through a :class:`TurnWriter` the app factory hands it (the
+pipeline's ``commit``: store, live views, outbox), so handoff never imports the pipeline.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from hub.model import Author, Conversation, ConversationState, Message, NewMessage, User
-from hub.pipeline import Pipeline
-from hub.store import Conflict, NotFound, Store
+from hub.store import Conflict, NotFound, Store, Turn
 
 CLAIMABLE = frozenset({ConversationState.QUEUED, ConversationState.BOT})
 RESOLVABLE = frozenset(
@@ -18,10 +23,27 @@ RESOLVABLE = frozenset(
 ASSIGNED = frozenset({ConversationState.ASSIGNED})
 
 
+class TurnWriter(Protocol):
+    """Commits a turn and tells whoever must know (``hub.pipeline.Pipeline`` is one)."""
+
+    async def commit(
+        self,
+        conversation_id: int,
+        replies: Sequence[NewMessage],
+        *,
+        handled: int | None = None,
+        new_state: ConversationState | None = None,
+        expect: frozenset[ConversationState] | None = None,
+        agent_id: int | None = None,
+        require_agent_id: int | None = None,
+        fallback_streak: int | None = None,
+    ) -> Turn: ...
+
+
 class HandoffDesk:
-    def __init__(self, store: Store, pipeline: Pipeline) -> None:
+    def __init__(self, store: Store, turns: TurnWriter) -> None:
         self._store = store
-        self._pipeline = pipeline
+        self._turns = turns
 
     async def _get(self, conversation_id: int) -> Conversation:
         conversation = await self._store.get_conversation(conversation_id)
@@ -31,7 +53,7 @@ class HandoffDesk:
 
     async def claim(self, conversation_id: int, agent: User) -> Conversation:
         await self._get(conversation_id)
-        turn = await self._pipeline.commit(
+        turn = await self._turns.commit(
             conversation_id,
             [NewMessage(Author.SYSTEM, f"{agent.name} joined the conversation.")],
             new_state=ConversationState.ASSIGNED, expect=CLAIMABLE, agent_id=agent.id,
@@ -47,7 +69,7 @@ class HandoffDesk:
 
     async def release(self, conversation_id: int, agent: User) -> Conversation:
         await self._get(conversation_id)
-        turn = await self._pipeline.commit(
+        turn = await self._turns.commit(
             conversation_id,
             [NewMessage(Author.SYSTEM, f"{agent.name} handed the conversation back to the queue;"
                         " another person will be with you shortly.")],
@@ -62,7 +84,7 @@ class HandoffDesk:
         if current.state is ConversationState.ASSIGNED and current.assigned_agent_id != agent.id \
                 and agent.role.value != "admin":
             raise Conflict(f"conversation {conversation_id} is assigned to someone else")
-        turn = await self._pipeline.commit(
+        turn = await self._turns.commit(
             conversation_id,
             [NewMessage(Author.SYSTEM, "This conversation was marked as resolved. "
                         "Write again any time if you need anything else.")],
@@ -76,7 +98,7 @@ class HandoffDesk:
         self, conversation_id: int, agent: User, text: str, channel: str | None = None
     ) -> Message:
         await self._get(conversation_id)
-        turn = await self._pipeline.commit(
+        turn = await self._turns.commit(
             conversation_id,
             [NewMessage(Author.AGENT, text, agent_id=agent.id, channel=channel)],
             expect=ASSIGNED, require_agent_id=agent.id,

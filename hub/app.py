@@ -63,13 +63,14 @@ def create_app(
     outputs: dict[str, OutputChannel] = {}
     outbox = OutboxWorker(store, outputs, settings)
     pipeline = Pipeline(store, bus, knowledge, settings, outbox.wake, outputs)
-    webchat = WebChatChannel(store, bus, settings.max_message_chars)
-    all_channels: list[Channel] = [webchat, *configured_channels(settings, store), *channels]
-    for channel in all_channels:
-        outputs[channel.name] = channel
+    # the desk and the assigner write turns through the pipeline (handoff/desk.py TurnWriter)
     hub = Hub(settings, store, bus, knowledge, pipeline, HandoffDesk(store, pipeline),
               outbox, outputs)
     app[HUB] = hub
+    webchat = WebChatChannel(store, bus, hub)
+    all_channels: list[Channel] = [webchat, *configured_channels(settings, store), *channels]
+    for channel in all_channels:
+        outputs[channel.name] = channel
 
     for channel in all_channels:
         app.router.add_routes(channel.routes(pipeline.receive))
