@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.auth import hash_password, require_user
+from hub.auth import admin_page, hash_password, require_user
 from hub.core import Hub, hub_of
 from hub.errors import ApiError, field, json_body
 from hub.model import Role, User
@@ -55,8 +55,8 @@ async def _user(hub: Hub, user_id: int) -> User:
     return user
 
 
-async def agents_page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "agents.html")
+async def agents_page(request: web.Request) -> web.StreamResponse:
+    return await admin_page(request, hub_of(request).store, STATIC / "agents.html")
 
 
 async def list_agents(request: web.Request) -> web.Response:
@@ -91,7 +91,7 @@ async def update_agent(request: web.Request) -> web.Response:
     hub = hub_of(request)
     admin = await require_user(request, hub.store, Role.ADMIN)
     user_id = int(request.match_info["id"]) if request.match_info["id"].isdigit() else -1
-    await _user(hub, user_id)
+    before = await _user(hub, user_id)
     body = await json_body(request)
     role = _role(body, required=False)
     active = field(body, "active", bool, required=False)
@@ -100,6 +100,10 @@ async def update_agent(request: web.Request) -> web.Response:
         raise ApiError(422, "you cannot deactivate or demote yourself")
     user = await hub.store.update_user(user_id, name=name.strip() if name else None,
                                        role=role, active=active)
+    if user.role is not before.role:  # a new role: they log in again to get its rights
+        await hub.store.delete_user_sessions(user_id)
+    if user.role is not before.role or not user.active:  # their sockets close at once
+        hub.sessions_ended(user_id)
     return web.json_response(agent_json(user))
 
 
@@ -111,6 +115,7 @@ async def reset_password(request: web.Request) -> web.Response:
     password, generated = _password(await json_body(request))
     # the store ends the user's sessions with the change
     await hub.store.update_user_password(user.email, await hash_password(password))
+    hub.sessions_ended(user.id)
     return web.json_response({"ok": True, **({"password": password} if generated else {})})
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from handoff.contacts_api import add_note, check_reply_channel, contact_detail, filter_conversations
 from hub.auth import (
     SESSION_COOKIE,
+    current_user,
     request_token,
     require_user,
     start_session,
@@ -56,9 +57,13 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/auth/logout")
 async def logout(request: web.Request) -> web.Response:
+    hub = hub_of(request)
     token = request_token(request)
     if token:
-        await hub_of(request).store.delete_session(token_digest(token))
+        user = await current_user(request, hub.store)
+        await hub.store.delete_session(token_digest(token))
+        if user is not None:  # its open sockets close, in every process
+            hub.sessions_ended(user.id)
     response = web.json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
