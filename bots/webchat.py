@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bots.base import Channel, OnMessage
 from handoff import linking
+from hub import openapi
 from hub.auth import VisitorTokens
 from hub.core import HUB
 from hub.errors import ApiError, field, json_body
@@ -94,7 +95,7 @@ class WebChatChannel(Channel):
         return conversation
 
     async def create_session(self, request: web.Request) -> web.Response:
-        body = await json_body(request)
+        body = await json_body(request, "WebchatStart")
         identifier = field(body, "identifier", str, required=False)
         identifier_hash = field(body, "identifier_hash", str, required=False)
         header = request.headers.get("Authorization", "")
@@ -136,7 +137,7 @@ class WebChatChannel(Channel):
 
     async def post_message(self, request: web.Request) -> web.Response:
         visitor_id = self._visitor(request)
-        body = await json_body(request)
+        body = await json_body(request, "VisitorMessage")
         if self._on_message is None:
             raise ApiError(503, "the web chat is not ready")
         choice = field(body, "choice", int, required=False)
@@ -242,9 +243,12 @@ def _after(request: web.Request) -> int | None:
     if raw in (None, ""):
         return None
     try:
-        return int(raw)
+        after = int(raw)
     except ValueError:
         raise ApiError(422, "query parameter 'after' must be a message id") from None
+    if not openapi.INT64_MIN <= after <= openapi.INT64_MAX:
+        raise ApiError(422, "query parameter 'after' must be a message id")
+    return after
 
 
 def _public_conversation(conversation: Conversation) -> dict[str, object]:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aiohttp import web
+from jsonschema import Draft4Validator
+from jsonschema.exceptions import best_match
+
+from hub.model import MAX_ARTICLE_QUESTIONS, MAX_ARTICLE_TEXT
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+NOT_BLANK = r"\S"  # a text with something in it besides spaces
+# request bodies a client may leave out (every other one is required)
+OPTIONAL_BODIES = frozenset({"PasswordReset", "WebchatStart"})
 
 
 def _op(summary: str, *, body: str | None = None, ok: str | None = None, status: int = 200,
@@ -31,7 +40,8 @@ def _op(summary: str, *, body: str | None = None, ok: str | None = None, status:
                                 "content": {"application/json": {"schema": _ERROR}}}
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {
+        op["requestBody"] = {"required": body not in OPTIONAL_BODIES, "content": {
+            "application/json": {
             "schema": {"$ref": f"#/components/schemas/{body}"}}}}
     if params:
         op["parameters"] = params
@@ -42,8 +52,19 @@ def _op(summary: str, *, body: str | None = None, ok: str | None = None, status:
     return op
 
 
+def _websocket(summary: str, op: dict[str, Any]) -> dict[str, Any]:
+    """A WebSocket handshake: 101 switches protocols; a plain GET is a 400."""
+    op["summary"] = summary
+    op["x-websocket"] = True
+    del op["responses"]["200"]
+    op["responses"]["101"] = {"description": "switching to the WebSocket protocol"}
+    op["responses"]["400"] = {"description": "not a WebSocket handshake",
+                              "content": {"application/json": {"schema": _ERROR}}}
+    return op
+
+
 def _path_id(name: str = "id") -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+    return {"name": name, "in": "path", "required": True, "schema": _I}
 
 
 def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
@@ -51,8 +72,10 @@ def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[st
 
 
 _S = {"type": "string"}
-_I = {"type": "integer"}
+_I = {"type": "integer", "format": "int64"}  # ids and counts: 64-bit, as in the store
 _T = {"type": "string", "format": "date-time"}
+_TEXT = {"type": "string", "pattern": NOT_BLANK}
+_IDS = {"type": "array", "minItems": 1, "items": _I}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
@@ -99,11 +122,16 @@ SCHEMAS: dict[str, Any] = {
     "LoginResult": {"type": "object", "properties": {
         "token": _S, "user": {"$ref": "#/components/schemas/User"}}},
     "Article": {"type": "object", "required": ["title", "questions", "answer"], "properties": {
-        "id": _I, "title": _S, "questions": {"type": "array", "items": _S}, "answer": _S,
+        "id": {"type": "integer", "readOnly": True}, "title": _TEXT,
+        "questions": {"type": "array", "minItems": 1, "maxItems": MAX_ARTICLE_QUESTIONS,
+                      "items": _TEXT},
+        "answer": {**_TEXT, "maxLength": MAX_ARTICLE_TEXT},
         "tags": {"type": "array", "items": _S},
         "status": {"type": "string", "enum": ["published", "draft"]},
-        "sms_answer": {"type": "string", "nullable": True,
+        "sms_answer": {"type": "string", "nullable": True, "maxLength": MAX_ARTICLE_TEXT,
                        "description": "shorter answer for SMS and WhatsApp"},
+        "updated_at": {"type": "string", "format": "date-time", "nullable": True,
+                       "readOnly": True},
         "unhelpful_count": {"type": "integer", "readOnly": True}}},
     "ArticleHistory": {"type": "object", "properties": {"revisions": {"type": "array", "items": {
         "type": "object", "properties": {
@@ -123,15 +151,19 @@ SCHEMAS: dict[str, Any] = {
             "text": _S, "count": _I, "examples": {"type": "array", "items": _S},
             "ids": {"type": "array", "items": _I}, "kinds": {"type": "object"},
             "articles": {"type": "array", "items": _I}, "last_at": _T}}}}},
-    "UnansweredIds": {"type": "object", "required": ["ids"],
-                      "properties": {"ids": {"type": "array", "items": _I}}},
+    "UnansweredIds": {"type": "object", "required": ["ids"], "properties": {"ids": _IDS}},
     "AddPhrasing": {"type": "object", "required": ["ids", "article_id", "text"], "properties": {
-        "ids": {"type": "array", "items": _I}, "article_id": _I, "text": _S}},
-    "KbSettings": {"type": "object", "properties": {
-        "synonyms": {"type": "object", "additionalProperties": {"type": "array", "items": _S}},
-        "thresholds": {"type": "object", "nullable": True, "properties": {
-            "answer": {"type": "number"}, "suggest": {"type": "number"},
-            "margin": {"type": "number"}}},
+        "ids": _IDS, "article_id": _I, "text": _TEXT}},
+    "KbSettings": {"type": "object", "additionalProperties": False, "properties": {
+        "synonyms": {"type": "object", "nullable": True, "maxProperties": 2000,
+                     "description": "word -> its variants; a blank word is ignored",
+                     "additionalProperties": {"type": "array", "items": _S}},
+        "thresholds": {"type": "object", "nullable": True, "additionalProperties": False,
+                       "description": "null: the defaults; suggest must not be above"
+                                      " answer (422)",
+                       "properties": {name: {"type": "number", "minimum": 0, "maximum": 100,
+                                             "nullable": True}
+                                      for name in ("answer", "suggest", "margin")}},
         "default_thresholds": {"type": "object", "readOnly": True}}},
     "ArticleList": {"type": "object", "properties": {"articles": {
         "type": "array", "items": {"$ref": "#/components/schemas/Article"}}}},
@@ -140,16 +172,24 @@ SCHEMAS: dict[str, Any] = {
         "matches": {"type": "array", "items": {"type": "object", "properties": {
             "article_id": _I, "title": _S, "score": {"type": "number"}}}}}},
     "ReadMark": {"type": "object", "required": ["message_id"], "properties": {
-        "message_id": {"type": "integer", "minimum": 1}}},
+        "message_id": {"type": "integer", "format": "int64", "minimum": 1}}},
     "AgentMessage": {"type": "object", "required": ["text"],
-                     "properties": {"text": _S, "channel": _S}},
-    "VisitorMessage": {"type": "object", "properties": {
-        "text": _S, "choice": _I, "client_message_id": _S,
+                     "properties": {"text": _TEXT, "channel": _S}},
+    "VisitorMessage": {"type": "object", "description": "one of: a text; a choice (the id of"
+                       " a suggestion the bot offered in this conversation); feedback on an"
+                       " answer", "anyOf": [
+        {"required": ["text"]}, {"required": ["choice"]},
+        {"required": ["feedback", "message_id"]}], "properties": {
+        "text": _TEXT, "choice": _I, "client_message_id": _S,
         "feedback": {"type": "string", "enum": ["unhelpful"]}, "message_id": _I}},
-    "WebchatSession": {"type": "object", "properties": {"visitor_token": _S,
-                                                        "conversation_id": _I}},
+    "WebchatStart": {"type": "object", "properties": {
+        "identifier": _S, "identifier_hash": _S}},
+    "WebchatSession": {"type": "object", "properties": {
+        "visitor_token": _S, "conversation_id": _I,
+        "link_channels": {"type": "array", "items": _S}}},
 }
 
+SCHEMAS["ArticlePatch"] = {"type": "object", "properties": SCHEMAS["Article"]["properties"]}
 SCHEMAS.update({
     "ImportResult": {"type": "object", "properties": {
         "imported": _I, "mode": {"type": "string", "enum": ["add", "update"]}, "added": _I,
@@ -157,7 +197,9 @@ SCHEMAS.update({
             "type": "object", "properties": {"id": _I, "title": _S, "action": {
                 "type": "string", "enum": ["added", "updated", "unchanged"]}}}}}},
     "ImportError": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-        "code": {"type": "string", "enum": ["invalid_import"]}, "message": _S,
+        "code": {"type": "string", "enum": ["invalid_import", "bad_request"],
+                 "description": "invalid_import: a bad row; bad_request: no file or an"
+                                " unknown kind of file"}, "message": _S,
         "line": {"type": "integer", "nullable": True},
         "file": {"type": "string", "nullable": True},
         "field": {"type": "string", "nullable": True}}}}},
@@ -178,15 +220,27 @@ def _import_op() -> dict[str, Any]:
         "text/markdown": binary, "multipart/form-data": {"schema": {
             "type": "object", "properties": {"file": {
                 "type": "array", "items": {"type": "string", "format": "binary"}}}}}}}
-    op["responses"]["400"] = {"description": "a bad row: nothing was imported", "content": {
+    op["responses"]["400"] = {"description": "a bad row, or no file: nothing was imported",
+                              "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/ImportError"}}}}
+    return op
+
+
+def _export_op() -> dict[str, Any]:
+    op = _op("Every article as JSON or CSV (admins)", auth="admin",
+             params=[_query("format", {"type": "string", "enum": ["json", "csv"]})],
+             errors=(422,))
+    op["responses"]["200"]["content"] = {
+        "application/json": {"schema": {"type": "object", "properties": {
+            "articles": {"type": "array", "items": {"type": "object"}}}}},
+        "text/csv": {"schema": {"type": "string"}}}
     return op
 
 
 _CONV = [_path_id()]
 PATHS: dict[str, Any] = {
     "/api/v1/auth/login": {"post": _op("Log in", body="Login", ok="LoginResult", auth="none",
-                                       errors=(429,))},
+                                       errors=(401, 429))},
     "/api/v1/auth/logout": {"post": _op("Log out", auth="none")},
     "/api/v1/auth/me": {"get": _op("The logged-in user", ok="User")},
     "/api/v1/conversations": {"get": _op(
@@ -220,14 +274,14 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/articles/{id}": {
         "get": _op("An article", ok="Article", params=_CONV, errors=(404,)),
-        "patch": _op("Change an article (admins)", body="Article", ok="Article", params=_CONV,
-                     auth="admin", errors=(404,)),
+        "patch": _op("Change an article (admins): the fields given", body="ArticlePatch",
+                     ok="Article", params=_CONV, auth="admin", errors=(404,)),
         "delete": _op("Delete an article (admins)", params=_CONV, auth="admin",
                       errors=(404,)),
     },
     "/api/v1/kb/match": {"get": _op(
         "What the bot would do with a message, and why", ok="MatchResult",
-        params=[_query("q", _S, required=True)], errors=(422,))},
+        params=[_query("q", _TEXT, required=True)], errors=(422,))},
     "/api/v1/articles/{id}/history": {"get": _op(
         "An article's versions, newest first (admins)", ok="ArticleHistory", params=_CONV,
         auth="admin", errors=(404,))},
@@ -241,37 +295,43 @@ PATHS: dict[str, Any] = {
         "Take unanswered questions off the list (admins)", body="UnansweredIds", auth="admin")},
     "/api/v1/kb/unanswered/phrasing": {"post": _op(
         "Add an unanswered question as a phrasing of an article (admins)", body="AddPhrasing",
-        ok="Article", auth="admin")},
+        ok="Article", auth="admin", errors=(404,))},
     "/api/v1/kb/settings": {
         "get": _op("Synonyms and thresholds (admins)", ok="KbSettings", auth="admin"),
         "put": _op("Change synonyms and/or thresholds (admins)", body="KbSettings",
                    ok="KbSettings", auth="admin"),
     },
-    "/api/v1/kb/export": {"get": _op(
-        "Every article as JSON or CSV (admins)", auth="admin",
-        params=[_query("format", {"type": "string", "enum": ["json", "csv"]})],
-        errors=(422,))},
+    "/api/v1/kb/export": {"get": _export_op()},
     "/api/v1/kb/import": {"post": _import_op()},
     "/api/v1/outbox/dead": {"get": _op("Dead-lettered replies (admins)", auth="admin")},
     "/api/v1/webchat/sessions": {"post": _op(
-        "Start (or, with a visitor token, resume) a web-chat session", ok="WebchatSession",
-        status=201, auth="none")},
+        "Start (or, with a visitor token, resume) a web-chat session", body="WebchatStart",
+        ok="WebchatSession", status=201, auth="none", errors=(429,))},
     "/api/v1/webchat/messages": {
         "get": _op("The visitor's messages, oldest first", ok="MessageList", auth="visitor",
                    params=[_query("after", _I)]),
-        "post": _op("Send a message or choose a suggestion", body="VisitorMessage",
-                    ok="MessageCreated", status=201, auth="visitor", errors=(413,)),
+        "post": _op("Send a message, choose a suggestion the bot offered, or mark an answer"
+                    " unhelpful", body="VisitorMessage", ok="MessageCreated", status=201,
+                    auth="visitor", errors=(413, 503)),
     },
-    "/api/v1/webchat/ws": {"get": _op(
-        "Live messages (WebSocket); frames {type: message|conversation, …}", auth="none",
-        params=[_query("token", _S, required=True), _query("after", _I)])},
-    "/api/v1/agent/ws": {"get": _op("Live conversation and message events for agents "
-                                    "(WebSocket)")},
+    "/api/v1/webchat/ws": {"get": _websocket(
+        "Live messages (WebSocket); frames {type: message|conversation, …}. The visitor"
+        " token goes in ?token= (a browser cannot set a header on a WebSocket handshake)",
+        _op("", auth="none", params=[_query("token", _S, required=True), _query("after", _I)],
+            errors=(401, 422)))},
+    "/api/v1/agent/ws": {"get": _websocket(
+        "Live conversation and message events for agents (WebSocket). A session cookie,"
+        " Authorization header or ?token= (here only: a WebSocket handshake); closed with"
+        " code 4401 as soon as the session ends", _op("", params=[_query("token", _S)]))},
     "/healthz": {"get": _op("The process is up", auth="none")},
     "/readyz": {"get": _op("The store is reachable", auth="none", errors=(503,))},
 }
 
 # contacts, continuity across channels, agents (issue 7) ---------------------------------
+_S200 = {"type": "string", "maxLength": 200}
+AGENT_FILTER = "^(none|[0-9]{1,18})$"  # GET /api/v1/conversations?agent=
+_PASSWORD = {"type": "string", "minLength": 10,
+             "description": "at least 10 characters; left out: one is generated"}
 SCHEMAS.update({
     "LinkRequest": {"type": "object", "required": ["channel"], "properties": {"channel": {
         "type": "string", "enum": ["telegram", "sms", "whatsapp", "slack"]}}},
@@ -279,23 +339,32 @@ SCHEMAS.update({
         "code": _S, "expires_at": _T, "instructions": _S, "channel": _S,
         "url": {"type": "string", "nullable": True}}},
     "ContactPatch": {"type": "object", "properties": {
-        "name": _S, "email": _S, "phone": _S, "attributes": {"type": "object"}}},
+        "name": _S200, "email": _S200, "phone": _S200,
+        "attributes": {"type": "object", "additionalProperties": {
+            "nullable": True, "anyOf": [{"type": "string"}, {"type": "number"},
+                                        {"type": "boolean"}]}}}},
     "MergeRequest": {"type": "object", "required": ["other_id"], "properties": {"other_id": _I}},
     "MergeResult": {"allOf": [{"$ref": "#/components/schemas/Contact"}, {
         "type": "object", "properties": {"merge_id": _I}}]},
-    "Note": {"type": "object", "required": ["text"], "properties": {"text": _S}},
+    "Note": {"type": "object", "required": ["text"], "properties": {"text": _TEXT}},
     "Canned": {"type": "object", "required": ["shortcut", "text"], "properties": {
-        "id": _I, "shortcut": _S, "text": _S, "rendered": _S}},
+        "id": {"type": "integer", "readOnly": True}, "shortcut": {**_TEXT, "maxLength": 60},
+        "text": _TEXT, "rendered": {"type": "string", "readOnly": True}}},
     "Agent": {"type": "object", "properties": {
         "id": _I, "email": _S, "name": _S, "role": {"type": "string", "enum": ["agent", "admin"]},
         "active": {"type": "boolean"}, "status": {"type": "string", "enum": ["online", "away"]},
-        "open_conversations": _I, "password": _S}},
+        "open_conversations": _I,
+        "password": {"type": "string", "description": "a generated password, shown once"}}},
+    "NewAgent": {"type": "object", "required": ["email"], "properties": {
+        "email": {"type": "string", "pattern": "@", "maxLength": 200},
+        "name": _S, "role": {"type": "string", "enum": ["agent", "admin"]},
+        "password": _PASSWORD}},
     "AgentPatch": {"type": "object", "properties": {
         "name": _S, "role": {"type": "string", "enum": ["agent", "admin"]},
         "active": {"type": "boolean"}}},
     "AgentStatus": {"type": "object", "required": ["status"], "properties": {
         "status": {"type": "string", "enum": ["online", "away"]}}},
-    "PasswordReset": {"type": "object", "properties": {"password": _S}},
+    "PasswordReset": {"type": "object", "properties": {"password": _PASSWORD}},
 })
 SCHEMAS["AgentMessage"]["properties"]["private"] = {"type": "boolean"}
 SCHEMAS["Contact"]["properties"].update({
@@ -303,7 +372,9 @@ SCHEMAS["Contact"]["properties"].update({
     "merged_into": {"type": "integer", "nullable": True},
     "reachable_channels": {"type": "array", "items": _S}})
 PATHS["/api/v1/conversations"]["get"]["parameters"] += [
-    _query("channel", _S), _query("agent", _S), _query("q", _S)]
+    _query("channel", _S), _query("q", _S),
+    {**_query("agent", {"type": "string", "pattern": AGENT_FILTER}),
+     "description": "an agent's id, or none: unassigned"}]
 PATHS["/api/v1/contacts/{id}"]["patch"] = _op(
     "Edit a contact's name, email, phone or attributes", body="ContactPatch", ok="Contact",
     params=_CONV, errors=(404,))
@@ -312,7 +383,8 @@ PATHS.update({
         "A one-time code to continue this conversation on another channel", body="LinkRequest",
         ok="LinkOffer", status=201, auth="visitor")},
     "/api/v1/contacts/{id}/merge": {"post": _op(
-        "Merge another contact into this one (it survives)", body="MergeRequest",
+        "Merge another contact into this one (it survives; 409: the same contact)",
+        body="MergeRequest",
         ok="MergeResult", params=_CONV, errors=(404, 409))},
     "/api/v1/contacts/merges/{merge_id}/undo": {"post": _op(
         "Undo a merge: both contacts as they were", params=[_path_id("merge_id")],
@@ -335,8 +407,8 @@ PATHS.update({
     "/api/v1/agents": {
         "get": _op("Agents and admins, with open conversations (admins)", auth="admin"),
         "post": _op("Invite or create an agent (admins); without a password one is generated"
-                    " and returned once", body="Agent", ok="Agent", status=201, auth="admin",
-                    errors=(409,)),
+                    " and returned once", body="NewAgent", ok="Agent", status=201,
+                    auth="admin", errors=(409,)),
     },
     "/api/v1/agents/{id}": {"patch": _op(
         "Change a role, name, or (de)activate: deactivation ends their sessions at once",
@@ -368,3 +440,79 @@ DOCUMENT: dict[str, Any] = {
 
 async def document(request: web.Request) -> web.Response:
     return web.json_response(DOCUMENT)
+
+
+# the request bodies the handlers check against (hub/errors.py json_body) -----------------
+def _json_schema(node: Any) -> Any:
+    """An OpenAPI 3.0 schema as plain JSON Schema (draft 4): references inlined, ``nullable``
+    as a ``null`` type, ``int64`` as its range. A read-only property (the server's to set)
+    is ignored when sent, but must still have its type."""
+    if isinstance(node, list):
+        return [_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _json_schema(SCHEMAS[node["$ref"].rsplit("/", 1)[1]])
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in {"nullable", "readOnly", "description", "format", "default"}:
+            continue
+        out[key] = _json_schema(value)
+    if node.get("format") == "int64":
+        out.setdefault("minimum", INT64_MIN)
+        out.setdefault("maximum", INT64_MAX)
+    if node.get("nullable"):
+        if "type" in out:
+            out["type"] = [out["type"], "null"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+        if "anyOf" in out:
+            out["anyOf"] = [*out["anyOf"], {"type": "null"}]
+    return out
+
+
+@functools.cache
+def _validator(name: str) -> Draft4Validator:
+    return Draft4Validator(_json_schema(SCHEMAS[name]))
+
+
+def body_required(name: str) -> bool:
+    """Whether the document requires a body of schema ``name`` where it is used."""
+    return name not in OPTIONAL_BODIES
+
+
+_KINDS = {"string": "a string", "integer": "an integer", "number": "a number",
+          "boolean": "true or false", "array": "a list", "object": "an object"}
+
+
+def body_problem(name: str, body: Any) -> str | None:
+    """What is wrong with ``body`` as a ``name`` (the message of a 422), or None."""
+    error = best_match(_validator(name).iter_errors(body))
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        missing = next(p for p in error.validator_value if p not in error.instance)
+        return f"field '{f'{where}.' if where else ''}{missing}' is required"
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"field '{f'{where}.' if where else ''}{extra[0]}' is unknown"
+    label = f"field '{where}'" if where else "the body"
+    if error.validator == "type":
+        types = error.validator_value if isinstance(error.validator_value, list) \
+            else [error.validator_value]
+        return f"{label} must be " + " or ".join(
+            _KINDS.get(str(t), str(t)) for t in types if t != "null")
+    if error.validator == "pattern" and error.validator_value == NOT_BLANK:
+        return f"{label} is empty"
+    if error.validator == "enum":
+        return f"{label} must be one of " + ", ".join(
+            repr(v) for v in error.validator_value if v is not None)
+    if error.validator == "anyOf":
+        options = error.validator_value
+        if all("required" in option for option in options):
+            return f"{label} must have " + " or ".join(
+                " and ".join(f"'{f}'" for f in option["required"]) for option in options)
+        kinds = [_KINDS.get(str(option.get("type")), "null") for option in options]
+        return f"{label} must be " + " or ".join(k for k in kinds if k != "null")
+    return f"{label}: {error.message}"
