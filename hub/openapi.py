@@ -18,9 +18,39 @@ NOT_BLANK = r"\S"  # a text with something in it besides spaces
 OPTIONAL_BODIES = frozenset({"PasswordReset", "WebchatStart"})
 
 
+# Who may call what. Every operation declares its rule where it is documented below, as
+# ``x-access`` (from ``auth`` unless ``access`` says more); pages and webhooks in ``PAGES``.
+# This table is what each rule means for each role — "allowed", or the refusal's status —
+# and tests/test_authz_matrix.py tries every route as every role against it:
+#   visitor: a web-chat visitor token (only ever their own conversation); owner: the agent
+#   the conversation is assigned to; agent: any other agent; admin: an admin.
+# A session token is read from the Authorization header or the session cookie, never from
+# the URL — except on the WebSocket handshakes (``?token=``), where a browser cannot send
+# a header.
+ROLES = ("anonymous", "visitor", "other-visitor", "agent", "owner", "admin")
+_NOT_VISITORS = {"anonymous": "401", "visitor": "401", "other-visitor": "401"}
+ACCESS: dict[str, dict[str, str]] = {
+    "public": dict.fromkeys(ROLES, "allowed"),
+    "visitor": {"anonymous": "401", "visitor": "allowed", "other-visitor": "allowed",
+                "agent": "401", "owner": "401", "admin": "401"},
+    "agent": {**_NOT_VISITORS, "agent": "allowed", "owner": "allowed", "admin": "allowed"},
+    "admin": {**_NOT_VISITORS, "agent": "403", "owner": "403", "admin": "allowed"},
+    # a conversation's own agent; anyone else is refused with 409 (not yours)
+    "assignee": {**_NOT_VISITORS, "agent": "409", "owner": "allowed", "admin": "409"},
+    "assignee-or-admin": {**_NOT_VISITORS, "agent": "409", "owner": "allowed",
+                          "admin": "allowed"},
+    # an admin page: an agent's session is refused; without one the login form is shown
+    "admin-page": {"anonymous": "allowed", "visitor": "allowed", "other-visitor": "allowed",
+                   "agent": "403", "owner": "403", "admin": "allowed"},
+    # a platform's webhook: its signature or secret, no session
+    "signed": dict.fromkeys(ROLES, "signature"),
+}
+_ACCESS_OF_AUTH = {"none": "public", "visitor": "visitor", "agent": "agent", "admin": "admin"}
+
+
 def _op(summary: str, *, body: str | None = None, ok: str | None = None, status: int = 200,
         auth: str = "agent", params: list[dict[str, Any]] | None = None,
-        errors: tuple[int, ...] = ()) -> dict[str, Any]:
+        errors: tuple[int, ...] = (), access: str | None = None) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(status): {
             "description": "success",
@@ -38,7 +68,8 @@ def _op(summary: str, *, body: str | None = None, ok: str | None = None, status:
     for code in sorted(codes):
         responses[str(code)] = {"description": "error",
                                 "content": {"application/json": {"schema": _ERROR}}}
-    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    op: dict[str, Any] = {"summary": summary, "responses": responses,
+                          "x-access": access or _ACCESS_OF_AUTH[auth]}
     if body:
         op["requestBody"] = {"required": body not in OPTIONAL_BODIES, "content": {
             "application/json": {
@@ -258,12 +289,14 @@ PATHS: dict[str, Any] = {
         "Claim (exactly one agent wins; the others get 409)", ok="Conversation", params=_CONV,
         errors=(404, 409))},
     "/api/v1/conversations/{id}/release": {"post": _op(
-        "Hand back to the queue", ok="Conversation", params=_CONV, errors=(404, 409))},
+        "Hand back to the queue (the assigned agent)", ok="Conversation", params=_CONV,
+        errors=(404, 409), access="assignee")},
     "/api/v1/conversations/{id}/resolve": {"post": _op(
-        "Resolve", ok="Conversation", params=_CONV, errors=(404, 409))},
+        "Resolve (the assigned agent, or an admin)", ok="Conversation", params=_CONV,
+        errors=(404, 409), access="assignee-or-admin")},
     "/api/v1/conversations/{id}/messages": {"post": _op(
         "Reply as the assigned agent", body="AgentMessage", ok="MessageCreated", status=201,
-        params=_CONV, errors=(404, 409, 413))},
+        params=_CONV, errors=(404, 409, 413), access="assignee")},
     "/api/v1/contacts/{id}": {"get": _op("A contact", ok="Contact", params=_CONV,
                                          errors=(404,))},
     "/api/v1/articles": {
@@ -318,7 +351,7 @@ PATHS: dict[str, Any] = {
         "Live messages (WebSocket); frames {type: message|conversation, …}. The visitor"
         " token goes in ?token= (a browser cannot set a header on a WebSocket handshake)",
         _op("", auth="none", params=[_query("token", _S, required=True), _query("after", _I)],
-            errors=(401, 422)))},
+            errors=(401, 422), access="visitor"))},
     "/api/v1/agent/ws": {"get": _websocket(
         "Live conversation and message events for agents (WebSocket). A session cookie,"
         " Authorization header or ?token= (here only: a WebSocket handshake); closed with"
@@ -419,6 +452,17 @@ PATHS.update({
     "/api/v1/agent/status": {"post": _op("Set my status (online/away)", body="AgentStatus",
                                          ok="Agent")},
 })
+
+# The routes that are no API operation, with their access rule (``ACCESS``)
+PAGES: dict[str, str] = {
+    "/": "public", "/chat": "public", "/widget.js": "public", "/console": "public",
+    "/admin": "admin-page", "/admin/agents": "admin-page", "/metrics": "public",
+    "/api/openapi.json": "public",
+    "/webhooks/telegram": "signed", "/webhooks/twilio/sms": "signed",
+    "/webhooks/twilio/status": "signed", "/webhooks/slack/events": "signed",
+}
+# static files (scripts, styles) of the pages, public
+STATIC_PREFIXES = ("/static/chat", "/static/console", "/static/admin")
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",
