@@ -23,6 +23,7 @@ import pytest
 import requests
 import schemathesis
 from aiohttp import web
+from conftest import Running, admin_headers, call
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
@@ -121,3 +122,56 @@ def test_the_session_survived_the_run(live_hub: LiveHub) -> None:
     me = requests.get(f"{live_hub.base_url}/api/v1/auth/me", headers=live_hub.headers,
                       timeout=30)
     assert me.status_code == 200, me.text
+
+
+# what the first schemathesis run found, pinned ---------------------------------------------
+async def test_a_405_says_what_is_allowed(hub: Running) -> None:
+    for method, path, allowed in [
+            ("TRACE", "/healthz", {"GET", "HEAD"}),
+            ("DELETE", "/api/v1/conversations", {"GET", "HEAD"}),
+            ("PUT", "/api/v1/webchat/messages", {"GET", "HEAD", "POST"})]:
+        resp = await hub.client.request(method, path)
+        assert resp.status == 405, path
+        assert {m.strip() for m in resp.headers["Allow"].split(",")} == allowed, path
+        assert (await resp.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_requests_the_document_forbids_are_refused_and_change_nothing(
+        hub: Running) -> None:
+    admin = await admin_headers(hub)
+    agent = await hub.add_user("ann@example.com")
+    me = (await call(hub, "GET", "/api/v1/auth/me", agent))["user"]
+    article = (await call(hub, "GET", "/api/v1/articles", agent))["articles"][0]
+    cases: list[tuple[str, str, Any, int]] = [
+        ("GET", "/api/v1/conversations?state=", None, 422),
+        ("GET", "/api/v1/conversations?agent=", None, 422),
+        ("GET", "/api/v1/conversations?agent=%C2%B2", None, 422),  # a digit, but not 0-9
+        ("PATCH", f"/api/v1/articles/{article['id']}", None, 400),  # no body
+        ("PATCH", f"/api/v1/agents/{me['id']}", None, 400),
+        ("POST", "/api/v1/agents", {"email": "x@example.com", "password": None}, 422),
+        ("POST", f"/api/v1/agents/{me['id']}/password", {"password": None}, 422),
+        ("PUT", "/api/v1/kb/settings", {"synonyms": {}, "other": 1}, 422),
+        ("POST", "/api/v1/articles/1/restore", {"revision_id": 2**64}, 422),
+        ("GET", f"/api/v1/conversations/{2**64}", None, 404),
+    ]
+    for method, path, body, status in cases:
+        resp = await hub.client.request(method, path, json=body, headers=admin)
+        assert resp.status == status, f"{method} {path}: {resp.status} {await resp.text()}"
+        assert set((await resp.json())["error"]) >= {"code", "message"}
+    assert (await call(hub, "GET", f"/api/v1/articles/{article['id']}", agent)) \
+        ["title"] == article["title"]
+    assert (await call(hub, "GET", "/api/v1/auth/me", agent))["user"]["name"] == me["name"]
+
+
+async def test_a_bad_field_is_named_in_the_error(hub: Running) -> None:
+    admin = await admin_headers(hub)
+    for body, message in [
+        ({"questions": ["q"], "answer": "a"}, "field 'title' is required"),
+        ({"title": "  ", "questions": ["q"], "answer": "a"}, "field 'title' is empty"),
+        ({"title": "t", "questions": "q", "answer": "a"}, "field 'questions' must be a list"),
+        ({"title": "t", "questions": ["q"], "answer": "a", "status": "live"},
+         "field 'status' must be one of 'published', 'draft'"),
+    ]:
+        resp = await hub.client.post("/api/v1/articles", json=body, headers=admin)
+        assert resp.status == 422
+        assert (await resp.json())["error"]["message"] == message
