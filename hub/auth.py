@@ -93,7 +93,7 @@ _ADMINS_ONLY = (
 
 async def admin_page(request: web.Request, store: Store, page: Path) -> web.StreamResponse:
     """An admin page (``/admin``, ``/admin/agents``): an agent's session gets 403, like the
-    API behind it; without a session the page is served and shows its login form."""
+    API behind it; without a session the page is served, and its API calls get 401."""
     user = await current_user(request, store)
     if user is not None and user.role is not Role.ADMIN:
         return web.Response(status=403, text=_ADMINS_ONLY, content_type="text/html")

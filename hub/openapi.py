@@ -39,7 +39,8 @@ ACCESS: dict[str, dict[str, str]] = {
     "assignee": {**_NOT_VISITORS, "agent": "409", "owner": "allowed", "admin": "409"},
     "assignee-or-admin": {**_NOT_VISITORS, "agent": "409", "owner": "allowed",
                           "admin": "allowed"},
-    # an admin page: an agent's session is refused; without one the login form is shown
+    # an admin page: an agent's session is refused; without one the page is served (its
+    # data is not: the API behind it answers 401)
     "admin-page": {"anonymous": "allowed", "visitor": "allowed", "other-visitor": "allowed",
                    "agent": "403", "owner": "403", "admin": "allowed"},
     # a platform's webhook: its signature or secret, no session
