@@ -174,7 +174,8 @@ class WebChatChannel(Channel):
             for s in m.suggestions)
         article = await self._store.get_article(article_id) if offered else None
         if article is None or article.status is not ArticleStatus.PUBLISHED:
-            raise ApiError(422, f"field 'choice': no article {article_id} was offered")
+            raise ApiError(404, f"field 'choice': no suggestion {article_id} was offered in"
+                                " this conversation")
         return article.title
 
     # live ----------------------------------------------------------------------

@@ -135,7 +135,7 @@ async def create_link(request: web.Request) -> web.Response:
     if channel not in linking.LINK_CHANNELS:
         raise ApiError(422, "field 'channel' must be one of " + ", ".join(linking.LINK_CHANNELS))
     if channel not in hub.channels:
-        raise ApiError(422, f"field 'channel': {channel} is not available on this hub")
+        raise ApiError(409, f"field 'channel': {channel} is not set up on this hub")
     conversation = await hub.store.find_conversation("webchat", visitor_id) \
         or await hub.store.start_conversation("webchat", visitor_id)
     username = getattr(hub.channels.get("telegram"), "username", None)

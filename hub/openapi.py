@@ -207,11 +207,14 @@ SCHEMAS: dict[str, Any] = {
         "message_id": {"type": "integer", "format": "int64", "minimum": 1}}},
     "AgentMessage": {"type": "object", "required": ["text"],
                      "properties": {"text": _TEXT, "channel": _S}},
-    "VisitorMessage": {"type": "object", "description": "one of: a text; a choice (the id of"
-                       " a suggestion the bot offered in this conversation); feedback on an"
-                       " answer", "anyOf": [
-        {"required": ["text"]}, {"required": ["choice"]},
-        {"required": ["feedback", "message_id"]}], "properties": {
+    "VisitorMessage": {"type": "object", "description": "one of: feedback on an answer"
+                       " (feedback and message_id); a choice (the id of a suggestion the bot"
+                       " offered in this conversation); a text", "anyOf": [
+        {"required": ["feedback", "message_id"]},
+        {"required": ["choice"], "not": {"required": ["feedback"]}},
+        {"required": ["text"], "not": {"anyOf": [{"required": ["choice"]},
+                                                 {"required": ["feedback"]}]}}],
+        "properties": {
         "text": _TEXT, "choice": _I, "client_message_id": _S,
         "feedback": {"type": "string", "enum": ["unhelpful"]}, "message_id": _I}},
     "WebchatStart": {"type": "object", "properties": {
@@ -343,10 +346,11 @@ PATHS: dict[str, Any] = {
         ok="WebchatSession", status=201, auth="none", errors=(429,))},
     "/api/v1/webchat/messages": {
         "get": _op("The visitor's messages, oldest first", ok="MessageList", auth="visitor",
-                   params=[_query("after", _I)]),
-        "post": _op("Send a message, choose a suggestion the bot offered, or mark an answer"
+                   params=[_query("after", _I)], errors=(422,)),
+        "post": _op("Send a message, choose a suggestion the bot offered (404: no such"
+                    " suggestion was offered in this conversation), or mark an answer"
                     " unhelpful", body="VisitorMessage", ok="MessageCreated", status=201,
-                    auth="visitor", errors=(413, 503)),
+                    auth="visitor", errors=(404, 413, 503)),
     },
     "/api/v1/webchat/ws": {"get": _websocket(
         "Live messages (WebSocket); frames {type: message|conversation, …}. The visitor"
@@ -414,8 +418,9 @@ PATHS["/api/v1/contacts/{id}"]["patch"] = _op(
     params=_CONV, errors=(404,))
 PATHS.update({
     "/api/v1/webchat/links": {"post": _op(
-        "A one-time code to continue this conversation on another channel", body="LinkRequest",
-        ok="LinkOffer", status=201, auth="visitor")},
+        "A one-time code to continue this conversation on another channel (409: that channel"
+        " is not set up on this hub)", body="LinkRequest", ok="LinkOffer", status=201,
+        auth="visitor", errors=(409,))},
     "/api/v1/contacts/{id}/merge": {"post": _op(
         "Merge another contact into this one (it survives; 409: the same contact)",
         body="MergeRequest",

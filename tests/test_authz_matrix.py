@@ -311,7 +311,7 @@ async def test_a_draft_offered_before_it_was_unpublished_is_not_answered(hub: Ru
     assert resp.status == 200
     resp = await hub.client.post("/api/v1/webchat/messages", json={"choice": offered[0]},
                                  headers=visitor.headers)
-    assert resp.status == 422
+    assert resp.status == 404
 
 
 async def test_the_agents_page_refuses_agents_as_the_admin_page_does(hub: Running) -> None:

@@ -213,7 +213,7 @@ async def test_expired_reused_and_wrong_codes_link_nothing(
     intruder = await hub.hub.store.find_conversation("telegram", "61")
     assert intruder is not None and intruder.id != live.conversation_id
     # a channel that is off, or not a channel, is refused
-    for channel, status in (("sms", 422), ("fax", 422)):
+    for channel, status in (("sms", 409), ("fax", 422)):
         resp = await hub.client.post("/api/v1/webchat/links", json={"channel": channel},
                                      headers=live.headers)
         assert resp.status == status

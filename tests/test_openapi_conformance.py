@@ -1,7 +1,8 @@
 """The OpenAPI document describes what the server does, checked by schemathesis.
 
 Every operation of ``/api/openapi.json`` is called with generated requests — schema-valid
-ones and schema-violating ones, a bounded number of each — as an admin, against a real hub
+ones and schema-violating ones, a bounded number of each — as an admin (the web-chat
+visitor operations with a visitor token), against a real hub
 (aiohttp server, SQLite store on a temp file) running in a thread of its own. Each answer is
 checked by schemathesis's checks: no 5xx; every status code, content type and body is the
 documented one; a schema-valid request is not refused (no 400/422), a schema-violating one
@@ -51,7 +52,8 @@ class LiveHub:
     base_url: str
     admin_id: int
     agent_id: int
-    headers: dict[str, str]
+    headers: dict[str, str]  # the admin's
+    visitor_headers: dict[str, str]  # for the operations a visitor token opens
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +85,12 @@ def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
     login = requests.post(f"{base_url}/api/v1/auth/login", timeout=30,
                           json={"email": "root@example.com", "password": PASSWORD})
     assert login.status_code == 200, login.text
+    visitor = requests.post(f"{base_url}/api/v1/webchat/sessions", timeout=30)
+    assert visitor.status_code == 201, visitor.text
     try:
         yield LiveHub(base_url, admin_id, agent_id,
-                      {"Authorization": f"Bearer {login.json()['token']}"})
+                      {"Authorization": f"Bearer {login.json()['token']}"},
+                      {"Authorization": f"Bearer {visitor.json()['visitor_token']}"})
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(60)
         loop.call_soon_threadsafe(loop.stop)
@@ -114,7 +119,9 @@ def test_the_server_does_what_the_document_says(case: Any, live_hub: LiveHub) ->
         case.path_parameters["id"] = live_hub.agent_id  # the admin stays logged in
     excluded = [positive_data_acceptance] \
         if case.path in NOT_PLAIN_HTTP or _breaks_a_rule_between_fields(case) else []
-    case.call_and_validate(base_url=live_hub.base_url, headers=live_hub.headers,
+    visitor = case.operation.definition.raw.get("security") == [{"visitorToken": []}]
+    case.call_and_validate(base_url=live_hub.base_url,
+                           headers=live_hub.visitor_headers if visitor else live_hub.headers,
                            excluded_checks=excluded)
 
 
