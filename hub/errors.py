@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub import openapi
+from hub import openapi, validation
 from hub.store import Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -86,16 +86,17 @@ async def json_body(request: web.Request, schema: str | None = None) -> dict[str
     """The request's JSON object, or a 400/413/422 explaining what is wrong with it.
 
     ``schema`` names the request schema of the OpenAPI document (hub/openapi.py) that the
-    body must match — the very schema the document publishes, so the two cannot disagree:
-    a body it requires must be there (400 when it is missing), and anything it does not
-    allow is a 422 naming the field. Handlers then check only what a schema cannot say.
+    body must match (hub/validation.py) — the very schema the document publishes, so the
+    two cannot disagree: a body it requires must be there (400 when it is missing), and
+    anything it does not allow is a 422 naming the field. Handlers then check only what a
+    schema cannot say.
     """
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, "the request body is too large") from None
     if not raw:
-        if schema is not None and openapi.body_required(schema):
+        if schema is not None and validation.body_required(schema):
             raise ApiError(400, "a JSON body is required")
         return {}
     try:
@@ -105,7 +106,7 @@ async def json_body(request: web.Request, schema: str | None = None) -> dict[str
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
     if schema is not None:
-        problem = openapi.body_problem(schema, body)
+        problem = validation.body_problem(schema, body)
         if problem is not None:
             raise ApiError(422, problem)
     return body
