@@ -1,4 +1,10 @@
-"""The OpenAPI 3 description of the HTTP API, served at ``/api/openapi.json``."""
+"""The OpenAPI 3 description of the HTTP API, served at ``/api/openapi.json``.
+
+It is also what the server holds itself to: every JSON request body is checked against the
+schema published here before its handler runs (hub/validation.py), and every route declares
+here who may call it (``x-access``, ``PAGES``, and what each rule means: ``ACCESS``), which
+tests/test_authz_matrix.py tries as every role.
+"""
 
 from __future__ import annotations
 
