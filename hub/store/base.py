@@ -269,6 +269,10 @@ class Store(KnowledgeStore, ContactStore, ABC):
     @abstractmethod
     async def delete_session(self, token_hash: str) -> None: ...
 
+    @abstractmethod
+    async def delete_user_sessions(self, user_id: int) -> None:
+        """End every session of a user (e.g. when their role changes)."""
+
     # knowledge -----------------------------------------------------------
     @abstractmethod
     async def list_articles(self) -> list[Article]: ...

@@ -737,6 +737,9 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
     async def delete_session(self, token_hash: str) -> None:
         await self._fetchrow("DELETE FROM sessions WHERE token_hash = $1", token_hash)
 
+    async def delete_user_sessions(self, user_id: int) -> None:
+        await self._fetchrow("DELETE FROM sessions WHERE user_id = $1", user_id)
+
     # knowledge -----------------------------------------------------------
     async def list_articles(self) -> list[Article]:
         rows = await self._fetch("SELECT * FROM articles ORDER BY id")

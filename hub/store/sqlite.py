@@ -678,6 +678,12 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
 
         await self._engine.write(run)
 
+    async def delete_user_sessions(self, user_id: int) -> None:
+        def run(conn: Conn) -> None:
+            conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+        await self._engine.write(run)
+
     # knowledge -----------------------------------------------------------
     async def list_articles(self) -> list[Article]:
         def run(conn: Conn) -> list[Article]:
