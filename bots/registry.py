@@ -36,4 +36,11 @@ def configured_channels(settings: Settings, store: Store) -> list[Channel]:
     elif settings.twilio_account_sid or settings.twilio_auth_token:
         log.warning("twilio: SMS and WhatsApp need SUPPORTHUB_TWILIO_ACCOUNT_SID, "
                     "SUPPORTHUB_TWILIO_AUTH_TOKEN and SUPPORTHUB_TWILIO_FROM: they are off")
+    if settings.meta_app_secret and (settings.messenger_page_token or settings.instagram_token):
+        from bots.meta import meta_channels
+
+        channels.extend(meta_channels(settings, store))
+    elif settings.messenger_page_token or settings.instagram_token:
+        log.warning("meta: Messenger and Instagram need SUPPORTHUB_META_APP_SECRET (to verify "
+                    "webhooks) and a token: they are off")
     return channels

@@ -24,7 +24,7 @@ from hub.store import Store, Turn
 from hub.store.base_contacts import Redemption
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-LINK_CHANNELS = ("telegram", "sms", "whatsapp", "slack")
+LINK_CHANNELS = ("telegram", "sms", "whatsapp", "slack", "messenger", "instagram")
 SITE_USER_CHANNEL = "web_user"  # a website's own user id, vouched for by its HMAC
 _CODE = re.compile(r"^\s*/?(?:start\s+)?([A-Za-z2-9]{4})[\s-]?([A-Za-z2-9]{4})\s*$")
 
@@ -51,12 +51,14 @@ class LinkOffer:
 _CHANNEL_WORDS = {
     "telegram": "telegram", "sms": "sms", "text": "sms", "texts": "sms", "text message": "sms",
     "text messages": "sms", "phone": "sms", "whatsapp": "whatsapp", "whats app": "whatsapp",
-    "slack": "slack",
+    "slack": "slack", "messenger": "messenger", "facebook messenger": "messenger",
+    "facebook": "messenger", "instagram": "instagram", "insta": "instagram",
 }
 _CONTINUE = re.compile(
     r"^\s*(?:/link\s+|(?:i\s+(?:want|would like|'d like)\s+to\s+|can\s+i\s+|let'?s\s+|please\s+)?"
     r"(?:continue|carry on|switch|move|talk|chat)\s+(?:on|by|in|over|via|to|with)\s+)"
-    r"(?P<channel>telegram|sms|texts?|text messages?|phone|whats ?app|slack)"
+    r"(?P<channel>telegram|sms|texts?|text messages?|phone|whats ?app|slack|"
+    r"(?:facebook )?messenger|facebook|instagram|insta)"
     r"(?:\s+(?:please|instead))?\s*[.!?]*\s*$",
     re.IGNORECASE,
 )
@@ -65,7 +67,8 @@ OFFER_TEXT = ("Your code is {code} (valid for {minutes} minutes, once). {instruc
 SAME_CHANNEL_TEXT = "You're already talking to us on {channel}."
 UNAVAILABLE_TEXT = "Sorry, we can't be reached on {channel} yet."
 CHANNEL_NAMES = {"telegram": "Telegram", "sms": "SMS", "whatsapp": "WhatsApp",
-                 "slack": "Slack", "webchat": "the web chat"}
+                 "slack": "Slack", "webchat": "the web chat", "messenger": "Messenger",
+                 "instagram": "Instagram"}
 
 
 def continue_request(text: str) -> str | None:
@@ -116,6 +119,14 @@ def instructions(channel: str, code: str, settings: Settings,
         return f"Text {code} to {number}.", None
     if channel == "whatsapp":
         return f"Send {code} to {number} on WhatsApp.", None
+    if channel == "messenger":
+        if settings.messenger_page:  # the ref arrives with the first message (bots/meta.py)
+            url = f"https://m.me/{settings.messenger_page}?ref={code.replace('-', '')}"
+            return f"Open {url} and send us a message, or send {code} to our Page on " \
+                   "Messenger.", url
+        return f"Send {code} to our Page on Messenger.", None
+    if channel == "instagram":
+        return f"Send {code} to our Instagram account in a direct message.", None
     return f"Send {code} to our app in a direct message on Slack.", None
 
 

@@ -75,6 +75,16 @@ class Settings:
     sms_max_segments: int = 4  # a longer SMS answer is cut at a sentence to fit
     # answer STOP/START/HELP ourselves: only when Twilio's Advanced Opt-Out is off
     twilio_keyword_replies: bool = False
+    # Messenger and Instagram (bots/meta.py): one Meta app's webhook, one token per channel
+    meta_app_secret: str = ""
+    meta_verify_token: str = ""
+    meta_api_url: str = "https://graph.facebook.com/v26.0"
+    messenger_page_token: str = ""
+    messenger_page: str = ""  # the Page's username, for "continue on Messenger" m.me links
+    instagram_token: str = ""
+    # after the 24-hour window, an agent's reply may go tagged HUMAN_AGENT for 7 days (needs
+    # Meta's app review of the Human Agent permission); the bot's never
+    meta_human_agent_tag: bool = False
 
 
 def _coerce(name: str, kind: Any, raw: Any) -> Any:

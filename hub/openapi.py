@@ -375,7 +375,8 @@ _PASSWORD = {"type": "string", "minLength": 10,
              "description": "at least 10 characters; left out: one is generated"}
 SCHEMAS.update({
     "LinkRequest": {"type": "object", "required": ["channel"], "properties": {"channel": {
-        "type": "string", "enum": ["telegram", "sms", "whatsapp", "slack"]}}},
+        "type": "string", "enum": ["telegram", "sms", "whatsapp", "slack", "messenger",
+                                   "instagram"]}}},
     "LinkOffer": {"type": "object", "properties": {
         "code": _S, "expires_at": _T, "instructions": _S, "channel": _S,
         "url": {"type": "string", "nullable": True}}},
@@ -469,6 +470,7 @@ PAGES: dict[str, str] = {
     "/api/openapi.json": "public",
     "/webhooks/telegram": "signed", "/webhooks/twilio/sms": "signed",
     "/webhooks/twilio/status": "signed", "/webhooks/slack/events": "signed",
+    "/webhooks/meta": "signed",
 }
 # static files (scripts, styles) of the pages, public
 STATIC_PREFIXES = ("/static/chat", "/static/console", "/static/admin")

@@ -167,7 +167,8 @@ def _every_channel_app(tmp_path: Path) -> web.Application:
     return create_app(Settings(
         database_url=f"sqlite:///{tmp_path / 'routes.db'}", telegram_token="1:t",
         telegram_webhook_secret="s", slack_bot_token="xoxb-1", slack_signing_secret="s",
-        twilio_account_sid="AC1", twilio_auth_token="t", twilio_from="+15550001111"))
+        twilio_account_sid="AC1", twilio_auth_token="t", twilio_from="+15550001111",
+        meta_app_secret="s", messenger_page_token="EAA1", instagram_token="IGA1"))
 
 
 async def test_every_route_declares_its_rule_and_every_rule_is_defined(

@@ -22,7 +22,8 @@
   const errorEl = $('chat-error');
   const typingEl = $('agent-typing');
   const linkPanel = $('link-panel');
-  const CHANNEL_NAMES = { telegram: 'Telegram', sms: 'SMS', whatsapp: 'WhatsApp', slack: 'Slack' };
+  const CHANNEL_NAMES = { telegram: 'Telegram', sms: 'SMS', whatsapp: 'WhatsApp', slack: 'Slack',
+    messenger: 'Messenger', instagram: 'Instagram' };
   let typingTimer = null;
   let typingSent = 0;
 
