@@ -19,6 +19,7 @@ allowed, otherwise nothing is sent (a dead letter saying why).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -49,6 +50,7 @@ WEBHOOK_PATH = "/webhooks/meta"
 TEXT_LIMITS = {MESSENGER: 2000, INSTAGRAM: 1000}
 QUICK_REPLY_TITLE = 20  # characters Meta shows of a quick reply's title
 MAX_QUICK_REPLIES = 13
+PART_ATTEMPTS, PART_MAX_WAIT = 4, 10.0  # a split reply's later parts: tries, longest pause
 # Graph error codes (https://developers.facebook.com/docs/messenger-platform/error-codes)
 _RATE_LIMITED = frozenset({4, 17, 32, 613, 80006})  # app, user, page, API, Messenger limits
 _TRANSIENT = frozenset({1, 2})  # unknown / temporary: retry later
@@ -134,8 +136,23 @@ class MetaGateway:
                      "payload": f"{PAYLOAD_PREFIX}{s.article_id}"}
                     for s in reply.suggestions[:MAX_QUICK_REPLIES]]
             body = {"recipient": {"id": reply.recipient}, **routing, "message": message}
-            message_id = await self._post(channel, token, body)
+            if index == 0:  # nothing went out yet: the outbox may retry the whole reply
+                message_id = await self._post(channel, token, body)
+            else:
+                message_id = await self._post_rest(channel, token, body)
         return message_id
+
+    async def _post_rest(self, channel: str, token: str, body: dict[str, Any]) -> str | None:
+        """A later part of a split reply: retried here for a while, since a retry of the
+        whole reply by the outbox would send the parts already delivered again."""
+        for attempt in range(PART_ATTEMPTS):
+            try:
+                return await self._post(channel, token, body)
+            except RetryLater as exc:
+                if attempt == PART_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(min(exc.retry_after or 2.0 ** attempt, PART_MAX_WAIT))
+        return None
 
     async def _routing(self, channel: str, reply: OutboxItem) -> dict[str, str]:
         """``messaging_type`` (and ``tag``) the window allows for this reply, or a

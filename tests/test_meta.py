@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import HubFactory, Running, call
+from fakes import PASSED
 from fakes import meta as fb
 from fakes.agent import dead_letters, take_over_and_reply, thread
 from fakes.meta import FakeGraph
@@ -339,3 +340,51 @@ async def test_an_existing_thread_gets_the_ref_as_a_referral_event(
     assert conversation is not None and conversation.id == visitor.conversation_id
     texts = [m["text"] for m in await thread(hub, "messenger", "PSID-5")]
     assert "SUMMER_AD" not in texts  # an ad's ref is not something the customer said
+
+
+async def test_a_later_part_that_fails_briefly_is_retried_without_resending_the_first(
+    hub: Running, fake: FakeGraph,
+) -> None:
+    sentence = "Every parcel is weighed, photographed and sealed before it leaves. "
+    await hub.hub.store.create_articles([NewArticle(
+        "Parcel checks", ("how are parcels checked before shipping",), sentence * 40)])
+    await hub.hub.knowledge.reload()
+    fake.fail_next("messages", PASSED, fb.rate_limited())  # the second part is refused once
+    await post(hub, fb.body(fb.text_event("how are parcels checked before shipping")))
+    await fake.wait_for("messages", 3, timeout=10)
+    await asyncio.sleep(0.3)
+    texts = [c.params["message"]["text"] for c in fake.calls_to("messages")]
+    assert len(texts) == 3 and texts[1] == texts[2] and texts[0] != texts[1]
+    stats = await hub.hub.store.outbox_stats()
+    assert (stats.sent, stats.dead) == (1, 0)
+
+
+async def test_outside_the_window_by_metas_own_account_is_not_unreachable(
+    hub: Running, fake: FakeGraph,
+) -> None:
+    fake.fail_next("messages", fb.outside_window())
+    await post(hub, fb.body(fb.text_event("how long does shipping take?")))
+    [dead] = await dead_letters(hub)
+    assert "2018278" in dead["error"] and "outside the messaging window" in dead["error"]
+    status = await hub.hub.store.identity_status("messenger", "PSID-1")
+    assert status is not None and status.reachable
+
+
+async def test_a_photo_is_kept_and_the_customer_told_the_bot_reads_text(
+    hub: Running, fake: FakeGraph,
+) -> None:
+    image = {"type": "image", "payload": {"url": "https://lookaside.fbsbx.com/x.jpg"}}
+    await post(hub, fb.body(fb.text_event("", attachments=[image])))
+    [sent] = await fake.wait_for("messages")
+    assert "only read text" in sent.params["message"]["text"]
+    [customer] = [m for m in await thread(hub, "messenger", "PSID-1")
+                  if m["author"] == "customer"]
+    assert customer["text"] == "[photo]"
+
+
+async def test_continue_on_messenger_typed_in_the_web_chat(hub: Running) -> None:
+    visitor = await hub.visitor()
+    reply = await visitor.ask("continue on Messenger")
+    assert "https://m.me/acmeshop?ref=" in reply["text"]
+    reply = await visitor.ask("switch to instagram")
+    assert "Instagram" in reply["text"] and "code is" in reply["text"]

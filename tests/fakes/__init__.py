@@ -34,6 +34,9 @@ class Failure:
         return web.json_response(self.body, status=self.status, headers=self.headers)
 
 
+PASSED = Failure(0, {})  # in a fail_next sequence: a call answered as usual
+
+
 class FakePlatform:
     """Subclasses add their routes to ``self.app`` and call :meth:`record` in each handler."""
 
@@ -76,6 +79,8 @@ class FakePlatform:
         failure = queue.popleft() if queue else None
         if failure is not None and failure.stall:
             await asyncio.sleep(failure.stall)
+        if failure is not None and failure.status == 0:
+            failure = None  # PASSED: this call is answered as usual
         return call, failure
 
     def calls_to(self, method: str) -> list[Call]:
