@@ -1,0 +1,21 @@
+"""The Messenger and Instagram scenarios (test_meta.py) again, on PostgreSQL: every test
+that does not reach into the SQLite file to age messages, with ``db_url`` pointing at a
+fresh, migrated schema (batches, redelivery, quick replies, Graph errors, m.me links)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import test_meta as _meta
+
+fake = _meta.fake
+hub = _meta.hub
+globals().update({name: test for name, test in vars(_meta).items()
+                  if name.startswith("test_") and inspect.iscoroutinefunction(test)
+                  and "db_path" not in inspect.signature(test).parameters})
+
+
+@pytest.fixture
+def db_url(pg_url: str) -> str:
+    return pg_url
