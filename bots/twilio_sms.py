@@ -9,7 +9,9 @@ bot's and the agents', goes out through the outbox with ``messages.create_async`
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import ClientError, web
@@ -39,6 +41,7 @@ from bots.twilio_inbound import (
     media,
     render_reply,
 )
+from handoff.windows import Mode, window
 from hub import marks
 from hub.config import Settings
 from hub.model import Author, InboundMessage, OutboxItem
@@ -52,6 +55,9 @@ STATUS_PATH = "/webhooks/twilio/status"
 _UNREACHABLE = frozenset({21211, 21214, 21217, 21612, 21614, 30003, 30005, 30006, 63003,
                           63024})
 _OPTED_OUT = 21610  # the number replied STOP (Twilio's Advanced Opt-Out)
+_WINDOW_CLOSED = 63016  # outside the WhatsApp customer-service window: a template is needed
+TEMPLATE_NEEDED = "whatsapp: template needed"
+_HISTORY = 200  # messages read back to find when the customer last wrote on WhatsApp
 _FAILED = frozenset({"failed", "undelivered"})
 
 
@@ -184,12 +190,18 @@ class TwilioGateway:
         if status is not None and status.opted_out:
             raise PermanentFailure(f"{channel}: {reply.recipient} opted out (STOP)",
                                    unreachable=False)
+        if channel == WHATSAPP and reply.template is None:
+            await self._check_whatsapp_window(reply)
         if self._client is None:
             raise RetryLater("twilio: the client is not started")
         sender = self._settings.twilio_from
-        params: dict[str, Any] = {"to": address(channel, reply.recipient),
-                                  "body": render_reply(reply, channel,
-                                                       self._settings.sms_max_segments)}
+        params: dict[str, Any] = {"to": address(channel, reply.recipient)}
+        if reply.template is not None:  # a Content template: ContentSid, never Body
+            params["content_sid"] = reply.template.content_sid
+            if reply.template.variables:
+                params["content_variables"] = json.dumps(dict(reply.template.variables))
+        else:
+            params["body"] = render_reply(reply, channel, self._settings.sms_max_segments)
         if sender.startswith("MG"):
             params["messaging_service_sid"] = sender
         else:
@@ -204,12 +216,29 @@ class TwilioGateway:
             error = _delivery_error(channel, exc, seen[-1].headers if seen else None)
             if _code(exc) == _OPTED_OUT:
                 await self._store.set_identity_status(channel, reply.recipient, opted_out=True)
+            if _code(exc) == _WINDOW_CLOSED:  # Twilio's clock says the window is closed
+                raise PermanentFailure(f"{TEMPLATE_NEEDED}: {error}", unreachable=False) \
+                    from exc
             raise error from exc
         except (ClientError, TimeoutError) as exc:
             raise RetryLater(f"{channel}: {type(exc).__name__}: {exc}") from exc
         finally:
             twilio_http.responses.reset(token)
         return message.sid
+
+
+    async def _check_whatsapp_window(self, reply: OutboxItem) -> None:
+        """Free-form WhatsApp text only within 24 hours of the customer's last message;
+        after that only a template (the outbox keeps the reply as a dead letter saying so)."""
+        recent = await self._store.list_messages(reply.conversation_id, limit=_HISTORY,
+                                                 include_private=False)
+        times = [m.created_at for m in recent if m.direction == "in" and m.channel == WHATSAPP]
+        last = max(times) if times else None
+        now = datetime.now(UTC)
+        if window(WHATSAPP, last, now, False).mode(by_agent=True) is not Mode.FREE:
+            since = f"last wrote {last:%Y-%m-%d %H:%M} UTC" if last else "never wrote here"
+            raise PermanentFailure(f"{TEMPLATE_NEEDED}: the 24-hour WhatsApp window is closed "
+                                   f"(the customer {since})", unreachable=False)
 
 
 class TwilioChannel(Channel):

@@ -152,6 +152,16 @@ class NewArticle:
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateSend:
+    """A pre-approved template to send instead of free text (WhatsApp through Twilio
+    Content: ``ContentSid`` and ``ContentVariables``), with the values of its variables."""
+
+    name: str
+    content_sid: str
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxItem:
     id: int
     message_id: int
@@ -162,6 +172,7 @@ class OutboxItem:
     suggestions: tuple[Suggestion, ...]
     attempts: int
     agent_name: str | None = None
+    template: TemplateSend | None = None  # send this template instead of ``text``
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,3 +196,4 @@ class NewMessage:
     article_id: int | None = None
     channel: str | None = None  # default: the conversation's current channel
     private: bool = False
+    template: TemplateSend | None = None  # sent instead of ``text`` (which describes it)

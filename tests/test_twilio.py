@@ -5,6 +5,7 @@ with RequestValidator against SUPPORTHUB_PUBLIC_URL + path."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -232,3 +233,56 @@ def test_segment_counting_knows_gsm7_and_ucs2() -> None:
     assert segments("ł" * 70) == 1 and segments("ł" * 71) == 2  # UCS-2
     assert segments("😀" * 35) == 1 and segments("😀" * 36) == 2  # surrogate pairs
     assert is_gsm7(gsm_friendly("Open Account → Orders – it’s “quick”…"))
+
+
+def _age_whatsapp(db_path: Path, hours: float) -> None:
+    """Make every customer message ``hours`` older, as if they wrote that long ago."""
+    from datetime import datetime, timedelta
+
+    with sqlite3.connect(db_path, timeout=10) as db:
+        for message_id, created in db.execute(
+                "SELECT id, created_at FROM messages WHERE direction = 'in'").fetchall():
+            older = datetime.fromisoformat(created) - timedelta(hours=hours)
+            db.execute("UPDATE messages SET created_at = ? WHERE id = ?",
+                       (older.isoformat(), message_id))
+
+
+def window_closed() -> tw.Failure:
+    return tw.Failure(400, {"code": 63016, "message": "Failed to send freeform message "
+                            "because you are outside the allowed window.", "status": 400})
+
+
+async def test_whatsapp_free_text_after_24_hours_needs_a_template(
+    hub: Running, fake: FakeTwilio, db_path: Path,
+) -> None:
+    await post(hub, tw.incoming("I need a human", sender=f"whatsapp:{PHONE}"))
+    await fake.wait_for("Messages")
+    _age_whatsapp(db_path, 25)
+    await take_over_and_reply(hub, "whatsapp", PHONE, "Your parcel is on its way.")
+    dead = await dead_letters(hub, 2)  # the claim's notice and the reply: both free text
+    assert all("template needed" in d["error"] for d in dead)
+    assert len(fake.calls_to("Messages")) == 1  # Twilio was not asked to send them
+    # a template goes: ContentSid and ContentVariables, no Body
+    from hub.model import OutboxItem, TemplateSend
+
+    template = TemplateSend("order_update", "HX" + "1" * 32, {"1": "Jane", "2": "4711"})
+    item = OutboxItem(999, 999, dead[0]["conversation_id"], "whatsapp", PHONE,
+                      "order_update", (), 1, template=template)
+    sid = await hub.hub.channels["whatsapp"].send(item)
+    assert sid is not None and sid.startswith("SM")
+    sent = fake.calls_to("Messages")[-1].params
+    assert sent["ContentSid"] == template.content_sid and "Body" not in sent
+    assert json.loads(sent["ContentVariables"]) == {"1": "Jane", "2": "4711"}
+
+
+async def test_a_63016_from_twilio_is_template_needed_not_a_retry_loop(
+    hub: Running, fake: FakeTwilio,
+) -> None:
+    fake.fail_next("Messages", window_closed())
+    await post(hub, tw.incoming("how long does shipping take?", sender=f"whatsapp:{PHONE}"))
+    [dead] = await dead_letters(hub)
+    assert "template needed" in dead["error"] and "63016" in dead["error"]
+    await asyncio.sleep(0.3)
+    assert len(fake.calls_to("Messages")) == 1
+    status = await hub.hub.store.identity_status("whatsapp", PHONE)
+    assert status is not None and status.reachable and not status.opted_out
