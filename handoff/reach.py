@@ -1,0 +1,106 @@
+"""Reaching a customer first: which of a contact's channels may carry a message now.
+
+A channel may carry it when the hub is on it, the contact has an identity there, nobody
+asked us to stop writing there (the consent record of that identity and our sender: SMS
+STOP, Twilio 21610, WhatsApp 63014, a Meta user that cannot be reached), and its messaging
+window allows it (``handoff/windows.py``): free text inside the window; after it, on
+WhatsApp, only a template; on Messenger and Instagram only a person's reply within 7 days
+when the HUMAN_AGENT tag is allowed.
+
+Without a chosen channel the contact's ``preferred_channel`` attribute is tried first, then
+the channels they wrote from, most recent first. No I/O here: the caller reads the facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from handoff.windows import Mode, window
+from hub.config import Settings
+from hub.model import Contact
+
+PREFERRED_ATTRIBUTE = "preferred_channel"
+TEMPLATE_CHANNELS = frozenset({"whatsapp"})
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    channel: str
+    recipient: str  # the contact's external id there
+    mode: Mode  # FREE, HUMAN_AGENT (Meta tag) or TEMPLATE
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    status: int  # 422: the request cannot be right; 409: not now, not for this contact
+    code: str
+    message: str
+
+
+def sender(channel: str, settings: Settings) -> str:
+    """Who writes on ``channel``: consent is recorded per contact, channel and sender (a
+    STOP to one of our numbers does not silence another)."""
+    if channel in ("sms", "whatsapp"):
+        return settings.twilio_from.removeprefix("whatsapp:")
+    if channel == "messenger":
+        return settings.messenger_page or "page"
+    return ""
+
+
+def choose(
+    contact: Contact, *, channel: str | None, template: bool, channels_on: Collection[str],
+    last_wrote: Mapping[str, datetime], suppressed: Mapping[str, str], now: datetime,
+    human_agent_tag: bool, by_agent: bool,
+) -> Route | Refusal:
+    """The route for a message to ``contact``, or why there is none.
+
+    ``suppressed``: channel → why we may not write there (for this contact's identity and
+    our sender); ``last_wrote``: channel → when the customer last wrote there.
+    """
+    if channel is not None:
+        if channel not in channels_on:
+            return Refusal(422, "invalid", f"field 'channel': {channel} is not set up on this hub")
+        return _check(contact, channel, template, last_wrote, suppressed, now,
+                      human_agent_tag, by_agent)
+    preferred = contact.attributes.get(PREFERRED_ATTRIBUTE)
+    order = [str(preferred)] if isinstance(preferred, str) and preferred else []
+    order += sorted(last_wrote, key=lambda c: last_wrote[c], reverse=True)
+    order += [i.channel for i in reversed(contact.identities)]
+    reasons: list[str] = []
+    seen: set[str] = set()
+    for candidate in order:
+        if candidate in seen or candidate not in channels_on:
+            continue
+        seen.add(candidate)
+        found = _check(contact, candidate, template, last_wrote, suppressed, now,
+                       human_agent_tag, by_agent)
+        if isinstance(found, Route):
+            return found
+        reasons.append(found.message)
+    if not reasons:
+        return Refusal(409, "unreachable", "the contact has no channel this hub is on")
+    return Refusal(409, "unreachable", "no channel may carry this message: " + "; ".join(reasons))
+
+
+def _check(contact: Contact, channel: str, template: bool, last_wrote: Mapping[str, datetime],
+           suppressed: Mapping[str, str], now: datetime, human_agent_tag: bool,
+           by_agent: bool) -> Route | Refusal:
+    if template and channel not in TEMPLATE_CHANNELS:
+        return Refusal(422, "invalid", f"field 'template': templates are sent on "
+                       f"{', '.join(sorted(TEMPLATE_CHANNELS))}, not {channel}")
+    ids = [i.external_id for i in contact.identities if i.channel == channel]
+    if not ids:
+        return Refusal(409, "unreachable", f"{channel}: the contact has no identity there")
+    if channel in suppressed:
+        return Refusal(409, "suppressed", f"{channel}: {suppressed[channel]}")
+    mode = window(channel, last_wrote.get(channel), now, human_agent_tag).mode(by_agent)
+    if template:
+        return Route(channel, ids[-1], Mode.TEMPLATE)
+    if mode in (Mode.FREE, Mode.HUMAN_AGENT):
+        return Route(channel, ids[-1], mode)
+    if mode is Mode.TEMPLATE:
+        return Refusal(409, "template_needed", f"{channel}: the 24-hour window is closed; "
+                       "send a template")
+    return Refusal(409, "window_closed", f"{channel}: the messaging window is closed")
