@@ -29,7 +29,9 @@
     cPhone: $('contact-phone'), cAttrs: $('contact-attributes'), cSaved: $('contact-saved'),
     cChannels: $('contact-channels'), cConvs: $('contact-conversations'),
     mergeForm: $('merge-form'), mergeOther: $('merge-other'), mergeUndo: $('merge-undo'),
-    cError: $('contact-error'),
+    cError: $('contact-error'), cConsents: $('contact-consents'),
+    replyWindow: $('reply-window'), templateForm: $('template-form'),
+    templateSelect: $('template-select'), templateVars: $('template-variables'),
   };
 
   const st = {
@@ -213,7 +215,84 @@
       return o;
     }));
     if (current && channels.includes(current)) ui.replyChannel.value = current;
+    ui.cConsents.replaceChildren(...(c.consents || []).filter((k) => !k.allowed).map((k) => {
+      const li = el('li', 'consent');
+      li.setAttribute('data-testid', 'contact-consent');
+      li.dataset.channel = k.channel;
+      li.textContent = 'No messages on ' + k.channel + ' (' + k.external_id + '): ' + k.reason;
+      return li;
+    }));
     loadCanned();
+    loadWindow();
+  }
+
+  // ---------- messaging windows: may a free reply go now, and until when ----------
+  function when(iso) {
+    return iso ? new Date(iso).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' }) : '';
+  }
+
+  async function loadWindow() {
+    const id = st.selectedId;
+    if (id == null) return;
+    try {
+      const data = await api('GET', '/api/v1/conversations/' + id + '/window');
+      if (st.selectedId !== id) return;
+      st.windows = new Map((data.channels || []).map((w) => [w.channel, w]));
+    } catch (_) { st.windows = new Map(); }
+    renderWindow();
+  }
+
+  function renderWindow() {
+    const w = st.windows && st.windows.get(ui.replyChannel.value);
+    let text = '';
+    let template = false;
+    if (w) {
+      if (w.mode === 'suppressed') text = 'No messages on ' + w.channel + ': ' + w.suppressed;
+      else if (w.mode === 'free' && w.free_until) text = 'Free reply possible until ' + when(w.free_until);
+      else if (w.mode === 'human_agent') text = '24-hour window closed: your reply goes tagged HUMAN_AGENT, until ' + when(w.human_agent_until);
+      else if (w.mode === 'template') { text = '24-hour window closed: send a template'; template = true; }
+      else if (w.mode === 'closed') text = 'Messaging window closed: the customer must write first';
+    }
+    ui.replyWindow.textContent = text;
+    ui.replyWindow.dataset.mode = w ? w.mode : '';
+    ui.templateForm.hidden = !template || ui.replyPrivate.checked;
+    ui.replyForm.hidden = template && !ui.replyPrivate.checked;
+    if (template) loadTemplates();
+  }
+
+  async function loadTemplates() {
+    try {
+      const data = await api('GET', '/api/v1/templates');
+      ui.templateSelect.replaceChildren(...(data.templates || []).map((t) => {
+        const o = el('option', null, t.name + (t.variables.length ? ' (' + t.variables.join(', ') + ')' : ''));
+        o.value = t.name;
+        return o;
+      }));
+    } catch (_) { /* none */ }
+  }
+
+  async function sendTemplate() {
+    const id = st.selectedId;
+    const contact = st.contact;
+    if (id == null || !contact || st.busy || !ui.templateSelect.value) return;
+    const variables = {};
+    ui.templateVars.value.split(',').forEach((pair) => {
+      const i = pair.indexOf('=');
+      if (i > 0) variables[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
+    });
+    st.busy = true;
+    try {
+      const data = await api('POST', '/api/v1/contacts/' + contact.id + '/notify', {
+        template: ui.templateSelect.value, variables, channel: ui.replyChannel.value });
+      ui.templateVars.value = '';
+      showActionError(null);
+      if (data.message) onMessage(data.message);
+    } catch (e) {
+      if (e.status !== 401) showActionError('Template not sent: ' + e.message);
+    } finally {
+      st.busy = false;
+      if (st.selectedId === id) renderHeader();
+    }
   }
 
   async function loadCanned() {
@@ -344,6 +423,7 @@
 
   function onMessage(m) {
     if (!m || m.conversation_id == null) return;
+    if (m.author === 'customer' && m.conversation_id === st.selectedId) loadWindow();
     const c = st.convs.get(m.conversation_id);
     if (c) {
       if (!m.private) c.last_message = m.text;
@@ -622,7 +702,9 @@
   ui.resolve.addEventListener('click', () => doAction('resolve'));
   ui.replyForm.addEventListener('submit', (ev) => { ev.preventDefault(); sendReply(); });
   ui.replyInput.addEventListener('input', () => { updateReplyState(); sendTyping(); });
-  ui.replyPrivate.addEventListener('change', renderHeader);
+  ui.replyPrivate.addEventListener('change', () => { renderHeader(); renderWindow(); });
+  ui.replyChannel.addEventListener('change', renderWindow);
+  ui.templateForm.addEventListener('submit', (ev) => { ev.preventDefault(); sendTemplate(); });
   ui.status.addEventListener('change', () => setStatus(ui.status.value));
   [ui.search, ui.fState, ui.fChannel, ui.fAgent].forEach((n) => n.addEventListener('input', onFilter));
   document.getElementById('filters').addEventListener('submit', (ev) => { ev.preventDefault(); runFilter(); });
