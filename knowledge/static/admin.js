@@ -63,7 +63,54 @@
     document.querySelectorAll('.tab').forEach((b) => b.classList.toggle('active', b.dataset.tab === name));
     document.querySelectorAll('.tab-page').forEach((p) => { p.hidden = p.id !== 'tab-' + name; });
     if (name === 'unanswered') loadUnanswered();
+    if (name === 'outreach') loadOutreach();
   }
+
+  // ---------- templates and campaigns ----------
+  async function loadOutreach() {
+    try {
+      const [{ templates }, { campaigns }] = await Promise.all([
+        api('GET', '/api/v1/templates'), api('GET', '/api/v1/campaigns')]);
+      const list = $('template-list');
+      list.textContent = '';
+      for (const t of templates) {
+        const li = el('li');
+        li.setAttribute('data-testid', 'template-item');
+        li.append(el('strong', t.name), el('span', ' ' + t.content_sid + (t.variables.length ? ' · ' + t.variables.join(', ') : ''), 'muted'));
+        const drop = el('button', 'Delete');
+        drop.type = 'button';
+        drop.addEventListener('click', async () => { await api('DELETE', '/api/v1/templates/' + t.id); loadOutreach(); });
+        li.append(drop);
+        list.append(li);
+      }
+      const rows = $('campaign-rows');
+      rows.textContent = '';
+      for (const c of campaigns) {
+        const tr = el('tr');
+        tr.setAttribute('data-testid', 'campaign-row');
+        const p = c.progress;
+        tr.append(el('td', c.name), el('td', c.status), el('td', p.sent), el('td', p.skipped), el('td', p.pending), el('td', ''));
+        rows.append(tr);
+        if (p.skipped) {
+          api('GET', '/api/v1/campaigns/' + c.id).then((full) => {
+            const why = [...new Set(full.recipients.filter((r) => r.error).map((r) => r.error))];
+            tr.lastChild.textContent = why.slice(0, 3).join(' · ');
+          }).catch(() => {});
+        }
+      }
+      if (campaigns.some((c) => c.status === 'running')) setTimeout(() => { if (!$('tab-outreach').hidden) loadOutreach(); }, 2000);
+    } catch (e) { $('template-error').textContent = e.message; }
+  }
+  $('template-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    $('template-error').textContent = '';
+    const variables = $('template-vars').value.split(',').map((v) => v.trim()).filter(Boolean);
+    try {
+      await api('POST', '/api/v1/templates', { name: $('template-name').value.trim(), content_sid: $('template-sid').value.trim(), variables });
+      $('template-name').value = $('template-sid').value = $('template-vars').value = '';
+      loadOutreach();
+    } catch (e) { $('template-error').textContent = e.message; }
+  });
 
   // ---------- articles ----------
   async function loadArticles() {
