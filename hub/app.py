@@ -99,11 +99,13 @@ def create_app(
     async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
         await knowledge.reload()
         yield
+        await knowledge.close()
 
     async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
         # several processes on one database hear each other's events (hub/relay.py);
         # listening starts before the knowledge base loads, so no change falls between
-        relay = make_relay(store, bus, knowledge.reload)
+        # (a change another process announces is rebuilt in the background, coalesced)
+        relay = make_relay(store, bus, knowledge.refresh)
         if relay is not None:
             await relay.start()
         yield
