@@ -8,7 +8,8 @@ knowledge base of ``process_from`` phrasings or more is built in one worker proc
 once, on the first large build, kept for the hub's life, at the lowest CPU priority so the
 hub's own work always runs first); only the finished matcher travels back, unpickled in the
 executor's result thread, where the GIL is given up between its objects. A small one is
-built in a thread: it is done before the process could even start.
+built in a thread: it is done before the process could even start, and below 500 phrasings
+(up to 150 articles) the worst stall it caused was 28 ms.
 """
 
 from __future__ import annotations
