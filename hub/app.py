@@ -97,7 +97,11 @@ def create_app(
         await store.close()
 
     async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
-        await knowledge.reload()
+        try:
+            await knowledge.reload()
+        except BaseException:
+            await knowledge.close()  # no rebuild left retrying behind a failed start
+            raise
         yield
         await knowledge.close()
 

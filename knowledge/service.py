@@ -27,6 +27,9 @@ from knowledge.matcher import Matcher, MatchResult, Thresholds
 
 log = logging.getLogger(__name__)
 
+RETRY_SECONDS = 1.0  # a failed rebuild (the store unreachable) is retried with back-off
+MAX_RETRY_SECONDS = 60.0
+
 
 class KnowledgeBase:
     def __init__(
@@ -54,7 +57,6 @@ class KnowledgeBase:
         The result is the change's generation, for ``settled``."""
         self._requested += 1
         if self._task is None or self._task.done():
-            self._error = None
             self._task = asyncio.create_task(self._rebuild_until_current(), name="kb-rebuild")
         return self._requested
 
@@ -90,17 +92,20 @@ class KnowledgeBase:
         self.builder.close()
 
     async def _rebuild_until_current(self) -> None:
+        delay = RETRY_SECONDS
         while self._built < self._requested:
             target = self._requested  # the store read below sees every change up to here
             try:
                 await self._rebuild()
-            except Exception as exc:  # the next change tries again; waiters hear of it
-                log.exception("knowledge base: rebuild failed")
+            except Exception as exc:  # waiters hear of it; the rebuild is tried again
+                log.exception("knowledge base: rebuild failed; retrying in %.0f s", delay)
                 self._error = exc
                 async with self._progress:
                     self._progress.notify_all()
-                return
-            self._built = target
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_SECONDS)
+                continue
+            self._built, self._error, delay = target, None, RETRY_SECONDS
             async with self._progress:
                 self._progress.notify_all()
 

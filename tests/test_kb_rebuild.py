@@ -130,6 +130,35 @@ async def test_nothing_is_stale_after_a_burst_of_creates_edits_and_deletes(
     assert (await (await hub.visitor()).ask("what does a quokka eat"))["text"] == "quokka pellets"
 
 
+class FailingOnce(MatcherBuilder):
+    """The real builder, but the first build fails (the store went away, say)."""
+
+    def __init__(self) -> None:
+        super().__init__(10**9)
+        self.failures = 0
+
+    async def build(self, articles: Sequence[Article], thresholds: Thresholds,
+                    synonyms: Mapping[str, list[str]]) -> Matcher:
+        if not self.failures:
+            self.failures += 1
+            raise RuntimeError("the store went away")
+        return await super().build(articles, thresholds, synonyms)
+
+
+async def test_a_failed_rebuild_is_retried_until_the_write_is_matched(hub: Running) -> None:
+    admin = await admin_headers(hub)
+    knowledge = hub.hub.knowledge
+    knowledge.builder = FailingOnce()
+    created = await hub.client.post("/api/v1/articles", json=_article(7), headers=admin)
+    assert created.status == 201  # committed, whatever the index does
+    async with asyncio.timeout(30):
+        while knowledge.pending:  # retried after a second, then it catches up
+            await asyncio.sleep(0.05)
+    assert knowledge.builder.failures == 1
+    match = await _match(hub, admin, "how do I feed my lemur")
+    assert match["outcome"] == "answer" and match["matches"][0]["title"] == "Lemur food"
+
+
 async def test_a_large_knowledge_base_is_built_in_a_worker_process(hub: Running) -> None:
     admin = await admin_headers(hub)
     knowledge = hub.hub.knowledge
