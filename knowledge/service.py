@@ -27,6 +27,8 @@ from knowledge.matcher import Matcher, MatchResult, Thresholds
 
 log = logging.getLogger(__name__)
 
+QUIET_SECONDS = 0.05  # a large rebuild, or one after a burst, waits for a pause this long ...
+QUIET_MAX_SECONDS = 1.0  # ... but never longer than this
 RETRY_SECONDS = 1.0  # a failed rebuild (the store unreachable) is retried with back-off
 MAX_RETRY_SECONDS = 60.0
 
@@ -94,6 +96,9 @@ class KnowledgeBase:
     async def _rebuild_until_current(self) -> None:
         delay = RETRY_SECONDS
         while self._built < self._requested:
+            burst = self._requested - self._built > 1  # changes came while building
+            if burst or len(self._matcher) >= self.builder.process_from:
+                await self._pause_in_writes()
             target = self._requested  # the store read below sees every change up to here
             try:
                 await self._rebuild()
@@ -108,6 +113,18 @@ class KnowledgeBase:
             self._built, self._error, delay = target, None, RETRY_SECONDS
             async with self._progress:
                 self._progress.notify_all()
+
+    async def _pause_in_writes(self) -> None:
+        """Before a large (seconds-long) rebuild: let a burst of writes finish, so one build
+        covers it instead of one build of part of it and another of the rest."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + QUIET_MAX_SECONDS
+        seen = self._requested
+        while loop.time() < deadline:
+            await asyncio.sleep(QUIET_SECONDS)
+            if self._requested == seen:
+                return
+            seen = self._requested
 
     async def _rebuild(self) -> None:
         started = time.perf_counter()
