@@ -159,6 +159,7 @@ async def test_fallbacks_and_unhelpful_answers_are_logged_grouped_and_resolved(
     groups = (await _json(await hub.client.get("/api/v1/kb/unanswered",
                                                headers=admin)))["groups"]
     assert all("juggle" not in g["text"].lower() for g in groups)
+    await hub.settle()  # the write answered once committed; now the matcher has it too
     visitor = await hub.visitor()
     assert (await visitor.ask("can you juggle flaming torches"))["article_id"] == target.id
     dismissed = await _json(await hub.client.post(
