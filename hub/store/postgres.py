@@ -51,12 +51,9 @@ from hub.model import (
     NewArticle,
     NewMessage,
     OutboxItem,
-    Role,
-    User,
 )
 from hub.store.base import (
     SCHEMA_VERSION,
-    Conflict,
     DeadLetter,
     IdentityStatus,
     NotFound,
@@ -83,7 +80,16 @@ from hub.store.rows import (
     dump_suggestions,
     message_from_row,
     outbox_from_row,
-    user_from_row,
+)
+from hub.store.rules_users import UserRules
+from hub.store.sql import (
+    Fetch,
+    ForeignKeyViolation,
+    Mode,
+    Rule,
+    Step,
+    UniqueViolation,
+    start,
 )
 
 log = logging.getLogger(__name__)
@@ -184,7 +190,32 @@ def _affected(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
+async def _drive(conn: Conn, rule: Rule[T], step: Step, single: bool = False) -> T:
+    """Run a started rule to its end on this connection: an ``await`` loop."""
+    while True:
+        sql, params = step.sql.postgres, step.params
+        try:
+            try:
+                if step.fetch is Fetch.ONE:
+                    result = await conn.fetchrow(sql, *params)
+                elif step.fetch is Fetch.ALL:
+                    result = await conn.fetch(sql, *params)
+                else:
+                    result = _affected(await conn.execute(sql, *params))
+            except asyncpg.UniqueViolationError as exc:
+                step = rule.throw(UniqueViolation(str(exc)))
+            except asyncpg.ForeignKeyViolationError as exc:
+                step = rule.throw(ForeignKeyViolation(str(exc)))
+            else:
+                step = rule.send(result)
+        except StopIteration as stop:
+            answer: T = stop.value
+            return answer
+        if single:
+            raise RuntimeError(f"a one-statement rule went on to {step.sql!r}")
+
+
+class PostgresStore(UserRules, PostgresKnowledge, PostgresContacts, Store):
     auto_migrate = False
 
     def __init__(self, url: str) -> None:
@@ -307,6 +338,32 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
                     await asyncio.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
 
+    async def _run(self, mode: Mode, make: Callable[[], Rule[T]]) -> T:
+        """Drive a rule on a pooled connection, in a transaction unless it is one statement
+        or plain reads; run it again when it lost a race it can win next time."""
+        if self._pool is None:
+            raise RuntimeError("the store is closed")
+        retryable = (*_RETRYABLE, UniqueViolation) if mode is Mode.RETRY else _RETRYABLE
+        for attempt in range(_RETRIES):
+            rule = make()
+            step, answer = start(rule)
+            if step is None:
+                return answer  # type: ignore[return-value]
+            async with self._pool.acquire() as conn:
+                try:
+                    if mode is Mode.READ or mode is Mode.WRITE_ONE:
+                        return await _drive(conn, rule, step, single=mode is Mode.WRITE_ONE)
+                    async with conn.transaction(
+                        isolation="repeatable_read" if mode is Mode.SNAPSHOT
+                        else "read_committed", readonly=mode is Mode.SNAPSHOT,
+                    ):
+                        return await _drive(conn, rule, step)
+                except retryable:
+                    if attempt == _RETRIES - 1:
+                        raise
+                    await asyncio.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         if self._pool is None:
             raise RuntimeError("the store is closed")
@@ -317,23 +374,6 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
         if self._pool is None:
             raise RuntimeError("the store is closed")
         return await self._pool.fetchrow(sql, *args)
-
-    async def ping(self) -> None:
-        await self._fetchrow("SELECT 1")
-
-    async def get_meta(self, key: str) -> str | None:
-        row = await self._fetchrow("SELECT value FROM meta WHERE key = $1", key)
-        return None if row is None else str(row["value"])
-
-    async def set_meta_default(self, key: str, value: str) -> str:
-        async def run(conn: Conn) -> str:
-            await conn.execute(
-                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-                key, value,
-            )
-            return str(await conn.fetchval("SELECT value FROM meta WHERE key = $1", key))
-
-        return await self._tx(run)
 
     async def notify_many(self, channel: str, payloads: Sequence[str]) -> None:
         """Send NOTIFYs, in order, in one round trip (delivered when this statement commits)."""
@@ -681,56 +721,6 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
         rows = await self._fetch("SELECT state, COUNT(*) AS n FROM conversations GROUP BY state")
         counts = {ConversationState(row["state"]): int(row["n"]) for row in rows}
         return {state: counts.get(state, 0) for state in ConversationState}
-
-    # users and sessions --------------------------------------------------
-    async def create_user(self, email: str, name: str, role: Role, password_hash: str) -> User:
-        try:
-            row = await self._fetchrow(
-                "INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4)"
-                " RETURNING *",
-                email, name, role.value, password_hash,
-            )
-        except asyncpg.UniqueViolationError:
-            raise Conflict(f"a user with email {email} exists already") from None
-        return user_from_row(row)
-
-    async def update_user_password(self, email: str, password_hash: str) -> User:
-        async def run(conn: Conn) -> User:
-            row = await conn.fetchrow(
-                "UPDATE users SET password_hash = $1 WHERE email = $2 RETURNING *",
-                password_hash, email,
-            )
-            if row is None:
-                raise NotFound(f"no user with email {email}")
-            await conn.execute("DELETE FROM sessions WHERE user_id = $1", row["id"])
-            return user_from_row(row)
-
-        return await self._tx(run)
-
-    async def get_user(self, user_id: int) -> User | None:
-        row = await self._fetchrow("SELECT * FROM users WHERE id = $1", user_id)
-        return None if row is None else user_from_row(row)
-
-    async def get_user_by_email(self, email: str) -> User | None:
-        row = await self._fetchrow("SELECT * FROM users WHERE email = $1", email)
-        return None if row is None else user_from_row(row)
-
-    async def create_session(self, token_hash: str, user_id: int, expires_at: float) -> None:
-        await self._fetchrow(
-            "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
-            token_hash, user_id, expires_at,
-        )
-
-    async def session_user(self, token_hash: str, now: float) -> User | None:
-        row = await self._fetchrow(
-            "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id"
-            " WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active",
-            token_hash, now,
-        )
-        return None if row is None else user_from_row(row)
-
-    async def delete_session(self, token_hash: str) -> None:
-        await self._fetchrow("DELETE FROM sessions WHERE token_hash = $1", token_hash)
 
     # knowledge -----------------------------------------------------------
     async def list_articles(self) -> list[Article]:

@@ -10,16 +10,15 @@ from typing import Any, TypeVar
 import asyncpg
 from asyncpg import Connection as Conn
 
-from hub.model import Contact, Conversation, Role, User
+from hub.model import Contact, Conversation
 from hub.store.base import Conflict, NotFound
-from hub.store.base_contacts import CannedResponse, Joined, Merge, Redemption
+from hub.store.base_contacts import Joined, Merge, Redemption
 from hub.store.rows import (
     CONVERSATION_COLUMNS,
     CONVERSATION_FROM,
     THREAD_ORDER,
     contact_from_row,
     conversation_from_row,
-    user_from_row,
 )
 
 T = TypeVar("T")
@@ -314,66 +313,3 @@ class PostgresContacts:
             "  AND m.author = 'customer' AND m.id > COALESCE(r.last_read_message_id, 0)"
             " GROUP BY m.conversation_id", user_id, ids)
         return {**dict.fromkeys(ids, 0), **{int(r["cid"]): int(r["n"]) for r in rows}}
-
-    # agents --------------------------------------------------------------------
-    async def list_users(self) -> list[User]:
-        return [user_from_row(r) for r in await self._fetch("SELECT * FROM users ORDER BY id")]
-
-    async def update_user(
-        self,
-        user_id: int,
-        *,
-        name: str | None = None,
-        role: Role | None = None,
-        active: bool | None = None,
-        status: str | None = None,
-    ) -> User:
-        async def run(conn: Conn) -> User:
-            row = await conn.fetchrow(
-                "UPDATE users SET name = COALESCE($1, name), role = COALESCE($2, role),"
-                " active = COALESCE($3, active), status = COALESCE($4, status) WHERE id = $5"
-                " RETURNING *", name, None if role is None else role.value, active, status,
-                user_id)
-            if row is None:
-                raise NotFound(f"user {user_id} not found")
-            if not row["active"]:
-                await conn.execute("DELETE FROM sessions WHERE user_id = $1", user_id)
-            return user_from_row(row)
-
-        user: User = await self._tx(run)
-        return user
-
-    async def open_counts(self) -> dict[int, int]:
-        rows = await self._fetch(
-            "SELECT assigned_agent_id AS agent, COUNT(*) AS n FROM conversations"
-            " WHERE state = 'assigned' AND assigned_agent_id IS NOT NULL"
-            " GROUP BY assigned_agent_id")
-        return {int(r["agent"]): int(r["n"]) for r in rows}
-
-    # canned responses ------------------------------------------------------------
-    async def list_canned(self) -> list[CannedResponse]:
-        rows = await self._fetch("SELECT * FROM canned_responses ORDER BY shortcut")
-        return [CannedResponse(int(r["id"]), r["shortcut"], r["text"]) for r in rows]
-
-    async def save_canned(
-        self, shortcut: str, text: str, canned_id: int | None = None
-    ) -> CannedResponse:
-        try:
-            if canned_id is None:
-                row = await self._fetchrow("INSERT INTO canned_responses (shortcut, text)"
-                                           " VALUES ($1, $2) RETURNING id", shortcut, text)
-            else:
-                row = await self._fetchrow("UPDATE canned_responses SET shortcut = $1,"
-                                           " text = $2 WHERE id = $3 RETURNING id",
-                                           shortcut, text, canned_id)
-        except asyncpg.UniqueViolationError:
-            raise Conflict(f"the shortcut {shortcut!r} is taken") from None
-        if row is None:
-            raise NotFound(f"canned response {canned_id} not found")
-        return CannedResponse(int(row["id"]), shortcut, text)
-
-    async def delete_canned(self, canned_id: int) -> None:
-        row = await self._fetchrow("DELETE FROM canned_responses WHERE id = $1 RETURNING id",
-                                   canned_id)
-        if row is None:
-            raise NotFound(f"canned response {canned_id} not found")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import sqlite_utils
 
@@ -22,12 +23,9 @@ from hub.model import (
     NewArticle,
     NewMessage,
     OutboxItem,
-    Role,
-    User,
 )
 from hub.store.base import (
     SCHEMA_VERSION,
-    Conflict,
     DeadLetter,
     IdentityStatus,
     NotFound,
@@ -49,15 +47,17 @@ from hub.store.rows import (
     dump_suggestions,
     message_from_row,
     outbox_from_row,
-    user_from_row,
     utcnow,
 )
+from hub.store.rules_users import UserRules
+from hub.store.sql import Mode, Rule, start
 from hub.store.sqlite_contacts import SQLiteContacts
-from hub.store.sqlite_engine import SQLiteEngine
+from hub.store.sqlite_engine import SQLiteEngine, drive
 from hub.store.sqlite_kb import SQLiteKnowledge, write_revision
 from hub.store.sqlite_schema import MIGRATIONS
 
 Conn = sqlite3.Connection
+T = TypeVar("T")
 
 
 def _now() -> str:
@@ -185,7 +185,7 @@ def _insert_message(
     return int(cur.lastrowid or 0)
 
 
-class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
+class SQLiteStore(UserRules, SQLiteKnowledge, SQLiteContacts, Store):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
@@ -208,6 +208,16 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
     async def close(self) -> None:
         await asyncio.to_thread(self._engine.stop)
 
+    async def _run(self, mode: Mode, make: Callable[[], Rule[T]]) -> T:
+        """Drive a rule: reads on a read-only connection, writes in the writer's SAVEPOINT."""
+        rule = make()
+        step, answer = start(rule)
+        if step is None:
+            return answer  # type: ignore[return-value]
+        if mode is Mode.READ or mode is Mode.SNAPSHOT:
+            return await self._engine.read(lambda conn: drive(conn, rule, step))
+        return await self._engine.write(lambda conn: drive(conn, rule, step))
+
     async def migrate(self) -> int:
         def run(conn: Conn) -> int:
             version = _schema_version(conn)
@@ -221,24 +231,6 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
                 step(db)
                 db.table("meta").upsert({"key": "schema_version", "value": str(number)}, pk="key")
             return len(MIGRATIONS)
-
-        return await self._engine.write(run)
-
-    async def ping(self) -> None:
-        await self._engine.read(lambda conn: conn.execute("SELECT 1").fetchone())
-
-    async def get_meta(self, key: str) -> str | None:
-        def run(conn: Conn) -> str | None:
-            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-            return None if row is None else str(row["value"])
-
-        return await self._engine.read(run)
-
-    async def set_meta_default(self, key: str, value: str) -> str:
-        def run(conn: Conn) -> str:
-            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
-            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-            return str(row["value"])
 
         return await self._engine.write(run)
 
@@ -597,76 +589,6 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
             return {state: counts.get(state, 0) for state in ConversationState}
 
         return await self._engine.read(run)
-
-    # users and sessions --------------------------------------------------
-    async def create_user(self, email: str, name: str, role: Role, password_hash: str) -> User:
-        def run(conn: Conn) -> User:
-            try:
-                cur = conn.execute(
-                    "INSERT INTO users (email, name, role, password_hash, active, created_at)"
-                    " VALUES (?, ?, ?, ?, 1, ?)",
-                    (email, name, role.value, password_hash, _now()),
-                )
-            except sqlite3.IntegrityError:
-                raise Conflict(f"a user with email {email} exists already") from None
-            row = conn.execute("SELECT * FROM users WHERE id = ?", (cur.lastrowid,)).fetchone()
-            return user_from_row(row)
-
-        return await self._engine.write(run)
-
-    async def update_user_password(self, email: str, password_hash: str) -> User:
-        def run(conn: Conn) -> User:
-            conn.execute(
-                "UPDATE users SET password_hash = ? WHERE email = ?", (password_hash, email)
-            )
-            row = conn.execute("SELECT * FROM users WHERE email = ?", (email,)).fetchone()
-            if row is None:
-                raise NotFound(f"no user with email {email}")
-            conn.execute("DELETE FROM sessions WHERE user_id = ?", (row["id"],))
-            return user_from_row(row)
-
-        return await self._engine.write(run)
-
-    async def get_user(self, user_id: int) -> User | None:
-        def run(conn: Conn) -> User | None:
-            row = conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
-            return None if row is None else user_from_row(row)
-
-        return await self._engine.read(run)
-
-    async def get_user_by_email(self, email: str) -> User | None:
-        def run(conn: Conn) -> User | None:
-            row = conn.execute("SELECT * FROM users WHERE email = ?", (email,)).fetchone()
-            return None if row is None else user_from_row(row)
-
-        return await self._engine.read(run)
-
-    async def create_session(self, token_hash: str, user_id: int, expires_at: float) -> None:
-        def run(conn: Conn) -> None:
-            conn.execute(
-                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?)",
-                (token_hash, user_id, _now(), expires_at),
-            )
-
-        await self._engine.write(run)
-
-    async def session_user(self, token_hash: str, now: float) -> User | None:
-        def run(conn: Conn) -> User | None:
-            row = conn.execute(
-                "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id"
-                " WHERE s.token_hash = ? AND s.expires_at > ? AND u.active = 1",
-                (token_hash, now),
-            ).fetchone()
-            return None if row is None else user_from_row(row)
-
-        return await self._engine.read(run)
-
-    async def delete_session(self, token_hash: str) -> None:
-        def run(conn: Conn) -> None:
-            conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
-
-        await self._engine.write(run)
 
     # knowledge -----------------------------------------------------------
     async def list_articles(self) -> list[Article]:

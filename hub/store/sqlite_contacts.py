@@ -10,16 +10,15 @@ from typing import Any
 
 import sqlite_utils
 
-from hub.model import Contact, Conversation, Role, User
+from hub.model import Contact, Conversation
 from hub.store.base import Conflict, NotFound
-from hub.store.base_contacts import CannedResponse, Joined, Merge, Redemption
+from hub.store.base_contacts import Joined, Merge, Redemption
 from hub.store.rows import (
     CONVERSATION_COLUMNS,
     CONVERSATION_FROM,
     THREAD_ORDER,
     contact_from_row,
     conversation_from_row,
-    user_from_row,
 )
 from hub.store.sqlite_engine import SQLiteEngine
 
@@ -320,80 +319,3 @@ class SQLiteContacts:
             return {**dict.fromkeys(ids, 0), **{int(r["cid"]): int(r["n"]) for r in rows}}
 
         return await self._engine.read(run) if ids else {}
-
-    # agents --------------------------------------------------------------------
-    async def list_users(self) -> list[User]:
-        def run(conn: Conn) -> list[User]:
-            return [user_from_row(r) for r in conn.execute("SELECT * FROM users ORDER BY id")]
-
-        return await self._engine.read(run)
-
-    async def update_user(
-        self,
-        user_id: int,
-        *,
-        name: str | None = None,
-        role: Role | None = None,
-        active: bool | None = None,
-        status: str | None = None,
-    ) -> User:
-        def run(conn: Conn) -> User:
-            conn.execute(
-                "UPDATE users SET name = COALESCE(?, name), role = COALESCE(?, role),"
-                " active = COALESCE(?, active), status = COALESCE(?, status) WHERE id = ?",
-                (name, None if role is None else role.value,
-                 None if active is None else int(active), status, user_id),
-            )
-            row = conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"user {user_id} not found")
-            if not row["active"]:
-                conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
-            return user_from_row(row)
-
-        return await self._engine.write(run)
-
-    async def open_counts(self) -> dict[int, int]:
-        def run(conn: Conn) -> dict[int, int]:
-            rows = conn.execute(
-                "SELECT assigned_agent_id AS agent, COUNT(*) AS n FROM conversations"
-                " WHERE state = 'assigned' AND assigned_agent_id IS NOT NULL"
-                " GROUP BY assigned_agent_id").fetchall()
-            return {int(r["agent"]): int(r["n"]) for r in rows}
-
-        return await self._engine.read(run)
-
-    # canned responses ------------------------------------------------------------
-    async def list_canned(self) -> list[CannedResponse]:
-        def run(conn: Conn) -> list[CannedResponse]:
-            rows = conn.execute("SELECT * FROM canned_responses ORDER BY shortcut").fetchall()
-            return [CannedResponse(int(r["id"]), r["shortcut"], r["text"]) for r in rows]
-
-        return await self._engine.read(run)
-
-    async def save_canned(
-        self, shortcut: str, text: str, canned_id: int | None = None
-    ) -> CannedResponse:
-        def run(conn: Conn) -> CannedResponse:
-            try:
-                if canned_id is None:
-                    cur = conn.execute("INSERT INTO canned_responses (shortcut, text, created_at)"
-                                       " VALUES (?, ?, ?)", (shortcut, text, _now()))
-                    return CannedResponse(int(cur.lastrowid or 0), shortcut, text)
-                cur = conn.execute("UPDATE canned_responses SET shortcut = ?, text = ?"
-                                   " WHERE id = ?", (shortcut, text, canned_id))
-            except sqlite3.IntegrityError:
-                raise Conflict(f"the shortcut {shortcut!r} is taken") from None
-            if cur.rowcount == 0:
-                raise NotFound(f"canned response {canned_id} not found")
-            return CannedResponse(canned_id, shortcut, text)
-
-        return await self._engine.write(run)
-
-    async def delete_canned(self, canned_id: int) -> None:
-        def run(conn: Conn) -> None:
-            if conn.execute("DELETE FROM canned_responses WHERE id = ?",
-                            (canned_id,)).rowcount == 0:
-                raise NotFound(f"canned response {canned_id} not found")
-
-        await self._engine.write(run)
