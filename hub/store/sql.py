@@ -83,14 +83,17 @@ class Sql:
     """One statement, in both engines' spelling (translated once, when the constant is made).
 
     ``lists``: the (0-based) parameters that are id lists, which SQLite receives as JSON.
+    ``sqlite_fork``: SQLite's own wording of a genuine fork (say where it is made, and why).
     """
 
     __slots__ = ("lists", "postgres", "sqlite", "text")
 
-    def __init__(self, text: str, *, lock_only: bool = False) -> None:
+    def __init__(self, text: str, *, lock_only: bool = False,
+                 sqlite_fork: str | None = None) -> None:
         self.text = " ".join(text.split())
         self.postgres = _postgres(self.text)
-        self.sqlite: str | None = None if lock_only else _sqlite(self.text)
+        self.sqlite: str | None = None if lock_only else _sqlite(
+            " ".join((sqlite_fork or text).split()))
         self.lists = tuple(int(n) - 1 for n in _IDS.findall(self.text))
 
     def __repr__(self) -> str:
@@ -178,5 +181,5 @@ def all_statements(*modules: Any) -> list[Sql]:
         for value in vars(module).values():
             values = value.values() if isinstance(value, dict) else (
                 value if isinstance(value, tuple) else (value,))
-            found.extend(v for v in values if isinstance(v, Sql))
+            found.extend(v for v in values if isinstance(v, Sql) and v not in found)
     return found

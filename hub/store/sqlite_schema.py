@@ -9,9 +9,6 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from hub.store.sqlite_contacts import migrate_v3
-from hub.store.sqlite_kb import migrate_v2, migrate_v4
-
 
 def _v1(db: sqlite_utils.Database) -> None:
     db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
@@ -156,6 +153,73 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"title", "questions", "answer", "tags", "status", "created_at", "updated_at"},
     )
+
+
+def migrate_v2(db: sqlite_utils.Database) -> None:
+    """Schema version 2: knowledge administration."""
+    db.table("articles").add_column("sms_answer", str)
+    db.table("article_revisions").create(
+        {"id": int, "article_id": int, "action": str, "title": str, "questions": str,
+         "answer": str, "tags": str, "status": str, "sms_answer": str, "created_at": str},
+        pk="id",
+        not_null={"article_id", "action", "title", "questions", "answer", "tags", "status",
+                  "created_at"},
+    )
+    db.table("article_revisions").create_index(["article_id", "id"])
+    # the articles of a schema-1 database start their history here
+    db.execute(
+        "INSERT INTO article_revisions (article_id, action, title, questions, answer, tags,"
+        " status, created_at) SELECT id, 'create', title, questions, answer, tags, status,"
+        " updated_at FROM articles"
+    )
+    db.table("unanswered").create(
+        {"id": int, "text": str, "kind": str, "conversation_id": int, "message_id": int,
+         "article_id": int, "dismissed": int, "created_at": str},
+        pk="id",
+        not_null={"text", "kind", "dismissed", "created_at"},
+        defaults={"dismissed": 0},
+    )
+    db.table("unanswered").create_index(["dismissed", "id"])
+    db.table("unanswered").create_index(["article_id"])
+    db.table("kb_settings").create({"key": str, "value": str}, pk="key", not_null={"value"})
+
+
+def migrate_v3(db: sqlite_utils.Database) -> None:
+    """Schema version 3: contacts across channels, link codes, merges, agents."""
+    db.table("contacts").add_column("merged_into", int)
+    db.table("users").add_column("status", str, not_null_default="away")
+    db.table("link_codes").create(
+        {"id": int, "code_hash": str, "contact_id": int, "channel": str, "expires_at": float,
+         "used_by": str, "created_at": str},
+        pk="id", not_null={"code_hash", "contact_id", "channel", "expires_at", "created_at"},
+        foreign_keys=[("contact_id", "contacts", "id")],
+    )
+    db.table("link_codes").create_index(["code_hash"], unique=True)
+    db.table("merges").create(
+        {"id": int, "survivor_id": int, "other_id": int, "snapshot": str, "created_at": str,
+         "undone_at": str},
+        pk="id", not_null={"survivor_id", "other_id", "snapshot", "created_at"},
+        foreign_keys=[("survivor_id", "contacts", "id"), ("other_id", "contacts", "id")],
+    )
+    db.table("canned_responses").create(
+        {"id": int, "shortcut": str, "text": str, "created_at": str},
+        pk="id", not_null={"shortcut", "text", "created_at"},
+    )
+    db.table("canned_responses").create_index(["shortcut"], unique=True)
+    db.table("conversation_reads").create(
+        {"user_id": int, "conversation_id": int, "last_read_message_id": int},
+        pk=("user_id", "conversation_id"),
+        not_null={"user_id", "conversation_id", "last_read_message_id"},
+        foreign_keys=[("user_id", "users", "id"), ("conversation_id", "conversations", "id")],
+    )
+
+
+def migrate_v4(db: sqlite_utils.Database) -> None:
+    """Schema version 4: each revision names its author (older revisions: NULL, unknown)."""
+    table = db.table("article_revisions")
+    table.add_column("author_id", int)
+    table.add_column("author_name", str)
+    table.add_column("author_email", str)
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
