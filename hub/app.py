@@ -117,9 +117,9 @@ def create_app(
             await channel.stop()
 
     async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
-        recovered = await pipeline.recover()
+        recovered = await pipeline.start()
         if recovered:
-            log.info("routed %d messages left unanswered by the last run", recovered)
+            log.info("routing %d messages left unanswered by the last run", recovered)
         yield
         await pipeline.close()
 

@@ -2,7 +2,7 @@
 
 - Every statement a rule can yield is a module-level constant, and each one is prepared on
   both engines: SQLite compiles it (``EXPLAIN``), PostgreSQL plans it (``prepare``). A
-  statement only one engine runs (SQLite's outbox lease) is prepared on that one.
+  statement only one engine runs (its outbox leasing, routing claims) is prepared on that one.
 - The hot lookups use their indexes on SQLite (``EXPLAIN QUERY PLAN``).
 - A rule takes no more statements (round trips on PostgreSQL) than the engine-specific code
   it replaced did, counted on both engines as the rules run for real.
@@ -27,8 +27,20 @@ from hub.store import (
     rules_users,
     sqlite,
 )
-from hub.store.sql import Rule, Sql, Step, all_statements
+from hub.store.sql import Rule, Sql, Step
 from hub.store.sqlite_engine import _configure
+
+
+def all_statements(*modules: Any) -> list[Sql]:
+    """Every statement constant in those modules (including those in dicts and tuples)."""
+    found: list[Sql] = []
+    for module in modules:
+        for value in vars(module).values():
+            values = value.values() if isinstance(value, dict) else (
+                value if isinstance(value, tuple) else (value,))
+            found.extend(v for v in values if isinstance(v, Sql) and v not in found)
+    return found
+
 
 SHARED = all_statements(rules_users, rules_kb, rules_contacts, rules_conversations)
 SQLITE_ONLY = all_statements(sqlite)
@@ -63,14 +75,18 @@ async def test_every_statement_compiles_on_sqlite(tmp_path: Any) -> None:
 
 
 async def test_every_statement_is_prepared_on_postgresql(pg_url: str) -> None:
+    from hub.store import postgres
     from hub.store.postgres import PostgresStore
+
+    own = all_statements(postgres)  # its leasing, routing claims and NOTIFY
+    assert postgres.LEASE_DUE in own
 
     store = PostgresStore(pg_url)
     await store.open(migrate=False)
     failures = []
     try:
         async with store.connection() as conn:
-            for sql in SHARED:
+            for sql in SHARED + own:
                 try:
                     await conn.prepare(sql.postgres)
                 except Exception as exc:  # handed to the rule, as the driver does

@@ -6,10 +6,15 @@ plain reads need none), where the rules lock the row that decides a race first (
 ``rules_conversations.py``). What is PostgreSQL's own: the pool, migrations, and leasing:
 
 - ``lease_outbox`` takes due rows ``FOR UPDATE SKIP LOCKED``: two workers never lease one
-  item. A lease records the database session of the process holding it (an ``anchor``
-  connection each store keeps open); when that session has ended — the process died, even
-  by ``kill -9`` — the lease is void at once, so a survivor delivers the item on its next
-  poll instead of after the lease time. See the schema's note.
+  item, and only the oldest pending item of a recipient is leasable, so no two workers
+  hold replies to one recipient at once. A lease records the database session of the
+  process holding it (an ``anchor`` connection each store keeps open); when that session
+  has ended — the process died, even by ``kill -9`` — the lease is void at once, so a
+  survivor delivers the item on its next poll instead of after the lease time. See the
+  schema's note.
+- ``ingest`` claims the new message's routing for the same session; ``claim_unrouted`` hands
+  a survivor the unrouted messages of sessions that have ended (its hub polls it), so what
+  a killed process acknowledged but had not routed is routed within seconds.
 
 Every hub process must reach PostgreSQL directly or through a *session* pooler, as the same
 role (or one with ``pg_read_all_stats``): LISTEN and the lease holder's session id need a
@@ -29,18 +34,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
 from asyncpg import Connection as Conn
 
-from hub.model import OutboxItem
+from hub.model import Message, OutboxItem
 from hub.store.base import SCHEMA_VERSION, SchemaMismatch, Store, StoreError
 from hub.store.postgres_schema import MIGRATIONS
 from hub.store.postgres_url import PgTarget, parse_pg_url
-from hub.store.rows import outbox_from_row
+from hub.store.rows import MESSAGE_COLUMNS, message_from_row, outbox_from_row
 from hub.store.rules_contacts import ContactRules
 from hub.store.rules_conversations import ConversationRules
 from hub.store.rules_kb import KnowledgeRules
@@ -50,6 +55,7 @@ from hub.store.sql import (
     ForeignKeyViolation,
     Mode,
     Rule,
+    Sql,
     Step,
     UniqueViolation,
     start,
@@ -60,6 +66,44 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _RETRIES = 5
 _RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+
+
+# PostgreSQL's own statements (leasing and claiming are per engine; see the module's note).
+# Leasing: due items that no live session holds, oldest due first, only each recipient's
+# oldest pending reply, taken FOR UPDATE SKIP LOCKED and leased to this store's session.
+LEASE_DUE = Sql(
+    "WITH due AS ("
+    " SELECT o.id FROM outbox o"
+    " WHERE o.status = 'pending' AND o.next_attempt_at <= $1"
+    " AND (o.locked_until IS NULL OR o.locked_until <= $1"
+    "  OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"  # the holder's session ended
+    "   WHERE a.pid = o.leased_pid"
+    "   AND (a.backend_start = o.leased_since OR a.backend_start IS NULL)))"
+    " AND NOT EXISTS (SELECT 1 FROM outbox e"  # an earlier reply is unsent
+    "  WHERE e.status = 'pending' AND e.channel = o.channel"
+    "  AND e.recipient = o.recipient AND e.id < o.id)"
+    " ORDER BY o.next_attempt_at, o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED)"
+    " UPDATE outbox o SET locked_until = $2, attempts = o.attempts + 1,"
+    " leased_pid = $4, leased_since = $5"
+    " FROM due, messages m LEFT JOIN users u ON u.id = m.agent_id"
+    " WHERE o.id = due.id AND m.id = o.message_id"
+    " RETURNING o.id, o.message_id, o.conversation_id, o.channel, o.recipient,"
+    " o.attempts, o.next_attempt_at, m.text, m.suggestions, u.name AS agent_name")
+# routing claims: unrouted messages whose claiming session has ended (or none claimed)
+CLAIM_UNROUTED = Sql(
+    "WITH orphaned AS ("
+    " SELECT m.id FROM messages m WHERE NOT m.handled"
+    " AND (m.route_pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
+    "  WHERE a.pid = m.route_pid"  # the claiming session has ended
+    "  AND (a.backend_start = m.route_since OR a.backend_start IS NULL)))"
+    " ORDER BY m.id LIMIT $1 FOR UPDATE OF m SKIP LOCKED),"
+    " claimed AS (UPDATE messages m SET route_pid = $2, route_since = $3"
+    "  FROM orphaned WHERE m.id = orphaned.id RETURNING m.id)"
+    f" SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN users u ON u.id = m.agent_id"
+    " WHERE m.id IN (SELECT id FROM claimed) ORDER BY m.id")
+# NOTIFYs, in order, in one round trip (delivered when this statement commits)
+NOTIFY_MANY = Sql("SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) AS t(p)")
+ANCHOR_SESSION = Sql("SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()")
 
 
 async def _schema_version(conn: Conn) -> int:
@@ -101,6 +145,7 @@ async def _drive(conn: Conn, rule: Rule[T], step: Step, single: bool = False) ->
 
 class PostgresStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, Store):
     auto_migrate = False
+    several_processes = True
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -189,7 +234,8 @@ class PostgresStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, 
                 )
             return len(MIGRATIONS)
 
-        return await self._tx(run)
+        async with self.connection() as conn, conn.transaction():
+            return await run(conn)
 
     def connection(self) -> Any:
         """``async with store.connection() as conn``: a pooled connection, for bulk work
@@ -197,30 +243,6 @@ class PostgresStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, 
         if self._pool is None:
             raise RuntimeError("the store is closed")
         return self._pool.acquire()
-
-    async def _tx(
-        self, fn: Callable[[Conn], Awaitable[T]], *, retry_unique: bool = False,
-        readonly: bool = False,
-    ) -> T:
-        """Run ``fn`` in one transaction; retry it when it lost a race it can win next time."""
-        if self._pool is None:
-            raise RuntimeError("the store is closed")
-        retryable: tuple[type[BaseException], ...] = _RETRYABLE
-        if retry_unique:
-            retryable = (*retryable, asyncpg.UniqueViolationError)
-        for attempt in range(_RETRIES):
-            async with self._pool.acquire() as conn:
-                try:
-                    async with conn.transaction(
-                        isolation="repeatable_read" if readonly else "read_committed",
-                        readonly=readonly,
-                    ):
-                        return await fn(conn)
-                except retryable:
-                    if attempt == _RETRIES - 1:
-                        raise
-                    await asyncio.sleep(0.005 * (attempt + 1))
-        raise AssertionError("unreachable")
 
     async def _run(self, mode: Mode, make: Callable[[], Rule[T]]) -> T:
         """Drive a rule on a pooled connection, in a transaction unless it is one statement
@@ -248,23 +270,15 @@ class PostgresStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, 
                     await asyncio.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+    async def _fetch(self, sql: Sql, *args: Any) -> list[Any]:
         if self._pool is None:
             raise RuntimeError("the store is closed")
-        rows: list[Any] = await self._pool.fetch(sql, *args)
+        rows: list[Any] = await self._pool.fetch(sql.postgres, *args)
         return rows
-
-    async def _fetchrow(self, sql: str, *args: Any) -> Any:
-        if self._pool is None:
-            raise RuntimeError("the store is closed")
-        return await self._pool.fetchrow(sql, *args)
 
     async def notify_many(self, channel: str, payloads: Sequence[str]) -> None:
         """Send NOTIFYs, in order, in one round trip (delivered when this statement commits)."""
-        await self._fetchrow(
-            "SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) AS t(p)",
-            channel, list(payloads),
-        )
+        await self._fetch(NOTIFY_MANY, channel, list(payloads))
 
     # outbox --------------------------------------------------------------
     async def _lease_owner_id(self) -> tuple[int, datetime]:
@@ -272,35 +286,28 @@ class PostgresStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, 
         async with self._anchor_lock:
             if self._anchor is None or self._anchor.is_closed():
                 self._anchor = await self.connect()
-                row = await self._anchor.fetchrow(
-                    "SELECT pid, backend_start FROM pg_stat_activity"
-                    " WHERE pid = pg_backend_pid()"
-                )
+                row = await self._anchor.fetchrow(ANCHOR_SESSION.postgres)
                 self._lease_owner = (int(row["pid"]), row["backend_start"])
             assert self._lease_owner is not None
             return self._lease_owner
 
     async def lease_outbox(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
         pid, since = await self._lease_owner_id()
-        rows = await self._fetch(
-            "WITH due AS ("
-            " SELECT o.id FROM outbox o"
-            " WHERE o.status = 'pending' AND o.next_attempt_at <= $1"
-            " AND (o.locked_until IS NULL OR o.locked_until <= $1"
-            "  OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"  # the holder's session ended
-            "   WHERE a.pid = o.leased_pid"
-            "   AND (a.backend_start = o.leased_since OR a.backend_start IS NULL)))"
-            " ORDER BY o.next_attempt_at, o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED)"
-            " UPDATE outbox o SET locked_until = $2, attempts = o.attempts + 1,"
-            " leased_pid = $4, leased_since = $5"
-            " FROM due, messages m LEFT JOIN users u ON u.id = m.agent_id"
-            " WHERE o.id = due.id AND m.id = o.message_id"
-            " RETURNING o.id, o.message_id, o.conversation_id, o.channel, o.recipient,"
-            " o.attempts, o.next_attempt_at, m.text, m.suggestions, u.name AS agent_name",
-            now, now + lease_seconds, limit, pid, since,
-        )
+        rows = await self._fetch(LEASE_DUE, now, now + lease_seconds, limit, pid, since)
         rows.sort(key=lambda r: (r["next_attempt_at"], r["id"]))
         return [outbox_from_row(row) for row in rows]
+
+    async def release_stale_leases(self) -> int:
+        return 0  # a lease is void once its session ends (see lease_outbox)
+
+    # routing claims (per engine, like the leases: bound to this process's session) ------
+    async def _route_owner(self) -> tuple[int, datetime]:
+        return await self._lease_owner_id()
+
+    async def claim_unrouted(self, limit: int = 500) -> list[Message]:
+        pid, since = await self._lease_owner_id()
+        rows = await self._fetch(CLAIM_UNROUTED, limit, pid, since)
+        return [message_from_row(row) for row in rows]
 
 
 

@@ -12,7 +12,9 @@ sees it queued. SQLite's single writer runs one rule at a time: ``{lock}`` is no
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
 
 from hub.model import (
     Contact,
@@ -44,6 +46,7 @@ from hub.store.rules_contacts import (
     thread_id,
 )
 from hub.store.sql import (
+    Mode,
     Rule,
     Sql,
     count,
@@ -55,6 +58,10 @@ from hub.store.sql import (
     writes_one,
     writes_retrying,
 )
+
+T = TypeVar("T")
+# the database session that routes a new message (PostgreSQL; SQLite: None, None)
+RouteOwner = tuple[int | None, datetime | None]
 
 _MESSAGES_FROM = "messages m LEFT JOIN users u ON u.id = m.agent_id"
 NO_LIMIT = 2**62  # LIMIT NULL is "all" on PostgreSQL only
@@ -72,8 +79,9 @@ NEW_CONTACT = Sql(
     "INSERT INTO contacts (name, attributes, created_at) VALUES ($1, '{}', now()) RETURNING id")
 INSERT_INBOUND = Sql(
     "INSERT INTO messages (conversation_id, direction, author, channel, text,"
-    " platform_message_id, article_id, private, handled, extras, created_at)"
-    " VALUES ($1, 'in', 'customer', $2, $3, $4, $5, {false}, {false}, $6, now()) RETURNING id")
+    " platform_message_id, article_id, private, handled, extras, route_pid, route_since,"
+    " created_at) VALUES ($1, 'in', 'customer', $2, $3, $4, $5, {false}, {false}, $6, $7, $8,"
+    " now()) RETURNING id")
 # a resolved conversation is reopened for the bot
 TOUCH_INBOUND = Sql(
     "UPDATE conversations SET channel = $1, updated_at = now(), last_message_text = $2,"
@@ -98,6 +106,8 @@ LAST_MESSAGES = Sql(
     f"SELECT {MESSAGE_COLUMNS} FROM {_MESSAGES_FROM}"
     " WHERE m.conversation_id = $1 AND m.id > $2 AND ($3 OR m.private = {false})"
     " ORDER BY m.id DESC LIMIT $4")
+EARLIER_UNROUTED = Sql("SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = $1"
+                       " AND id < $2 AND handled = {false}) AS found")
 UNHANDLED = Sql(f"SELECT {MESSAGE_COLUMNS} FROM {_MESSAGES_FROM} WHERE m.handled = {{false}}"
                 " ORDER BY m.id LIMIT $1")
 CONVERSATION_LOCKED = Sql(f"SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATION_FROM}"
@@ -174,29 +184,38 @@ def _open_conversation(contact_id: int, channel: str) -> Rule[int]:
     return int((yield one(NEW_CONVERSATION, contact_id, channel))["id"])
 
 
+def _ingest(inbound: InboundMessage, route_owner: RouteOwner) -> Rule[Ingested]:
+    if inbound.platform_message_id is not None:
+        row = yield one(DUPLICATE, inbound.channel, inbound.platform_message_id)
+        if row is not None:
+            return Ingested(
+                message=(yield from _messages([row["id"]]))[0],
+                conversation=(yield from conversation(row["conversation_id"])),
+                duplicate=True, handled=bool(row["handled"]))
+    contact_id = yield from _identity_contact(inbound.channel, inbound.external_id,
+                                              inbound.display_name)
+    conversation_id = yield from _open_conversation(contact_id, inbound.channel)
+    extras = dict(inbound.extras)
+    if inbound.marks:
+        extras["marks"] = list(inbound.marks)
+    message = yield one(INSERT_INBOUND, conversation_id, inbound.channel, inbound.text,
+                        inbound.platform_message_id, inbound.choice_article_id,
+                        json.dumps(extras) if extras else None, *route_owner)
+    yield count(TOUCH_INBOUND, inbound.channel, inbound.text, conversation_id)
+    return Ingested(message=(yield from _messages([message["id"]]))[0],
+                    conversation=(yield from conversation(conversation_id)),
+                    duplicate=False, handled=False)
+
 class ConversationRules:
-    @writes_retrying
-    def ingest(self, inbound: InboundMessage) -> Rule[Ingested]:
-        if inbound.platform_message_id is not None:
-            row = yield one(DUPLICATE, inbound.channel, inbound.platform_message_id)
-            if row is not None:
-                return Ingested(
-                    message=(yield from _messages([row["id"]]))[0],
-                    conversation=(yield from conversation(row["conversation_id"])),
-                    duplicate=True, handled=bool(row["handled"]))
-        contact_id = yield from _identity_contact(inbound.channel, inbound.external_id,
-                                                  inbound.display_name)
-        conversation_id = yield from _open_conversation(contact_id, inbound.channel)
-        extras = dict(inbound.extras)
-        if inbound.marks:
-            extras["marks"] = list(inbound.marks)
-        message = yield one(INSERT_INBOUND, conversation_id, inbound.channel, inbound.text,
-                            inbound.platform_message_id, inbound.choice_article_id,
-                            json.dumps(extras) if extras else None)
-        yield count(TOUCH_INBOUND, inbound.channel, inbound.text, conversation_id)
-        return Ingested(message=(yield from _messages([message["id"]]))[0],
-                        conversation=(yield from conversation(conversation_id)),
-                        duplicate=False, handled=False)
+    if TYPE_CHECKING:
+        async def _run(self, mode: Mode, make: Callable[[], Rule[T]]) -> T: ...
+
+        async def _route_owner(self) -> RouteOwner: ...
+
+    async def ingest(self, inbound: InboundMessage) -> Ingested:
+        # on PostgreSQL routing the new message is this process's (its session's) to do
+        route_owner = await self._route_owner()
+        return await self._run(Mode.RETRY, lambda: _ingest(inbound, route_owner))
 
     @writes_retrying
     def start_conversation(self, channel: str, external_id: str,
@@ -236,6 +255,11 @@ class ConversationRules:
         """One message by id (the event relay re-reads what another process announced)."""
         row = yield one(MESSAGE, message_id)
         return None if row is None else message_from_row(row)
+
+    @reads
+    def earlier_unrouted(self, message: Message) -> Rule[bool]:
+        row = yield one(EARLIER_UNROUTED, message.conversation_id, message.id)
+        return bool(row["found"])
 
     @reads
     def unhandled_inbound(self, limit: int = 500) -> Rule[list[Message]]:

@@ -173,13 +173,3 @@ def start(rule: Rule[T]) -> tuple[Step | None, T | None]:
     except StopIteration as stop:
         return None, stop.value
 
-
-def all_statements(*modules: Any) -> list[Sql]:
-    """Every statement constant in those modules (including those in dicts and tuples)."""
-    found: list[Sql] = []
-    for module in modules:
-        for value in vars(module).values():
-            values = value.values() if isinstance(value, dict) else (
-                value if isinstance(value, tuple) else (value,))
-            found.extend(v for v in values if isinstance(v, Sql) and v not in found)
-    return found

@@ -16,11 +16,11 @@ from typing import TypeVar
 
 import sqlite_utils
 
-from hub.model import OutboxItem
+from hub.model import Message, OutboxItem
 from hub.store.base import SCHEMA_VERSION, SchemaMismatch, Store
 from hub.store.rows import outbox_from_row
 from hub.store.rules_contacts import ContactRules
-from hub.store.rules_conversations import ConversationRules
+from hub.store.rules_conversations import ConversationRules, RouteOwner
 from hub.store.rules_kb import KnowledgeRules
 from hub.store.rules_users import UserRules
 from hub.store.sql import Mode, Rule, Sql, count, rows, start
@@ -37,7 +37,12 @@ DUE_OUTBOX = Sql(
     " LEFT JOIN users u ON u.id = m.agent_id"
     " WHERE o.status = 'pending' AND o.next_attempt_at <= $1"
     " AND (o.locked_until IS NULL OR o.locked_until <= $1)"
+    " AND NOT EXISTS (SELECT 1 FROM outbox e"  # an earlier reply to the recipient is unsent
+    "  WHERE e.status = 'pending' AND e.channel = o.channel"
+    "  AND e.recipient = o.recipient AND e.id < o.id)"
     " ORDER BY o.next_attempt_at, o.id LIMIT $2")
+RELEASE_LEASES = Sql("UPDATE outbox SET locked_until = NULL"
+                     " WHERE status = 'pending' AND locked_until IS NOT NULL")
 LEASE = Sql("UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id {ids $2}")
 
 
@@ -100,7 +105,23 @@ class SQLiteStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, St
             return await self._engine.read(lambda conn: drive(conn, rule, step))
         return await self._engine.write(lambda conn: drive(conn, rule, step))
 
-    # outbox leasing (per engine: here the single writer is the only lease taker) ----------
+    # routing and outbox leasing (per engine: one process owns the file, and its single
+    # writer is the only lease taker) ---------------------------------------------------
+    async def _route_owner(self) -> RouteOwner:
+        return None, None
+
+    async def claim_unrouted(self, limit: int = 500) -> list[Message]:
+        # one process owns the file: whatever is unrouted is this process's to route
+        return await self.unhandled_inbound(limit)
+
+    async def release_stale_leases(self) -> int:
+        # every lease found when the worker starts was taken by an earlier process
+        def release() -> Rule[int]:
+            released: int = yield count(RELEASE_LEASES)
+            return released
+
+        return await self._run(Mode.WRITE, release)
+
     async def lease_outbox(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
         def lease() -> Rule[list[OutboxItem]]:
             due = yield rows(DUE_OUTBOX, now, limit)
