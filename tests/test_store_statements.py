@@ -13,11 +13,19 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from hub.model import Author, ConversationState, InboundMessage, NewMessage, Role
+from hub.model import (
+    Author,
+    ConversationState,
+    InboundMessage,
+    NewArticle,
+    NewMessage,
+    Role,
+)
 from hub.store import (
     Store,
     make_store,
@@ -162,7 +170,8 @@ async def test_a_rule_takes_no_more_statements_than_before(store: Store,
     # the statements the PostgreSQL code before issue 13 sent (SQLite's sent as many or
     # more); a new customer on SMS is also looked for on WhatsApp (the phone twin)
     before = {"ingest, new customer": 11, "ingest, returning customer": 8,
-              "ingest, duplicate": 3, "a bot reply": 9, "a claim": 5, "get_contact": 3}
+              "ingest, duplicate": 3, "a bot reply": 9, "a claim": 5, "get_contact": 3,
+              "merge_contacts": 14, "import, one update": 2, "import, unchanged": 2}
     counted: dict[str, int] = {}
 
     async def count(name: str, call: Any) -> Any:
@@ -186,5 +195,16 @@ async def test_a_rule_takes_no_more_statements_than_before(store: Store,
         expect_states={ConversationState.QUEUED}))
     assert turn.applied
     await count("get_contact", store.get_contact(first.conversation.contact_id))
+    other = await store.ingest(InboundMessage("telegram", "42", "hello"))
+    merge = await count("merge_contacts", store.merge_contacts(
+        first.conversation.contact_id, other.conversation.contact_id))
+    assert merge.contact.id == first.conversation.contact_id
+    article = NewArticle("Shipping", ("how long is shipping",), "3 days")
+    [created] = await store.create_articles([article])
+    [updated] = await count("import, one update", store.import_articles(
+        [(created.id, replace(article, answer="2 days"))]))
+    [unchanged] = await count("import, unchanged", store.import_articles(
+        [(created.id, replace(article, answer="2 days"))]))
+    assert (updated.action, unchanged.action) == ("updated", "unchanged")
     assert {name: n for name, n in counted.items() if n > before[name]} == {}
 

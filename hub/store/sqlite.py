@@ -29,7 +29,7 @@ from hub.store.sqlite_schema import MIGRATIONS
 
 T = TypeVar("T")
 
-# the due, pending items, oldest due first (the partial index outbox(status, next_attempt_at))
+# the due, pending items, oldest due first (through the index outbox(status, next_attempt_at))
 DUE_OUTBOX = Sql(
     "SELECT o.id, o.message_id, o.conversation_id, o.channel, o.recipient, o.attempts,"
     " m.text, m.suggestions, u.name AS agent_name"
