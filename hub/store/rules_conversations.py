@@ -206,6 +206,7 @@ def _ingest(inbound: InboundMessage, route_owner: RouteOwner) -> Rule[Ingested]:
                     conversation=(yield from conversation(conversation_id)),
                     duplicate=False, handled=False)
 
+
 class ConversationRules:
     if TYPE_CHECKING:
         async def _run(self, mode: Mode, make: Callable[[], Rule[T]]) -> T: ...
