@@ -121,12 +121,13 @@ def _affected(status: str) -> int:
 async def _drive(conn: Conn, rule: Rule[T], step: Step, single: bool = False) -> T:
     """Run a started rule to its end on this connection: an ``await`` loop."""
     while True:
-        sql, params = step.sql.postgres, step.params
+        statement, params, fetch = step
+        sql = statement.postgres
         try:
             try:
-                if step.fetch is Fetch.ONE:
+                if fetch is Fetch.ONE:
                     result = await conn.fetchrow(sql, *params)
-                elif step.fetch is Fetch.ALL:
+                elif fetch is Fetch.ALL:
                     result = await conn.fetch(sql, *params)
                 else:
                     result = _affected(await conn.execute(sql, *params))
@@ -140,7 +141,7 @@ async def _drive(conn: Conn, rule: Rule[T], step: Step, single: bool = False) ->
             answer: T = stop.value
             return answer
         if single:
-            raise RuntimeError(f"a one-statement rule went on to {step.sql!r}")
+            raise RuntimeError(f"a one-statement rule went on to {step[0]!r}")
 
 
 class PostgresStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, Store):

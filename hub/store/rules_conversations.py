@@ -68,8 +68,6 @@ NO_LIMIT = 2**62  # LIMIT NULL is "all" on PostgreSQL only
 
 DUPLICATE = Sql("SELECT id, conversation_id, handled FROM messages"
                 " WHERE channel = $1 AND platform_message_id = $2")
-MESSAGES = Sql(f"SELECT {MESSAGE_COLUMNS} FROM {_MESSAGES_FROM} WHERE m.id {{ids $1}}"
-               " ORDER BY m.id")
 MESSAGE = Sql(f"SELECT {MESSAGE_COLUMNS} FROM {_MESSAGES_FROM} WHERE m.id = $1")
 LOCK_CONTACT = Sql("SELECT 1 FROM contacts WHERE id = $1 {lock}", lock_only=True)
 NAME_CONTACT = Sql("UPDATE contacts SET name = $1 WHERE id = $2 AND name IS NULL")
@@ -77,11 +75,15 @@ PHONE_TWIN = Sql("SELECT contact_id FROM identities WHERE channel IN ($1, $2)"
                  " AND channel <> $3 AND external_id = $4 ORDER BY id LIMIT 1")
 NEW_CONTACT = Sql(
     "INSERT INTO contacts (name, attributes, created_at) VALUES ($1, '{}', now()) RETURNING id")
+# a new message comes back as message_from_row reads it (no second statement to read it)
+_RETURNING_MESSAGE = ("RETURNING id, conversation_id, author, channel, text, created_at,"
+                      " direction, platform_message_id, suggestions, agent_id, article_id,"
+                      " private, extras")
 INSERT_INBOUND = Sql(
     "INSERT INTO messages (conversation_id, direction, author, channel, text,"
     " platform_message_id, article_id, private, handled, extras, route_pid, route_since,"
     " created_at) VALUES ($1, 'in', 'customer', $2, $3, $4, $5, {false}, {false}, $6, $7, $8,"
-    " now()) RETURNING id")
+    f" now()) {_RETURNING_MESSAGE}, NULL AS agent_name")
 # a resolved conversation is reopened for the bot
 TOUCH_INBOUND = Sql(
     "UPDATE conversations SET channel = $1, updated_at = now(), last_message_text = $2,"
@@ -116,7 +118,8 @@ MARK_HANDLED = Sql("UPDATE messages SET handled = {true} WHERE id = $1 AND handl
 INSERT_REPLY = Sql(
     "INSERT INTO messages (conversation_id, direction, author, channel, text, suggestions,"
     " agent_id, article_id, private, handled, created_at)"
-    " VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, $8, {true}, now()) RETURNING id")
+    " VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, $8, {true}, now())"
+    f" {_RETURNING_MESSAGE}, (SELECT name FROM users WHERE id = $6) AS agent_name")
 RECIPIENT = Sql("SELECT external_id FROM identities WHERE contact_id = $1 AND channel = $2"
                 " ORDER BY id DESC LIMIT 1")
 # a channel delivered by the store (the web chat) is delivered by this very commit
@@ -150,8 +153,8 @@ OUTBOX_STATS = Sql("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
 CONVERSATION_COUNTS = Sql("SELECT state, COUNT(*) AS n FROM conversations GROUP BY state")
 
 
-def _messages(ids: Sequence[int]) -> Rule[tuple[Message, ...]]:
-    return tuple(message_from_row(row) for row in (yield rows(MESSAGES, list(ids))))
+def _message(message_id: int) -> Rule[Message]:
+    return message_from_row((yield one(MESSAGE, message_id)))
 
 
 def _identity_contact(channel: str, external_id: str, display_name: str | None) -> Rule[int]:
@@ -189,7 +192,7 @@ def _ingest(inbound: InboundMessage, route_owner: RouteOwner) -> Rule[Ingested]:
         row = yield one(DUPLICATE, inbound.channel, inbound.platform_message_id)
         if row is not None:
             return Ingested(
-                message=(yield from _messages([row["id"]]))[0],
+                message=(yield from _message(row["id"])),
                 conversation=(yield from conversation(row["conversation_id"])),
                 duplicate=True, handled=bool(row["handled"]))
     contact_id = yield from _identity_contact(inbound.channel, inbound.external_id,
@@ -202,12 +205,14 @@ def _ingest(inbound: InboundMessage, route_owner: RouteOwner) -> Rule[Ingested]:
                         inbound.platform_message_id, inbound.choice_article_id,
                         json.dumps(extras) if extras else None, *route_owner)
     yield count(TOUCH_INBOUND, inbound.channel, inbound.text, conversation_id)
-    return Ingested(message=(yield from _messages([message["id"]]))[0],
+    return Ingested(message=message_from_row(message),
                     conversation=(yield from conversation(conversation_id)),
                     duplicate=False, handled=False)
 
 
 class ConversationRules:
+    several_processes: bool
+
     if TYPE_CHECKING:
         async def _run(self, mode: Mode, make: Callable[[], Rule[T]]) -> T: ...
 
@@ -215,7 +220,7 @@ class ConversationRules:
 
     async def ingest(self, inbound: InboundMessage) -> Ingested:
         # on PostgreSQL routing the new message is this process's (its session's) to do
-        route_owner = await self._route_owner()
+        route_owner = await self._route_owner() if self.several_processes else (None, None)
         return await self._run(Mode.RETRY, lambda: _ingest(inbound, route_owner))
 
     @writes_retrying
@@ -291,14 +296,14 @@ class ConversationRules:
             require_agent_id is not None and current.assigned_agent_id != require_agent_id
         ):
             return Turn(current, (), applied=False)
-        message_ids: list[int] = []
+        messages: list[Message] = []
         last_text: str | None = None
         for reply in replies:
             channel = reply.channel or current.channel
             message = yield one(INSERT_REPLY, conversation_id, reply.author.value, channel,
                                 reply.text, dump_suggestions(reply.suggestions),
                                 reply.agent_id, reply.article_id, reply.private)
-            message_ids.append(int(message["id"]))
+            messages.append(message_from_row(message))
             if reply.private:
                 continue
             last_text = reply.text
@@ -315,8 +320,7 @@ class ConversationRules:
         yield count(UPDATE_TURN, state.value, assigned,
                     current.fallback_streak if fallback_streak is None else fallback_streak,
                     last_text, conversation_id)
-        return Turn((yield from conversation(conversation_id)),
-                    (yield from _messages(message_ids)) if message_ids else ())
+        return Turn((yield from conversation(conversation_id)), tuple(messages))
 
     @reads
     def identity_status(self, channel: str, external_id: str) -> Rule[IdentityStatus | None]:

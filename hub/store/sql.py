@@ -38,7 +38,6 @@ import enum
 import functools
 import re
 from collections.abc import Callable, Coroutine, Generator
-from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from hub.store.base import StoreError
@@ -106,23 +105,21 @@ class Fetch(enum.Enum):
     COUNT = "count"  # how many rows the statement changed
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    sql: Sql
-    params: tuple[Any, ...]
-    fetch: Fetch
+# (statement, parameters, what to fetch): a plain tuple, made for every statement a rule
+# runs (the hot path), so made cheaply
+Step = tuple[Sql, tuple[Any, ...], Fetch]
 
 
 def rows(sql: Sql, *params: Any) -> Step:
-    return Step(sql, params, Fetch.ALL)
+    return sql, params, Fetch.ALL
 
 
 def one(sql: Sql, *params: Any) -> Step:
-    return Step(sql, params, Fetch.ONE)
+    return sql, params, Fetch.ONE
 
 
 def count(sql: Sql, *params: Any) -> Step:
-    return Step(sql, params, Fetch.COUNT)
+    return sql, params, Fetch.COUNT
 
 
 Rule = Generator[Step, Any, T]

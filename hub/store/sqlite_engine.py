@@ -229,22 +229,6 @@ class SQLiteEngine:
 
 
 # the rules' driver (see sql.py) ------------------------------------------------------
-def _execute(conn: sqlite3.Connection, step: Step) -> Any:
-    sql = step.sql.sqlite
-    if sql is None:  # a lock only PostgreSQL needs
-        return None
-    params = step.params
-    if step.sql.lists:
-        params = tuple(json.dumps(list(p)) if i in step.sql.lists else p
-                       for i, p in enumerate(params))
-    cursor = conn.execute(sql, params)
-    if step.fetch is Fetch.ONE:
-        return cursor.fetchone()
-    if step.fetch is Fetch.ALL:
-        return cursor.fetchall()
-    return cursor.rowcount
-
-
 def _violation(exc: sqlite3.IntegrityError) -> BaseException:
     name = getattr(exc, "sqlite_errorname", "")
     if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
@@ -256,11 +240,21 @@ def _violation(exc: sqlite3.IntegrityError) -> BaseException:
 
 def drive(conn: sqlite3.Connection, rule: Rule[T], step: Step) -> T:
     """Run a started rule to its end on this connection (the writer's, inside the job's
-    SAVEPOINT, or a read-only one): a plain loop."""
+    SAVEPOINT, or a read-only one): a plain loop (on the hot path: kept lean)."""
+    execute, one, many = conn.execute, Fetch.ONE, Fetch.ALL
     while True:
+        sql, params, fetch = step
         try:
+            if sql.sqlite is None:  # a lock only PostgreSQL needs
+                step = rule.send(None)
+                continue
+            if sql.lists:  # id lists go to SQLite's json_each as JSON
+                params = tuple(json.dumps(list(p)) if i in sql.lists else p
+                               for i, p in enumerate(params))
             try:
-                result = _execute(conn, step)
+                cursor = execute(sql.sqlite, params)
+                result = (cursor.fetchone() if fetch is one else
+                          cursor.fetchall() if fetch is many else cursor.rowcount)
             except sqlite3.IntegrityError as exc:
                 step = rule.throw(_violation(exc))
             else:
