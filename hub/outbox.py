@@ -14,6 +14,7 @@ while it waits for a retry or is leased elsewhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -49,6 +50,9 @@ class OutboxWorker:
         return min(base, self._settings.outbox_max_delay) * random.uniform(0.8, 1.2)
 
     async def run(self) -> None:
+        """Keep up to ``BATCH`` deliveries in flight; lease again whenever one ends (the
+        next reply to that recipient may now go), a reply is committed, or every
+        ``POLL_SECONDS``. A slow send holds up only its own recipient."""
         try:
             released = await self._store.release_stale_leases()
         except Exception:
@@ -56,28 +60,39 @@ class OutboxWorker:
         else:
             if released:
                 log.info("outbox: released %d leases of a previous run", released)
-        while True:
-            try:
-                items = await self._store.lease_outbox(time.time(), LEASE_SECONDS, BATCH)
-            except Exception:
-                log.exception("outbox: could not lease items")
-                items = []
-            if items:
-                await self._deliver_batch(items)
-                continue
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
-            except TimeoutError:
-                pass
+        in_flight: set[asyncio.Task[None]] = set()
 
-    async def _deliver_batch(self, items: list[OutboxItem]) -> None:
-        # one item per recipient (see the module's note): all may go at once
-        results = await asyncio.gather(*(self._deliver(item) for item in items),
-                                       return_exceptions=True)
-        for item, result in zip(items, results, strict=True):
-            if isinstance(result, Exception):  # e.g. the store unreachable: leased still,
-                log.error("outbox %s: %s", item.id, result)  # so sent again after the lease
+        def finished(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            self._wake.set()
+
+        try:
+            while True:
+                self._wake.clear()  # before leasing: a wake-up meanwhile is not lost
+                room = BATCH - len(in_flight)
+                if room > 0:
+                    try:
+                        items = await self._store.lease_outbox(time.time(), LEASE_SECONDS,
+                                                               room)
+                    except Exception:
+                        log.exception("outbox: could not lease items")
+                        items = []
+                    for item in items:  # at most one per recipient: all may go at once
+                        task = asyncio.create_task(self._deliver_logged(item))
+                        in_flight.add(task)
+                        task.add_done_callback(finished)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _deliver_logged(self, item: OutboxItem) -> None:
+        try:
+            await self._deliver(item)
+        except Exception as exc:  # e.g. the store unreachable: the item stays leased,
+            log.error("outbox %s: %s", item.id, exc)  # so it is sent again after the lease
 
     async def _deliver(self, item: OutboxItem) -> None:
         """Send one item: mark it sent, schedule its retry, or dead-letter it."""
