@@ -36,6 +36,12 @@ from hub.store.sql import (
 _FIELDS = ("name", "email", "phone", "attributes")
 
 CONVERSATION = Sql(f"SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATION_FROM} WHERE c.id = $1")
+# an updated conversation comes back as conversation_from_row reads it (no second statement)
+RETURNING_CONVERSATION = (
+    "RETURNING id, contact_id, state, channel, assigned_agent_id, created_at, updated_at,"
+    " last_message_text, fallback_streak, (SELECT name FROM users"
+    "  WHERE users.id = conversations.assigned_agent_id) AS agent_name,"
+    " (SELECT name FROM contacts WHERE contacts.id = conversations.contact_id) AS contact_name")
 THREAD = Sql(f"SELECT id FROM conversations WHERE contact_id = $1 {THREAD_ORDER} LIMIT 1")
 NEW_CONVERSATION = Sql(
     "INSERT INTO conversations (contact_id, state, channel, fallback_streak, created_at,"

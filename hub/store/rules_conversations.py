@@ -41,6 +41,7 @@ from hub.store.rules_contacts import (
     IDENTITY_OWNER,
     NEW_CONVERSATION,
     NEW_IDENTITY,
+    RETURNING_CONVERSATION,
     contact,
     conversation,
     thread_id,
@@ -88,7 +89,8 @@ INSERT_INBOUND = Sql(
 TOUCH_INBOUND = Sql(
     "UPDATE conversations SET channel = $1, updated_at = now(), last_message_text = $2,"
     " fallback_streak = CASE WHEN state = 'resolved' THEN 0 ELSE fallback_streak END,"
-    " state = CASE WHEN state = 'resolved' THEN 'bot' ELSE state END WHERE id = $3")
+    " state = CASE WHEN state = 'resolved' THEN 'bot' ELSE state END WHERE id = $3"
+    f" {RETURNING_CONVERSATION}")
 FIND_CONVERSATION = Sql(
     f"SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATION_FROM} WHERE c.id = ("
     " SELECT c2.id FROM identities i JOIN conversations c2 ON c2.contact_id = i.contact_id"
@@ -129,7 +131,8 @@ INSERT_OUTBOX = Sql(
     " CASE WHEN $5 THEN 'sent' ELSE 'pending' END, 0, 0, now(), CASE WHEN $5 THEN now() END)")
 UPDATE_TURN = Sql(
     "UPDATE conversations SET state = $1, assigned_agent_id = $2, updated_at = now(),"
-    " fallback_streak = $3, last_message_text = COALESCE($4, last_message_text) WHERE id = $5")
+    " fallback_streak = $3, last_message_text = COALESCE($4, last_message_text) WHERE id = $5"
+    f" {RETURNING_CONVERSATION}")
 IDENTITY_STATUS = Sql("SELECT contact_id, reachable, opted_out FROM identities"
                       " WHERE channel = $1 AND external_id = $2")
 SET_IDENTITY_STATUS = Sql(
@@ -204,10 +207,9 @@ def _ingest(inbound: InboundMessage, route_owner: RouteOwner) -> Rule[Ingested]:
     message = yield one(INSERT_INBOUND, conversation_id, inbound.channel, inbound.text,
                         inbound.platform_message_id, inbound.choice_article_id,
                         json.dumps(extras) if extras else None, *route_owner)
-    yield count(TOUCH_INBOUND, inbound.channel, inbound.text, conversation_id)
+    touched = yield one(TOUCH_INBOUND, inbound.channel, inbound.text, conversation_id)
     return Ingested(message=message_from_row(message),
-                    conversation=(yield from conversation(conversation_id)),
-                    duplicate=False, handled=False)
+                    conversation=conversation_from_row(touched), duplicate=False, handled=False)
 
 
 class ConversationRules:
@@ -317,10 +319,10 @@ class ConversationRules:
             assigned = agent_id if agent_id is not None else current.assigned_agent_id
         else:
             assigned = None
-        yield count(UPDATE_TURN, state.value, assigned,
-                    current.fallback_streak if fallback_streak is None else fallback_streak,
-                    last_text, conversation_id)
-        return Turn((yield from conversation(conversation_id)), tuple(messages))
+        updated = yield one(UPDATE_TURN, state.value, assigned,
+                            current.fallback_streak if fallback_streak is None
+                            else fallback_streak, last_text, conversation_id)
+        return Turn(conversation_from_row(updated), tuple(messages))
 
     @reads
     def identity_status(self, channel: str, external_id: str) -> Rule[IdentityStatus | None]:
