@@ -81,8 +81,11 @@ class OutboxWorker:
                         task = asyncio.create_task(self._deliver_logged(item))
                         in_flight.add(task)
                         task.add_done_callback(finished)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                # cancellation that lands as the event is set, and the worker never stops
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                    async with asyncio.timeout(POLL_SECONDS):
+                        await self._wake.wait()
         finally:
             for task in in_flight:
                 task.cancel()

@@ -10,7 +10,8 @@ platform that never got it. At a random moment the hub is killed with SIGKILL; t
 update that got no 2xx is posted again (each chat carrying on from it), together with 10% of
 the acknowledged ones.
 
-- SQLite: the hub is restarted on the same file.
+- SQLite: the hub is restarted on the same file, and killed again while updates are
+  redelivered, and restarted again.
 - PostgreSQL: two processes share the load; one is killed for good, the other carries on.
 
 Asserted: every question is answered (nothing acknowledged is lost), each chat's answers
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import random
 import signal
@@ -54,6 +56,7 @@ SECRET = "kill-test-secret"
 ONE_OFF_CHATS = 120
 SEQUENTIAL_CHATS = 24
 CONCURRENCY = 24
+SQLITE_KILLS = 2
 SEND_LATENCY = 0.1  # seconds the stand-in takes to answer a sendMessage
 KILL_WINDOW_SECONDS = 2.0  # a reply the platform took this long before the kill may go twice
 RESUME_SECONDS = 5.0  # restart → the first reply the killed process owed is out
@@ -154,13 +157,15 @@ class Load:
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
     async def redeliver(self, base: str) -> None:
-        """After the kill: 10% of the acknowledged updates again, and every chat on from
-        its first unacknowledged update; all must now be acknowledged."""
+        """After a kill: 10% of the acknowledged updates again, and every chat on from its
+        first unacknowledged update (until all are acknowledged, or the next kill)."""
         acked = [q for q in self.questions if q.acked_at is not None]
         again = self.rng.sample(acked, len(acked) // 10)
         self.stop.clear()
         duplicates = asyncio.gather(*(self.post(base, q) for q in again))
         await asyncio.gather(self.run(lambda: base), duplicates)
+
+    def assert_all_acked(self) -> None:
         unacked = [q for q in self.questions if q.acked_at is None]
         assert not unacked, f"{len(unacked)} updates got no 2xx from the surviving hub"
 
@@ -202,7 +207,7 @@ async def _answered(fake: FakeTelegram, load: Load, timeout: float) -> Outcome:
     return Outcome(lost, doubled, out_of_order, first)
 
 
-def _check(outcome: Outcome, killed_at: float, seed: int) -> None:
+def _check(outcome: Outcome, kills: list[float], seed: int) -> None:
     about = f"(seed {seed})"
     assert not outcome.lost, \
         f"{len(outcome.lost)} acknowledged questions never answered {about}: " \
@@ -210,9 +215,9 @@ def _check(outcome: Outcome, killed_at: float, seed: int) -> None:
     assert not outcome.out_of_order, \
         f"answers out of order in chats {outcome.out_of_order[:5]} {about}"
     # a copy only of a reply the platform took in the instant before the kill
-    early = {key: killed_at - outcome.sent[key] for key in outcome.doubled}
-    outside = {key: round(ago, 2) for key, ago in early.items()
-               if not -0.5 <= ago <= KILL_WINDOW_SECONDS}  # it dies in a moment
+    early = {key: [kill - outcome.sent[key] for kill in kills] for key in outcome.doubled}
+    outside = {key: [round(a, 2) for a in ago] for key, ago in early.items()
+               if not any(-0.5 <= a <= KILL_WINDOW_SECONDS for a in ago)}  # dies in a moment
     assert not outside, f"replies doubled outside the kill window {about}: {outside}"
     print(f"\nkill window {about}: {len(outcome.doubled)} replies sent twice")
 
@@ -238,6 +243,10 @@ def _kill(node: Node) -> float:
     return time.monotonic()
 
 
+def _kill_into(kills: list[float], node: Node) -> None:
+    kills.append(_kill(node))
+
+
 @pytest.fixture
 async def fake() -> AsyncIterator[SlowTelegram]:
     platform = SlowTelegram(TOKEN)
@@ -259,8 +268,8 @@ def seed() -> int:
 
 
 def _kill_when(load: Load, rng: random.Random, kill: Callable[[], None]) -> None:
-    """Kill once between 35% and 65% of the updates have been acknowledged."""
-    at = int(len(load.questions) * rng.uniform(0.35, 0.65))
+    """Kill once between 35% and 65% of the updates not yet acknowledged are."""
+    at = load.acked + int((len(load.questions) - load.acked) * rng.uniform(0.35, 0.65))
 
     def on_ack() -> None:
         if load.acked == at and not load.stop.is_set():
@@ -270,51 +279,76 @@ def _kill_when(load: Load, rng: random.Random, kill: Callable[[], None]) -> None
     load.on_ack = on_ack
 
 
+@dataclass
+class Restart:
+    began: float
+    ready: float
+    leased: int  # outbox items the killed process held leased
+    owed: set[tuple[int, str]]  # (chat, answer) of the questions acknowledged before the kill
+
+
 async def test_sqlite_kill_restart_and_redelivery_lose_nothing_and_keep_order(
     fake: SlowTelegram, http: aiohttp.ClientSession, tmp_path: Path, seed: int,
 ) -> None:
+    """Killed twice (the second time while updates are redelivered), restarted each time."""
     rng = random.Random(seed)
     db_path = tmp_path / "hub.db"
     db_url = f"sqlite:///{db_path}"
     load = Load.build(http, rng)
-    hub = await start_hub_process("first", db_url, fake, tmp_path)
-    again: Node | None = None
+    hub = await start_hub_process("run-1", db_url, fake, tmp_path)
+    processes = [hub]
+    kills: list[float] = []
+    restarts: list[Restart] = []
     try:
         await wait_ready(http, hub)
-        killed: list[float] = []
-        _kill_when(load, rng, lambda: killed.append(_kill(hub)))
-        await asyncio.wait_for(load.run(lambda: hub.base), 60)
-        assert killed, f"the load ended before the kill (seed {seed})"
-        await asyncio.wait_for(hub.proc.wait(), 10)
-        with contextlib.closing(sqlite3.connect(db_path)) as db:  # what the dead one held
-            leased = db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'"
-                                " AND locked_until > ?", (time.time(),)).fetchone()[0]
-        before_kill = {(q.chat, q.answer) for q in load.questions
-                       if q.acked_at is not None and q.acked_at <= killed[0]}
-
-        restarted = time.monotonic()
-        again = await start_hub_process("again", db_url, fake, tmp_path, port=hub.port)
-        await wait_ready(http, again)
-        ready = time.monotonic()
-        await asyncio.wait_for(load.redeliver(again.base), 60)
+        for round_ in range(SQLITE_KILLS):
+            victim = hub
+            _kill_when(load, rng, functools.partial(_kill_into, kills, victim))
+            if round_ == 0:
+                await asyncio.wait_for(load.run(functools.partial(str, victim.base)), 60)
+            else:
+                await asyncio.wait_for(load.redeliver(victim.base), 60)
+            assert len(kills) == round_ + 1, f"the load ended before kill {round_ + 1}" \
+                f" (seed {seed})"
+            await asyncio.wait_for(victim.proc.wait(), 10)
+            with contextlib.closing(sqlite3.connect(db_path)) as db:  # what the dead held
+                leased = db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'"
+                                    " AND locked_until > ?", (time.time(),)).fetchone()[0]
+            owed = {(q.chat, q.answer) for q in load.questions
+                    if q.acked_at is not None and q.acked_at <= kills[-1]}
+            began = time.monotonic()
+            hub = await start_hub_process(f"run-{round_ + 2}", db_url, fake, tmp_path,
+                                          port=victim.port)
+            processes.append(hub)
+            await wait_ready(http, hub)
+            restarts.append(Restart(began, time.monotonic(), leased, owed))
+        load.on_ack = lambda: None
+        await asyncio.wait_for(load.redeliver(hub.base), 60)
+        load.assert_all_acked()
         outcome = await _answered(fake, load, timeout=30)
-        _check(outcome, killed[0], seed)
-        # the replies the killed process owed (leased by it, or not yet leased) went out
-        # within seconds of the restart, not after its leases' 60 s
-        owed = {key: outcome.sent[key] - restarted for key in before_kill
-                if outcome.sent.get(key, 0) > restarted}
-        assert owed, f"the killed process owed no reply (seed {seed}, {leased} leased)"
-        resumed, caught_up = min(owed.values()), max(owed.values())
-        print(f"restart: ready after {ready - restarted:.2f} s; {len(owed)} replies owed"
-              f" ({leased} leased by the killed process): the first out after"
-              f" {resumed:.2f} s, all after {caught_up:.2f} s")
-        assert resumed <= RESUME_SECONDS, f"resumed after {resumed:.1f} s (seed {seed})"
-        assert caught_up <= CAUGHT_UP_SECONDS, \
-            f"the last owed reply went {caught_up:.1f} s after the restart (seed {seed})"
+        _check(outcome, kills, seed)
+        # what each killed process owed (leased by it, or not yet leased) went out within
+        # seconds of the restart, not after its leases' 60 s
+        for number, restart in enumerate(restarts, start=1):
+            until = kills[number] if number < len(kills) else float("inf")
+            owed = {key: outcome.sent[key] - restart.began for key in restart.owed
+                    if restart.began < outcome.sent.get(key, 0) < until}
+            assert owed or until < float("inf"), \
+                f"the killed process owed no reply (seed {seed}, {restart.leased} leased)"
+            if not owed:
+                continue  # killed again before any went out
+            resumed, caught_up = min(owed.values()), max(owed.values())
+            print(f"restart {number}: ready after {restart.ready - restart.began:.2f} s;"
+                  f" {len(owed)} replies owed ({restart.leased} leased by the killed"
+                  f" process): the first out after {resumed:.2f} s, the last {caught_up:.2f} s")
+            assert resumed <= RESUME_SECONDS, \
+                f"restart {number} resumed after {resumed:.1f} s (seed {seed})"
+            if until == float("inf"):
+                assert caught_up <= CAUGHT_UP_SECONDS, f"the last owed reply went" \
+                    f" {caught_up:.1f} s after restart {number} (seed {seed})"
     finally:
-        for node in (hub, again):
-            if node is not None:
-                await stop_node(node)
+        for node in processes:
+            await stop_node(node)
 
 
 async def test_postgres_one_of_two_processes_killed_for_good_loses_nothing(
@@ -338,9 +372,11 @@ async def test_postgres_one_of_two_processes_killed_for_good_loses_nothing(
             before_kill = {(q.chat, q.answer) for q in load.questions
                            if q.acked_at is not None and q.acked_at <= killed[0]}
 
+            load.on_ack = lambda: None
             await asyncio.wait_for(load.redeliver(survivor.base), 60)
+            load.assert_all_acked()
             outcome = await _answered(fake, load, timeout=30)
-            _check(outcome, killed[0], seed)
+            _check(outcome, killed, seed)
             owed = {key: outcome.sent[key] - killed[0] for key in before_kill
                     if outcome.sent.get(key, 0) > killed[0]}
             assert owed, f"the processes owed no reply at the kill (seed {seed})"
