@@ -33,7 +33,6 @@ processes on one database, schema changes are an operator's step (``supporthub d
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -60,8 +59,6 @@ from hub.store.sql import (
     UniqueViolation,
     start,
 )
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _RETRIES = 5
@@ -113,11 +110,6 @@ async def _schema_version(conn: Conn) -> int:
     return int(value) if value is not None else 0
 
 
-def _affected(status: str) -> int:
-    """Rows touched, from a command tag such as ``UPDATE 1``."""
-    return int(status.rsplit(" ", 1)[-1])
-
-
 async def _drive(conn: Conn, rule: Rule[T], step: Step, single: bool = False) -> T:
     """Run a started rule to its end on this connection: an ``await`` loop."""
     while True:
@@ -130,7 +122,8 @@ async def _drive(conn: Conn, rule: Rule[T], step: Step, single: bool = False) ->
                 elif fetch is Fetch.ALL:
                     result = await conn.fetch(sql, *params)
                 else:
-                    result = _affected(await conn.execute(sql, *params))
+                    tag = await conn.execute(sql, *params)  # such as "UPDATE 1"
+                    result = int(tag.rsplit(" ", 1)[-1])
             except asyncpg.UniqueViolationError as exc:
                 step = rule.throw(UniqueViolation(str(exc)))
             except asyncpg.ForeignKeyViolationError as exc:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from hub.model import (
     Contact,
@@ -60,7 +60,6 @@ from hub.store.sql import (
     writes_retrying,
 )
 
-T = TypeVar("T")
 # the database session that routes a new message (PostgreSQL; SQLite: None, None)
 RouteOwner = tuple[int | None, datetime | None]
 
@@ -216,7 +215,7 @@ class ConversationRules:
     several_processes: bool
 
     if TYPE_CHECKING:
-        async def _run(self, mode: Mode, make: Callable[[], Rule[T]]) -> T: ...
+        async def _run(self, mode: Mode, make: Callable[[], Rule[Any]]) -> Any: ...
 
         async def _route_owner(self) -> RouteOwner: ...
 

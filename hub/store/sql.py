@@ -13,19 +13,17 @@ Statements are module-level :class:`Sql` constants (the tests enumerate and prep
 on both engines), written once in PostgreSQL's ``$1`` placeholder style with a fixed, small
 set of dialect markers, translated for each engine when the constant is made:
 
-============================  ==========================  ==============================
-marker                        PostgreSQL                  SQLite
-============================  ==========================  ==============================
-``$1``                        ``$1``                      ``?1``
-``{true}`` / ``{false}``      ``true`` / ``false``        ``1`` / ``0`` (so SQLite's
-                                                          partial indexes ``= 0`` match)
-``{ids $2}`` (an id list)     ``= ANY($2::bigint[])``     ``IN (SELECT value FROM
-                                                          json_each(?2))`` (list → JSON)
-``{lock}``, ``{lock X}``      ``FOR UPDATE``, ``FOR X``   nothing: one writer at a time
-``{least}`` / ``{greatest}``  ``LEAST`` / ``GREATEST``    ``min`` / ``max``
-``{distinct}`` (row values)   ``IS DISTINCT FROM``        ``IS NOT``
-``{now}``                     ``now()``                   the time, a parameter (below)
-============================  ==========================  ==============================
+==========================  =========================  ====================================
+marker                      PostgreSQL                 SQLite
+==========================  =========================  ====================================
+``$1``                      ``$1``                     ``?1``
+``{true}`` / ``{false}``    ``true`` / ``false``       ``1`` / ``0`` (partial indexes match)
+``{ids $2}`` (id list)      ``= ANY($2::bigint[])``    ``IN (SELECT value FROM json_each(?2))``
+``{lock}``, ``{lock X}``    ``FOR UPDATE``, ``FOR X``  nothing: one writer at a time
+``{least}``/``{greatest}``  ``LEAST``/``GREATEST``     ``min``/``max``
+``{distinct}`` (rows)       ``IS DISTINCT FROM``       ``IS NOT``
+``{now}``                   ``now()``                  the time, a parameter (below)
+==========================  =========================  ====================================
 
 ``{now}`` is ``now()`` on PostgreSQL (the transaction's start) and, on SQLite, one more
 parameter the driver appends: the ISO-8601 UTC text its timestamp columns hold, taken in
@@ -41,7 +39,7 @@ import enum
 import functools
 import re
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from hub.store.base import StoreError
 
@@ -146,16 +144,12 @@ class Mode(enum.Enum):
     RETRY = "retry"  # WRITE, run again when it lost a unique-index race to a concurrent one
 
 
-class Runs(Protocol):
-    async def _run(self, mode: Mode, make: Callable[[], Rule[T]]) -> T: ...
-
-
 def _rule(mode: Mode) -> Callable[[Callable[Concatenate[Any, P], Rule[T]]],
                                   Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]]:
     def decorate(fn: Callable[Concatenate[Any, P], Rule[T]]
                  ) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
         @functools.wraps(fn)
-        async def method(self: Runs, *args: P.args, **kwargs: P.kwargs) -> T:
+        async def method(self: Any, *args: P.args, **kwargs: P.kwargs) -> T:
             return await self._run(mode, lambda: fn(self, *args, **kwargs))
 
         return method
@@ -173,8 +167,7 @@ writes_retrying = _rule(Mode.RETRY)
 
 
 def start(rule: Rule[T]) -> tuple[Step | None, T | None]:
-    """The rule's first step, or (None, its answer) when it needs no statement at all; run on
-    the caller's event loop, so bad input fails before any database work."""
+    """The rule's first step, or (None, its answer) if it needs none (bad input fails here)."""
     try:
         return next(rule), None
     except StopIteration as stop:

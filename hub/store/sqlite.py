@@ -20,7 +20,7 @@ from hub.model import Message, OutboxItem
 from hub.store.base import SCHEMA_VERSION, SchemaMismatch, Store
 from hub.store.rows import outbox_from_row
 from hub.store.rules_contacts import ContactRules
-from hub.store.rules_conversations import ConversationRules, RouteOwner
+from hub.store.rules_conversations import ConversationRules
 from hub.store.rules_kb import KnowledgeRules
 from hub.store.rules_users import UserRules
 from hub.store.sql import Mode, Rule, Sql, count, rows, start
@@ -107,9 +107,6 @@ class SQLiteStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, St
 
     # routing and outbox leasing (per engine: one process owns the file, and its single
     # writer is the only lease taker) ---------------------------------------------------
-    async def _route_owner(self) -> RouteOwner:
-        return None, None
-
     async def claim_unrouted(self, limit: int = 500) -> list[Message]:
         # one process owns the file: whatever is unrouted is this process's to route
         return await self.unhandled_inbound(limit)
