@@ -39,6 +39,7 @@ from bots.meta_inbound import (
     read_payload,
     signature_valid,
 )
+from handoff.reach import sender
 from handoff.windows import Mode, window
 from hub.config import Settings
 from hub.model import OutboxItem
@@ -58,7 +59,6 @@ _BAD_TOKEN = 190  # invalid or expired access token: nothing can go out until it
 _UNAVAILABLE = 551  # "This person isn't available right now"
 _OUTSIDE_WINDOW = frozenset({2018278, 2018108, 2018065})  # code 10 subcodes
 _NO_USER = frozenset({2018001})  # code 100: no matching user
-_HISTORY = 200  # messages read back to find when the customer last wrote on a channel
 
 
 class MetaGateway:
@@ -113,6 +113,13 @@ class MetaGateway:
                                       f"not a Meta webhook: {exc}"}}, status=400)
         if self._on_message is None:
             raise RuntimeError("the Meta channels are not attached to a hub")
+        for channel, person in {(m.channel, m.external_id) for m in messages}:
+            # someone Meta could not reach who writes is reachable again (before their
+            # message is answered, so the answer is not held back)
+            record = await self._store.consent(channel, person, sender(channel, self._settings))
+            if record is not None and not record.allowed:
+                await self._store.set_consent(channel, person, record.sender, allowed=True,
+                                              reason="wrote to us again")
         for message in messages:  # each committed before Meta hears 200
             await self._on_message(message)
         return web.json_response({})
@@ -137,7 +144,14 @@ class MetaGateway:
                     for s in reply.suggestions[:MAX_QUICK_REPLIES]]
             body = {"recipient": {"id": reply.recipient}, **routing, "message": message}
             if index == 0:  # nothing went out yet: the outbox may retry the whole reply
-                message_id = await self._post(channel, token, body)
+                try:
+                    message_id = await self._post(channel, token, body)
+                except PermanentFailure as exc:
+                    if exc.unreachable:  # Meta says this person cannot be reached
+                        await self._store.set_consent(
+                            channel, reply.recipient, sender(channel, self._settings),
+                            allowed=False, reason=f"cannot be reached ({exc})")
+                    raise
             else:
                 message_id = await self._post_rest(channel, token, body)
         return message_id
@@ -172,10 +186,8 @@ class MetaGateway:
                                f"customer {since}); {who}", unreachable=False)
 
     async def _last_customer_message(self, channel: str, reply: OutboxItem) -> datetime | None:
-        recent = await self._store.list_messages(reply.conversation_id, limit=_HISTORY,
-                                                 include_private=False)
-        times = [m.created_at for m in recent if m.direction == "in" and m.channel == channel]
-        return max(times) if times else None
+        facts = await self._store.customer_windows(reply.conversation_id)
+        return next((f.last_open for f in facts if f.channel == channel), None)
 
     async def _post(self, channel: str, token: str, body: dict[str, Any]) -> str | None:
         assert self._session is not None

@@ -41,6 +41,7 @@ from bots.twilio_inbound import (
     media,
     render_reply,
 )
+from handoff.reach import sender
 from handoff.windows import Mode, window
 from hub import marks
 from hub.config import Settings
@@ -57,7 +58,9 @@ _UNREACHABLE = frozenset({21211, 21214, 21217, 21612, 21614, 30003, 30005, 30006
 _OPTED_OUT = 21610  # the number replied STOP (Twilio's Advanced Opt-Out)
 _WINDOW_CLOSED = 63016  # outside the WhatsApp customer-service window: a template is needed
 TEMPLATE_NEEDED = "whatsapp: template needed"
-_HISTORY = 200  # messages read back to find when the customer last wrote on WhatsApp
+# Twilio errors after which we may not write to that number from our sender (consent)
+_SUPPRESSING = {_OPTED_OUT: "opted out (Twilio 21610: unsubscribed recipient)",
+                63014: "blocked the business (WhatsApp, Twilio 63014)"}
 _FAILED = frozenset({"failed", "undelivered"})
 
 
@@ -115,14 +118,13 @@ class TwilioGateway:
         channel, number = channel_and_number(sender)
         body = str(form.get("Body") or "")
         kind = keyword(body)
-        if kind is Keyword.OPT_OUT:  # committed first: the identity must exist to be flagged
+        if kind is not None:  # the message first, then what it changes
             await self._on_message(self._message(channel, number, sid, body, form,
                                                  keyword_mark(kind)))
-            await self._store.set_identity_status(channel, number, opted_out=True)
-        elif kind is not None:
-            await self._on_message(self._message(channel, number, sid, body, form,
-                                                 keyword_mark(kind)))
-            if kind is Keyword.OPT_IN:
+            if kind is Keyword.OPT_OUT:
+                await self._consent(channel, number, False, f"opted out (replied {body.strip()})")
+            elif kind is Keyword.OPT_IN:
+                await self._consent(channel, number, True, f"opted in (replied {body.strip()})")
                 await self._store.set_identity_status(channel, number, opted_out=False,
                                                       reachable=True)
         else:
@@ -178,18 +180,23 @@ class TwilioGateway:
             channel, number = channel_and_number(str(form.get("To") or ""))
             await self._store.record_delivery_status(channel, sid, state)
             code = _int(form.get("ErrorCode"))
-            if state in _FAILED and code == _OPTED_OUT:
-                await self._store.set_identity_status(channel, number, opted_out=True)
+            if state in _FAILED and code in _SUPPRESSING:
+                await self._consent(channel, number, False, _SUPPRESSING[code])
             elif state in _FAILED and code in _UNREACHABLE:
                 await self._store.set_identity_status(channel, number, reachable=False)
+            elif state in _FAILED and code == _WINDOW_CLOSED:
+                conversation = await self._store.find_conversation(channel, number)
+                if conversation is not None:
+                    await self._store.close_window(conversation.id, channel)
         return web.Response(status=204)
 
     # outbound ------------------------------------------------------------------
+    async def _consent(self, channel: str, number: str, allowed: bool, reason: str) -> None:
+        """The consent record of this number for our sender (handoff/reach.py)."""
+        await self._store.set_consent(channel, number, sender(channel, self._settings),
+                                      allowed=allowed, reason=reason)
+
     async def send(self, channel: str, reply: OutboxItem) -> str | None:
-        status = await self._store.identity_status(channel, reply.recipient)
-        if status is not None and status.opted_out:
-            raise PermanentFailure(f"{channel}: {reply.recipient} opted out (STOP)",
-                                   unreachable=False)
         if channel == WHATSAPP and reply.template is None:
             await self._check_whatsapp_window(reply)
         if self._client is None:
@@ -214,9 +221,11 @@ class TwilioGateway:
             message = await self._client.messages.create_async(**params)
         except (TwilioRestException, TwilioServiceException) as exc:
             error = _delivery_error(channel, exc, seen[-1].headers if seen else None)
-            if _code(exc) == _OPTED_OUT:
-                await self._store.set_identity_status(channel, reply.recipient, opted_out=True)
-            if _code(exc) == _WINDOW_CLOSED:  # Twilio's clock says the window is closed
+            code = _code(exc)
+            if code in _SUPPRESSING:
+                await self._consent(channel, reply.recipient, False, _SUPPRESSING[code])
+            if code == _WINDOW_CLOSED:  # Twilio's clock says the window is closed
+                await self._store.close_window(reply.conversation_id, channel)
                 raise PermanentFailure(f"{TEMPLATE_NEEDED}: {error}", unreachable=False) \
                     from exc
             raise error from exc
@@ -230,10 +239,8 @@ class TwilioGateway:
     async def _check_whatsapp_window(self, reply: OutboxItem) -> None:
         """Free-form WhatsApp text only within 24 hours of the customer's last message;
         after that only a template (the outbox keeps the reply as a dead letter saying so)."""
-        recent = await self._store.list_messages(reply.conversation_id, limit=_HISTORY,
-                                                 include_private=False)
-        times = [m.created_at for m in recent if m.direction == "in" and m.channel == WHATSAPP]
-        last = max(times) if times else None
+        facts = await self._store.customer_windows(reply.conversation_id)
+        last = next((f.last_open for f in facts if f.channel == WHATSAPP), None)
         now = datetime.now(UTC)
         if window(WHATSAPP, last, now, False).mode(by_agent=True) is not Mode.FREE:
             since = f"last wrote {last:%Y-%m-%d %H:%M} UTC" if last else "never wrote here"

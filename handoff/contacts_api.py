@@ -14,6 +14,7 @@ from aiohttp import web
 
 from handoff import linking
 from handoff.agents_admin import agents_routes
+from handoff.reach import sender as linking_sender
 from hub import openapi
 from hub.auth import require_user
 from hub.core import Hub, hub_of
@@ -55,7 +56,10 @@ async def reachable_channels(hub: Hub, contact: Contact) -> list[str]:
                 or identity.channel not in hub.channels:
             continue
         status = await hub.store.identity_status(identity.channel, identity.external_id)
-        if status is not None and status.reachable and not status.opted_out:
+        consent = await hub.store.consent(identity.channel, identity.external_id,
+                                          linking_sender(identity.channel, hub.settings))
+        if status is not None and status.reachable and not status.opted_out and (
+                consent is None or consent.allowed):
             found.append(identity.channel)
     return found
 
@@ -155,6 +159,10 @@ async def contact_detail(hub: Hub, contact: Contact) -> dict[str, Any]:
             conversations.append(found)
     return {**contact_json(contact),
             "reachable_channels": await reachable_channels(hub, contact),
+            "consents": [{"channel": k.channel, "external_id": k.external_id,
+                          "sender": k.sender, "allowed": k.allowed, "reason": k.reason,
+                          "updated_at": k.updated_at.isoformat()}
+                         for k in await hub.store.contact_consents(contact.id)],
             "conversation_summaries": [
                 {"id": c.id, "state": c.state.value, "channel": c.channel,
                  "updated_at": c.updated_at.isoformat(), "last_message": c.last_message_text}

@@ -19,7 +19,8 @@ from datetime import datetime
 
 from handoff.windows import Mode, window
 from hub.config import Settings
-from hub.model import Contact
+from hub.model import Contact, TemplateSend
+from hub.store import Store
 
 PREFERRED_ATTRIBUTE = "preferred_channel"
 TEMPLATE_CHANNELS = frozenset({"whatsapp"})
@@ -68,7 +69,7 @@ def choose(
     order = [str(preferred)] if isinstance(preferred, str) and preferred else []
     order += sorted(last_wrote, key=lambda c: last_wrote[c], reverse=True)
     order += [i.channel for i in reversed(contact.identities)]
-    reasons: list[str] = []
+    refusals: list[Refusal] = []
     seen: set[str] = set()
     for candidate in order:
         if candidate in seen or candidate not in channels_on:
@@ -78,10 +79,13 @@ def choose(
                        human_agent_tag, by_agent)
         if isinstance(found, Route):
             return found
-        reasons.append(found.message)
-    if not reasons:
+        refusals.append(found)
+    if not refusals:
         return Refusal(409, "unreachable", "the contact has no channel this hub is on")
-    return Refusal(409, "unreachable", "no channel may carry this message: " + "; ".join(reasons))
+    codes = {r.code for r in refusals}
+    return Refusal(409, codes.pop() if len(codes) == 1 else "unreachable",
+                   "no channel may carry this message: "
+                   + "; ".join(r.message for r in refusals))
 
 
 def _check(contact: Contact, channel: str, template: bool, last_wrote: Mapping[str, datetime],
@@ -104,3 +108,30 @@ def _check(contact: Contact, channel: str, template: bool, last_wrote: Mapping[s
         return Refusal(409, "template_needed", f"{channel}: the 24-hour window is closed; "
                        "send a template")
     return Refusal(409, "window_closed", f"{channel}: the messaging window is closed")
+
+
+async def facts(store: Store, settings: Settings,
+                contact: Contact) -> tuple[dict[str, datetime], dict[str, str]]:
+    """What ``choose`` needs to know about ``contact``: when they last wrote on each channel
+    (with the window still open by the platform's account), and why we may not write on
+    some (consent records of their identities for our sender on each)."""
+    last_wrote: dict[str, datetime] = {}
+    for conversation_id in contact.conversation_ids:
+        for found in await store.customer_windows(conversation_id):
+            at = found.last_open
+            if at is not None and (found.channel not in last_wrote
+                                   or at > last_wrote[found.channel]):
+                last_wrote[found.channel] = at
+    suppressed: dict[str, str] = {}
+    for identity in contact.identities:
+        record = await store.consent(identity.channel, identity.external_id,
+                                     sender(identity.channel, settings))
+        if record is not None and not record.allowed:
+            suppressed.setdefault(identity.channel, record.reason)
+    return last_wrote, suppressed
+
+
+def describe(template: TemplateSend) -> str:
+    """How a template message reads in the thread (the platform renders the real text)."""
+    values = ", ".join(f"{k}={v}" for k, v in template.variables.items())
+    return f"[template: {template.name}]" + (f" {values}" if values else "")

@@ -19,6 +19,7 @@ from handoff.assignment import Assigner
 from handoff.console import console_routes
 from handoff.contacts_api import contacts_routes
 from handoff.desk import HandoffDesk
+from handoff.outreach_api import outreach_routes
 from hub import api, openapi
 from hub.auth import VisitorTokens
 from hub.config import Settings
@@ -77,6 +78,7 @@ def create_app(
     app.router.add_routes(api.routes)
     app.router.add_routes(console_routes())
     app.router.add_routes(contacts_routes())
+    app.router.add_routes(outreach_routes())
     app.router.add_routes(admin_routes())
     app.router.add_get("/api/openapi.json", openapi.document)
     app.router.add_get("/", _index)
@@ -155,12 +157,22 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def campaigns_ctx(app: web.Application) -> AsyncIterator[None]:
+        # campaigns go out at their rate; a restarted hub resumes them (hub/campaigns.py)
+        task = asyncio.create_task(hub.campaigns.run(), name="campaigns") \
+            if run_outbox else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def close_live(app: web.Application) -> None:
         bus.close_all()
 
     app.cleanup_ctx.extend(
         [store_ctx, relay_ctx, knowledge_ctx, channels_ctx, pipeline_ctx, outbox_ctx,
-         assignment_ctx, session_watch_ctx]
+         assignment_ctx, session_watch_ctx, campaigns_ctx]
     )
     app.on_shutdown.append(close_live)
     return app

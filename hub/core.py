@@ -9,6 +9,7 @@ from aiohttp import web
 from bots.base import OutputChannel
 from handoff.desk import HandoffDesk
 from hub.auth import RateLimiter, VisitorTokens, client_address, login_limiter
+from hub.campaigns import CampaignRunner
 from hub.config import Settings
 from hub.events import EventBus, KnowledgeChanged, SessionsEnded
 from hub.outbox import OutboxWorker
@@ -34,6 +35,8 @@ class Hub:
     trusted_proxies: frozenset[str] = field(init=False)
     # live sockets authorised by an agent session, closed when it ends (hub/sessions.py)
     session_watch: SessionWatch = field(init=False)
+    # sends campaigns at their rate, resuming what a previous run left (hub/campaigns.py)
+    campaigns: CampaignRunner = field(init=False)
 
     def __post_init__(self) -> None:
         self.session_limiter = RateLimiter(
@@ -43,6 +46,10 @@ class Hub:
             p.strip() for p in self.settings.trusted_proxies.split(",") if p.strip())
         self.session_watch = SessionWatch(self.store, self.bus,
                                           self.settings.session_check_seconds)
+        self.campaigns = CampaignRunner(
+            self.store, self.bus, self.settings, self.channels,
+            lambda: [n for n, c in self.channels.items() if c.delivered_by_store],
+            self.outbox.wake)
 
     def client_address(self, request: web.Request) -> str:
         """Who sent the request, seen through the trusted reverse proxies."""

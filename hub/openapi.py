@@ -464,6 +464,74 @@ PATHS.update({
 })
 
 # The routes that are no API operation, with their access rule (``ACCESS``)
+SCHEMAS.update({
+    "Notify": {"type": "object", "properties": {
+        "text": {"type": "string", "pattern": NOT_BLANK}, "template": _TEXT,
+        "variables": {"type": "object", "additionalProperties": {"type": "string"}},
+        "channel": _S}},
+    "NotifyResult": {"type": "object", "properties": {
+        "message": {"$ref": "#/components/schemas/Message"}, "conversation_id": _I,
+        "channel": _S, "mode": _S}},
+    "Window": {"type": "object", "properties": {"conversation_id": _I, "channels": {
+        "type": "array", "items": {"type": "object", "properties": {
+            "channel": _S, "free_reply": {"type": "boolean"}, "mode": _S,
+            "suppressed": {"type": "string", "nullable": True},
+            "last_customer_at": {"type": "string", "nullable": True},
+            "free_until": {"type": "string", "nullable": True},
+            "human_agent_until": {"type": "string", "nullable": True},
+            "current": {"type": "boolean"}}}}}},
+    "TemplateNew": {"type": "object", "required": ["name", "content_sid"], "properties": {
+        "name": {"type": "string", "pattern": NOT_BLANK, "maxLength": 100},
+        "content_sid": {"type": "string", "pattern": r"^\s*HX[0-9a-fA-F]{32}\s*$"},
+        "variables": {"type": "array", "maxItems": 20,
+                      "items": {"type": "string", "pattern": NOT_BLANK, "maxLength": 40}}}},
+    "Template": {"type": "object", "properties": {
+        "id": _I, "name": _S, "content_sid": _S, "variables": {"type": "array", "items": _S},
+        "created_at": _T}},
+    "CampaignNew": {"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 100},
+        "text": {"type": "string", "pattern": NOT_BLANK, "maxLength": 4000},
+        "template": _TEXT,
+        "variables": {"type": "object", "additionalProperties": {"type": "string"}},
+        "audience": {"type": "object", "properties": {
+            "attributes": {"type": "object"}, "channel": _S,
+            "last_seen_days": {"type": "number", "minimum": 0}}},
+        "per_minute": {"type": "integer", "minimum": 1, "maximum": 6000}}},
+    "Campaign": {"type": "object", "properties": {
+        "id": _I, "name": _S, "status": _S, "per_minute": _I, "total": _I,
+        "progress": {"type": "object"}, "recipients": {"type": "array", "items": {
+            "type": "object"}}}},
+})
+SCHEMAS["Contact"]["properties"]["consents"] = {"type": "array", "items": {
+    "type": "object", "properties": {"channel": _S, "external_id": _S, "sender": _S,
+                                     "allowed": {"type": "boolean"}, "reason": _S,
+                                     "updated_at": _T}}}
+PATHS.update({
+    "/api/v1/contacts/{id}/notify": {"post": _op(
+        "Write to a customer first: the message joins their thread and goes out on the chosen"
+        " channel, else their preferred one, else where they last wrote and may be written to"
+        " (409: opted out, window closed and no template, unreachable)", body="Notify",
+        ok="NotifyResult", status=201, params=_CONV, errors=(404, 409, 413))},
+    "/api/v1/conversations/{id}/window": {"get": _op(
+        "Per channel of the conversation: may a free reply go now, and until when",
+        ok="Window", params=_CONV, errors=(404,))},
+    "/api/v1/templates": {
+        "get": _op("WhatsApp templates (Twilio Content) registered by admins"),
+        "post": _op("Register a template (admins; 409: the name is taken)", body="TemplateNew",
+                    ok="Template", status=201, auth="admin", errors=(409,))},
+    "/api/v1/templates/{id}": {"delete": _op(
+        "Remove a template (admins)", params=[_path_id()], auth="admin", errors=(404,))},
+    "/api/v1/campaigns": {
+        "get": _op("Campaigns and their progress (admins)", auth="admin"),
+        "post": _op("Start a campaign: a text or a template to the contacts the audience"
+                    " selects, at per_minute (admins)", body="CampaignNew", ok="Campaign",
+                    status=201, auth="admin")},
+    "/api/v1/campaigns/{id}": {"get": _op(
+        "A campaign's progress and each recipient's outcome (admins)", ok="Campaign",
+        params=[_path_id()], auth="admin", errors=(404,))},
+})
+
+
 PAGES: dict[str, str] = {
     "/": "public", "/chat": "public", "/widget.js": "public", "/console": "public",
     "/admin": "admin-page", "/admin/agents": "admin-page", "/metrics": "public",

@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping
 
 from bots.base import OutputChannel, PermanentFailure, RetryLater
+from handoff.reach import sender
 from hub.config import Settings
 from hub.model import OutboxItem
 from hub.store import Store
@@ -100,6 +101,12 @@ class OutboxWorker:
     async def _deliver(self, item: OutboxItem) -> None:
         """Send one item: mark it sent, schedule its retry, or dead-letter it."""
         channel = self._channels.get(item.channel)
+        record = await self._store.consent(item.channel, item.recipient,
+                                           sender(item.channel, self._settings))
+        if record is not None and not record.allowed:  # every send checks consent
+            log.info("outbox %s: suppressed: %s", item.id, record.reason)
+            await self._store.outbox_failed(item.id, f"suppressed: {record.reason}", None)
+            return
         try:
             if channel is None:
                 raise RetryLater(f"channel {item.channel!r} is not configured")

@@ -60,10 +60,13 @@ class World:
         user = await store.create_user(f"target{n}@example.com", f"Target {n}", Role.AGENT,
                                        self.password_hash)
         history = await store.article_history(article.id)
+        template = await store.create_template(f"matrix_{n}", "HX" + "0" * 32, ["1"])
+        campaign = await store.create_campaign(f"Matrix {n}", "hello", None, {}, {}, 60, None,
+                                               [])
         self.ids = {"n": n, "conversation": conversation.id, "contact": conversation.contact_id,
                     "other_contact": other.contact_id, "merge": merged.merge_id,
                     "article": article.id, "revision": history[0].id, "canned": canned.id,
-                    "user": user.id}
+                    "user": user.id, "template": template.id, "campaign": campaign.id}
 
 
 Body = Callable[[dict[str, int]], Any]
@@ -141,6 +144,17 @@ CALLS: dict[tuple[str, str], Call] = {
     ("PATCH", "/api/v1/agents/{id}"): Call({"id": "user"}, body=lambda i: {"name": "Renamed"}),
     ("POST", "/api/v1/agents/{id}/password"): Call({"id": "user"}, body=lambda i: {}),
     ("POST", "/api/v1/agent/status"): Call(body=lambda i: {"status": "online"}),
+    ("POST", "/api/v1/contacts/{id}/notify"): Call({"id": "contact"}, body=lambda i: {
+        "text": "Your order shipped", "channel": "webchat"}),
+    ("GET", "/api/v1/conversations/{id}/window"): Call(_CONV),
+    ("GET", "/api/v1/templates"): Call(),
+    ("POST", "/api/v1/templates"): Call(body=lambda i: {
+        "name": f"new_{i['n']}", "content_sid": "HX" + "1" * 32, "variables": ["1"]}),
+    ("DELETE", "/api/v1/templates/{id}"): Call({"id": "template"}),
+    ("GET", "/api/v1/campaigns"): Call(),
+    ("POST", "/api/v1/campaigns"): Call(body=lambda i: {
+        "text": "hello", "audience": {"attributes": {"matrix": "none"}}}),
+    ("GET", "/api/v1/campaigns/{id}"): Call({"id": "campaign"}),
 }
 
 

@@ -388,3 +388,25 @@ async def test_continue_on_messenger_typed_in_the_web_chat(hub: Running) -> None
     assert "https://m.me/acmeshop?ref=" in reply["text"]
     reply = await visitor.ask("switch to instagram")
     assert "Instagram" in reply["text"] and "code is" in reply["text"]
+
+
+async def test_someone_meta_cannot_reach_is_suppressed_until_they_write_again(
+    hub: Running, fake: FakeGraph,
+) -> None:
+    fake.fail_next("messages", fb.unavailable())
+    await post(hub, fb.body(fb.text_event("how long does shipping take?")))
+    await dead_letters(hub)
+    record = await hub.hub.store.consent("messenger", "PSID-1", "acmeshop")
+    assert record is not None and not record.allowed and "551" in record.reason
+    conversation = await hub.hub.store.find_conversation("messenger", "PSID-1")
+    assert conversation is not None
+    agent = await hub.add_user("ann@example.com")
+    refused = await hub.client.post(f"/api/v1/contacts/{conversation.contact_id}/notify",
+                                    json={"text": "Hello again"},
+                                    headers={"Authorization": f"Bearer {agent}"})
+    assert refused.status == 409 and (await refused.json())["error"]["code"] == "suppressed"
+    await post(hub, fb.body(fb.text_event("what payment methods do you take")))
+    calls = await fake.wait_for("messages", 2)
+    assert "PayPal" in calls[-1].params["message"]["text"]
+    record = await hub.hub.store.consent("messenger", "PSID-1", "acmeshop")
+    assert record is not None and record.allowed

@@ -167,8 +167,8 @@ async def test_stop_means_nothing_more_until_start(hub: Running, fake: FakeTwili
     [dead] = await dead_letters(hub)  # the bot's answer is held back, visibly
     assert "opted out" in dead["error"]
     assert len(fake.calls_to("Messages")) == 1
-    identity = await hub.hub.store.identity_status("sms", PHONE)
-    assert identity is not None and identity.opted_out and identity.reachable
+    consent = await hub.hub.store.consent("sms", PHONE, OURS)  # per number and our sender
+    assert consent is not None and not consent.allowed and "STOP" in consent.reason.upper()
     await post(hub, tw.incoming("START"))
     await post(hub, tw.incoming("what payment methods do you take"))
     calls = await fake.wait_for("Messages", 2)

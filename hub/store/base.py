@@ -25,9 +25,10 @@ from hub.model import (
 )
 from hub.store.base_contacts import ContactStore
 from hub.store.base_kb import ArticleChange, KnowledgeStore, RevisionAuthor
+from hub.store.base_reach import ReachStore
 from hub.store.notifications import Notifications
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class StoreError(Exception):
@@ -81,7 +82,7 @@ class OutboxStats:
     dead: int
 
 
-class Store(KnowledgeStore, ContactStore, ABC):
+class Store(KnowledgeStore, ContactStore, ReachStore, ABC):
     """The conversation store. Implementations: SQLite (embedded), PostgreSQL (scale-out)."""
 
     url: str

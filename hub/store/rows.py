@@ -19,6 +19,7 @@ from hub.model import (
     OutboxItem,
     Role,
     Suggestion,
+    TemplateSend,
     User,
 )
 from hub.store.base_kb import ArticleRevision, RevisionAuthor, Unanswered, UnansweredKind
@@ -116,7 +117,16 @@ def outbox_from_row(row: Row) -> OutboxItem:
         suggestions=load_suggestions(row["suggestions"]),
         attempts=int(row["attempts"]),
         agent_name=row["agent_name"],
+        template=template_from_extras(row["extras"] if "extras" in row.keys() else None),
     )
+
+
+def template_from_extras(extras: str | None) -> TemplateSend | None:
+    """The template a reply is sent as (``reply_extras`` in rules_conversations)."""
+    found = json.loads(extras).get("template") if extras else None
+    if not isinstance(found, dict):
+        return None
+    return TemplateSend(found["name"], found["content_sid"], dict(found.get("variables") or {}))
 
 
 MESSAGE_COLUMNS = """m.id, m.conversation_id, m.author, m.channel, m.text, m.created_at,

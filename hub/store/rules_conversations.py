@@ -118,8 +118,8 @@ CONVERSATION_LOCKED = Sql(f"SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATION_FRO
 MARK_HANDLED = Sql("UPDATE messages SET handled = {true} WHERE id = $1 AND handled = {false}")
 INSERT_REPLY = Sql(
     "INSERT INTO messages (conversation_id, direction, author, channel, text, suggestions,"
-    " agent_id, article_id, private, handled, created_at)"
-    " VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, $8, {true}, {now})"
+    " agent_id, article_id, private, handled, extras, created_at)"
+    " VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, $8, {true}, $9, {now})"
     f" {_RETURNING_MESSAGE}, (SELECT name FROM users WHERE id = $6) AS agent_name")
 RECIPIENT = Sql("SELECT external_id FROM identities WHERE contact_id = $1 AND channel = $2"
                 " ORDER BY id DESC LIMIT 1")
@@ -153,6 +153,16 @@ DEAD_LETTERS = Sql(
     " WHERE o.status = 'dead' ORDER BY o.id DESC LIMIT $1")
 OUTBOX_STATS = Sql("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
 CONVERSATION_COUNTS = Sql("SELECT state, COUNT(*) AS n FROM conversations GROUP BY state")
+
+
+def reply_extras(reply: NewMessage) -> str | None:
+    """What a reply carries besides its text: the template it is sent as (the outbox reads
+    it back when it leases the reply)."""
+    if reply.template is None:
+        return None
+    return json.dumps({"template": {"name": reply.template.name,
+                                    "content_sid": reply.template.content_sid,
+                                    "variables": dict(reply.template.variables)}})
 
 
 def _message(message_id: int) -> Rule[Message]:
@@ -303,7 +313,8 @@ class ConversationRules:
             channel = reply.channel or current.channel
             message = yield one(INSERT_REPLY, conversation_id, reply.author.value, channel,
                                 reply.text, dump_suggestions(reply.suggestions),
-                                reply.agent_id, reply.article_id, reply.private)
+                                reply.agent_id, reply.article_id, reply.private,
+                                reply_extras(reply))
             messages.append(message_from_row(message))
             if reply.private:
                 continue

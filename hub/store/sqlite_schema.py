@@ -162,5 +162,38 @@ def _v5(db: sqlite_utils.Database) -> None:
     db.table("messages").add_column("route_since", str)
 
 
+def _v6(db: sqlite_utils.Database) -> None:
+    """Schema version 6: reaching customers first (issue 17) — consent per identity and
+    sender, windows a platform closed, WhatsApp templates, campaigns and their recipients."""
+    db.table("consents").create(
+        {"id": int, "channel": str, "external_id": str, "sender": str, "allowed": int,
+         "reason": str, "updated_at": str},
+        pk="id", not_null={"channel", "external_id", "sender", "allowed", "reason",
+                           "updated_at"})
+    db.table("consents").create_index(["channel", "external_id", "sender"], unique=True)
+    db.table("windows_closed").create(
+        {"conversation_id": int, "channel": str, "closed_at": str},
+        pk=("conversation_id", "channel"), not_null={"closed_at"},
+        foreign_keys=[("conversation_id", "conversations", "id")])
+    db.table("templates").create(
+        {"id": int, "name": str, "content_sid": str, "variables": str, "created_at": str},
+        pk="id", not_null={"name", "content_sid", "variables", "created_at"})
+    db.table("templates").create_index(["name"], unique=True)
+    db.table("campaigns").create(
+        {"id": int, "name": str, "text": str, "template": str, "variables": str,
+         "audience": str, "per_minute": int, "status": str, "created_by": int,
+         "created_at": str, "finished_at": str},
+        pk="id", not_null={"name", "variables", "audience", "per_minute", "status",
+                           "created_at"},
+        foreign_keys=[("created_by", "users", "id")])
+    db.table("campaign_recipients").create(
+        {"campaign_id": int, "contact_id": int, "status": str, "channel": str, "error": str,
+         "message_id": int, "updated_at": str},
+        pk=("campaign_id", "contact_id"), not_null={"status", "updated_at"},
+        foreign_keys=[("campaign_id", "campaigns", "id"), ("contact_id", "contacts", "id")])
+    db.execute("CREATE INDEX campaign_recipients_pending ON campaign_recipients"
+               "(campaign_id, contact_id) WHERE status = 'pending'")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, migrate_v2, migrate_v3, migrate_v4, _v5]
+    _v1, migrate_v2, migrate_v3, migrate_v4, _v5, _v6]
