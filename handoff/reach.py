@@ -17,7 +17,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from handoff.windows import Mode, window
+from handoff.windows import META_CHANNELS, Mode, window
 from hub.config import Settings
 from hub.model import Contact, TemplateSend
 from hub.store import Store
@@ -107,7 +107,13 @@ def _check(contact: Contact, channel: str, template: bool, last_wrote: Mapping[s
     if mode is Mode.TEMPLATE:
         return Refusal(409, "template_needed", f"{channel}: the 24-hour window is closed; "
                        "send a template")
-    return Refusal(409, "window_closed", f"{channel}: the messaging window is closed")
+    if by_agent and not human_agent_tag and channel in META_CHANNELS:
+        why = ("a person's reply may go tagged HUMAN_AGENT within 7 days once the app is "
+               "approved for it (SUPPORTHUB_META_HUMAN_AGENT_TAG)")
+    else:
+        why = "the customer must write first"
+    return Refusal(409, "window_closed",
+                   f"{channel}: outside the 24-hour messaging window; {why}")
 
 
 async def facts(store: Store, settings: Settings,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from handoff import reach
 from handoff.contacts_api import add_note, check_reply_channel, contact_detail, filter_conversations
+from handoff.windows import WINDOWED
 from hub.auth import (
     SESSION_COOKIE,
     current_user,
@@ -16,7 +19,7 @@ from hub.auth import (
     token_digest,
     verify_password,
 )
-from hub.core import hub_of
+from hub.core import Hub, hub_of
 from hub.errors import ApiError, field, json_body, path_id
 from hub.model import ConversationState, Role
 from hub.serialize import (
@@ -158,8 +161,33 @@ async def agent_message(request: web.Request) -> web.Response:
         return web.json_response({"message": message_json(message)}, status=201)
     if channel is not None:
         await check_reply_channel(hub, conversation_id, channel)
+    await _check_window(hub, conversation_id, channel)
     message = await hub.desk.reply(conversation_id, agent, text, channel)
     return web.json_response({"message": message_json(message)}, status=201)
+
+
+# channels with a messaging window or a consent record to respect
+CHECKED_CHANNELS = WINDOWED | {"sms"}
+
+
+async def _check_window(hub: Hub, conversation_id: int, channel: str | None) -> None:
+    """A reply the channel's messaging window or the customer's consent forbids is refused
+    now (409, with the reason), rather than dead-lettered later (handoff/reach.py)."""
+    conversation = await hub.store.get_conversation(conversation_id)
+    if conversation is None:
+        return  # the desk answers 404
+    target = channel or conversation.channel
+    contact = await hub.store.get_contact(conversation.contact_id)
+    if contact is None or target not in CHECKED_CHANNELS:
+        return
+    last_wrote, suppressed = await reach.facts(hub.store, hub.settings, contact)
+    found = reach.choose(contact, channel=target, template=False,
+                         channels_on=set(hub.channels), last_wrote=last_wrote,
+                         suppressed=suppressed, now=datetime.now(UTC),
+                         human_agent_tag=hub.settings.meta_human_agent_tag, by_agent=True)
+    if isinstance(found, reach.Refusal) and found.code in (
+            "template_needed", "window_closed", "suppressed"):
+        raise ApiError(409, found.message, code=found.code)
 
 
 def _message_text(body: dict[str, Any], max_chars: int) -> str:

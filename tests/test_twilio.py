@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import HubFactory, Running
+from conftest import HubFactory, Running, call
 from fakes import twilio as tw
 from fakes.agent import dead_letters, take_over_and_reply, thread
 from fakes.twilio import FakeTwilio
@@ -258,10 +258,16 @@ async def test_whatsapp_free_text_after_24_hours_needs_a_template(
     await post(hub, tw.incoming("I need a human", sender=f"whatsapp:{PHONE}"))
     await fake.wait_for("Messages")
     _age_whatsapp(db_path, 25)
-    await take_over_and_reply(hub, "whatsapp", PHONE, "Your parcel is on its way.")
-    dead = await dead_letters(hub, 2)  # the claim's notice and the reply: both free text
-    assert all("template needed" in d["error"] for d in dead)
-    assert len(fake.calls_to("Messages")) == 1  # Twilio was not asked to send them
+    conversation = await hub.hub.store.find_conversation("whatsapp", PHONE)
+    assert conversation is not None
+    token = await hub.add_user("ann@example.com", name="Ann")
+    await call(hub, "POST", f"/api/v1/conversations/{conversation.id}/claim", token)
+    refused = await call(hub, "POST", f"/api/v1/conversations/{conversation.id}/messages",
+                         token, {"text": "Your parcel is on its way."}, status=409)
+    assert refused["error"]["code"] == "template_needed"
+    dead = await dead_letters(hub)  # the claim's notice: free text the hub wrote
+    assert "template needed" in dead[0]["error"]
+    assert len(fake.calls_to("Messages")) == 1  # Twilio was not asked to send it
     # a template goes: ContentSid and ContentVariables, no Body
     from hub.model import OutboxItem, TemplateSend
 

@@ -249,6 +249,7 @@
     if (w) {
       if (w.mode === 'suppressed') text = 'No messages on ' + w.channel + ': ' + w.suppressed;
       else if (w.mode === 'free' && w.free_until) text = 'Free reply possible until ' + when(w.free_until);
+      else if (w.mode === 'free') text = 'Free reply possible (no messaging window on ' + w.channel + ')';
       else if (w.mode === 'human_agent') text = '24-hour window closed: your reply goes tagged HUMAN_AGENT, until ' + when(w.human_agent_until);
       else if (w.mode === 'template') { text = '24-hour window closed: send a template'; template = true; }
       else if (w.mode === 'closed') text = 'Messaging window closed: the customer must write first';
