@@ -30,6 +30,7 @@ _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _FETCH_UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _LITERAL = re.compile(rb"\{(\d+)\}$")
+_EXISTS = re.compile(rb"^(\d+) EXISTS$")
 RECONNECT_MAX_SECONDS = 60.0
 
 
@@ -74,6 +75,25 @@ def literals(lines: list[bytes | bytearray]) -> list[tuple[bytes, bytes]]:
     return found
 
 
+def _drop(client: aioimaplib.IMAP4) -> None:
+    """Close the connection and the client's own tasks (an IDLE left waiting)."""
+    transport = getattr(client.protocol, "transport", None)
+    if transport is not None:
+        transport.close()
+    for task in list(client.tasks):
+        task.cancel()
+
+
+def _exists(lines: list[bytes]) -> int | None:
+    """The message count an untagged ``n EXISTS`` announces (the last one), if any."""
+    found = None
+    for line in lines:
+        match = _EXISTS.match(bytes(line))
+        if match:
+            found = int(match.group(1))
+    return found
+
+
 class ImapReader:
     def __init__(self, server: ServerUrl, *, deliver: Deliver, cursors: MailboxCursors,
                  max_bytes: int, poll_seconds: float, on_oversize: Oversize | None = None,
@@ -88,6 +108,7 @@ class ImapReader:
         self._task: asyncio.Task[None] | None = None
         self.key = f"{server.username or ''}@{server.host}:{server.port}/{server.path}"
         self.synced = asyncio.Event()  # set after every pass over the mailbox (tests wait)
+        self.idling = asyncio.Event()  # set while the server has acknowledged IDLE
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="email-imap")
@@ -108,14 +129,16 @@ class ImapReader:
                 delay = 1.0
                 await self._watch(client)
             except asyncio.CancelledError:
+                if client is not None:
+                    _drop(client)  # no LOGOUT: stopping must not wait for the server
                 raise
             except Exception as exc:
                 log.warning("email: IMAP %s: %s: %s; reconnecting in %.0fs", self.key,
                             type(exc).__name__, exc, delay)
-            finally:
-                if client is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(client.logout(), 5)
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.logout(), 5)
+                _drop(client)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
@@ -126,12 +149,16 @@ class ImapReader:
                 host=server.host, port=server.port, timeout=self._timeout)
         else:
             client = aioimaplib.IMAP4(host=server.host, port=server.port, timeout=self._timeout)
-        await client.wait_hello_from_server()
-        if not server.tls:
-            await self._starttls(client)
-        if server.username is None:
-            raise ImapError("SUPPORTHUB_IMAP_URL has no user name")
-        _ok(await client.login(server.username, server.password or ""), "LOGIN")
+        try:
+            await client.wait_hello_from_server()
+            if not server.tls:
+                await self._starttls(client)
+            if server.username is None:
+                raise ImapError("SUPPORTHUB_IMAP_URL has no user name")
+            _ok(await client.login(server.username, server.password or ""), "LOGIN")
+        except BaseException:
+            _drop(client)
+            raise
         return client
 
     async def _starttls(self, client: aioimaplib.IMAP4) -> None:
@@ -155,15 +182,21 @@ class ImapReader:
     async def _watch(self, client: aioimaplib.IMAP4) -> None:
         selected = _ok(await client.select(self._server.path), "SELECT")
         validity = self._uidvalidity(selected.lines)
+        count = _exists(selected.lines) or 0
         idle = client.has_capability("IDLE")
         while True:
             await self.sync(client, validity)
             self.synced.set()
+            # mail that arrived while we synced is announced on the next command: look
+            # before going idle, or it would wait for the next round
+            now = _exists(_ok(await client.noop(), "NOOP").lines)
+            if now is not None and now > count:
+                count = now
+                continue
             if idle:
-                await self._idle(client)
+                count = await self._idle(client, count)
             else:
                 await asyncio.sleep(self._poll_seconds)
-                _ok(await client.noop(), "NOOP")
 
     @staticmethod
     def _uidvalidity(lines: list[bytes]) -> int:
@@ -173,22 +206,28 @@ class ImapReader:
                 return int(match.group(1))
         return 0
 
-    async def _idle(self, client: aioimaplib.IMAP4) -> None:
+    async def _idle(self, client: aioimaplib.IMAP4, count: int) -> int:
         """Wait in IDLE until the server says something (new mail) or the poll interval
         ends (servers drop an IDLE after 30 minutes; we renew it well before)."""
         idle = await client.idle_start(timeout=self._poll_seconds)
+        self.idling.set()
         try:
             while client.has_pending_idle():
                 pushed = await client.wait_server_push(timeout=self._poll_seconds + 5)
-                if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH or any(
-                        b"EXISTS" in bytes(line) for line in pushed):
+                if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH:
+                    break
+                now = _exists(pushed)
+                if now is not None:  # new mail (or an expunge: a look costs little)
+                    count = now
                     break
         except TimeoutError:
             pass
-        finally:
+        finally:  # on cancellation too: DONE is sent, the connection is dropped after
+            self.idling.clear()
             if client.has_pending_idle():
                 client.idle_done()
-            await asyncio.wait_for(idle, self._timeout)
+        await asyncio.wait_for(idle, self._timeout)
+        return count
 
     async def sync(self, client: aioimaplib.IMAP4, validity: int) -> None:
         """Commit every mail after the cursor, in UID order."""

@@ -8,6 +8,7 @@ import asyncio
 import email
 import email.policy
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,7 +16,6 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any
 
 import aioimaplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -113,7 +113,7 @@ class ImapServer:
 
     async def stop(self) -> None:
         if self._process is not None:
-            self._process.send_signal(signal.SIGTERM)
+            self._process.send_signal(signal.SIGKILL)
             await asyncio.to_thread(self._process.wait, 10)
 
     async def client(self) -> aioimaplib.IMAP4:
@@ -140,10 +140,10 @@ class ImapServer:
             await client.logout()
         found: dict[int, str] = {}
         for line in response.lines:
-            text = bytes(line).decode()
-            if " FETCH " in text and "UID " in text:
-                uid = int(text.split("UID ")[1].split()[0].rstrip(")"))
-                found[uid] = text.split("FLAGS (")[1].split(")")[0]
+            uid = re.search(r"UID (\d+)", bytes(line).decode())
+            flags = re.search(r"FLAGS \(([^)]*)\)", bytes(line).decode())
+            if uid and flags:
+                found[int(uid.group(1))] = flags.group(1)
         return found
 
 
