@@ -16,6 +16,8 @@ new to the hub then joins that conversation's contact. A forged mark names nothi
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -35,6 +37,7 @@ from hub.store import Store
 log = logging.getLogger(__name__)
 
 CHANNEL = "email"
+_CHOICE = re.compile(r"^\s*#?([1-9])\s*[.)]?\s*$")
 _MAX_ATTACHMENT_NAMES = 200  # characters of attachment names in the text's mark
 
 
@@ -114,7 +117,30 @@ class EmailChannel(Channel):
         conversation_id = self.thread_of(mail)
         if conversation_id is not None and mail.automated is None and mail.sender:
             await self._join_sender(conversation_id, mail.sender)
-        await self._on_message(self.inbound(mail))
+        inbound = self.inbound(mail)
+        if mail.automated is None:
+            inbound = await self._choice(inbound, mail) or inbound
+        await self._on_message(inbound)
+
+    async def _choice(self, inbound: InboundMessage, mail: ParsedMail) -> InboundMessage | None:
+        """A reply of "2" picks the second suggestion of the bot's last mail, if the bot
+        wrote last with suggestions; otherwise it is just the text "2"."""
+        match = _CHOICE.match(mail.text)
+        if match is None:
+            return None
+        conversation = await self._store.find_conversation(CHANNEL, inbound.external_id)
+        if conversation is None:
+            return None
+        recent = await self._store.list_messages(conversation.id, limit=20,
+                                                 include_private=False)
+        said = [m for m in recent if m.direction == "out"]
+        n = int(match.group(1))
+        if not said or said[-1].author is not Author.BOT or n > len(said[-1].suggestions):
+            return None
+        picked = said[-1].suggestions[n - 1]
+        return replace(inbound, text=picked.title, marks=(),
+                       choice_article_id=picked.article_id,
+                       extras={**inbound.extras, "reply": mail.text})
 
     def thread_of(self, mail: ParsedMail) -> int | None:
         """The conversation the mail's signed marks name: the ``reply+`` address first, then

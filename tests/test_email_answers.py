@@ -1,0 +1,105 @@
+"""What the bot does with a mail: answers only when sure, suggestions as a numbered list
+answered by number, anything else straight to the agents; "agent", a link code from the web
+chat, and an agent's reply by email."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from conftest import HubFactory, Running
+from fakes.agent import take_over_and_reply
+from fakes.mail import ProviderSmtp, mail
+from test_email import JANE, SUPPORT, deliver, start
+
+from hub.pipeline import EMAIL_QUEUED_TEXT
+
+
+@pytest.fixture
+async def provider() -> AsyncIterator[ProviderSmtp]:
+    server = ProviderSmtp()
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def hub(start_hub: HubFactory, provider: ProviderSmtp) -> Running:
+    return await start(start_hub, provider)
+
+
+def text_of(sent: Any) -> str:
+    return str(sent.message.get_body(("plain",)).get_content())
+
+
+async def state(hub: Running, address: str = JANE) -> str:
+    conversation = await hub.hub.store.find_conversation("email", address)
+    assert conversation is not None
+    return conversation.state.value
+
+
+async def test_a_question_the_bot_cannot_answer_goes_straight_to_the_agents(
+    hub: Running, provider: ProviderSmtp,
+) -> None:
+    await deliver(hub, mail(subject="Partnership",
+                            body="Our choir would like to sing in your lobby at Christmas."))
+    sent = await provider.wait_for(1)
+    assert EMAIL_QUEUED_TEXT in text_of(sent[0])
+    assert "put it another way" not in text_of(sent[0])
+    assert await state(hub) == "queued"
+
+
+async def test_suggestions_are_numbered_and_a_reply_with_the_number_answers(
+    hub: Running, provider: ProviderSmtp,
+) -> None:
+    await deliver(hub, mail(subject="refund", body="refund"))
+    first = text_of((await provider.wait_for(1))[0])
+    assert "1. " in first and "Reply with the number" in first
+    lines = [line for line in first.splitlines() if line[:2] in ("1.", "2.", "3.")]
+    number = next(i for i, line in enumerate(lines, 1) if "Refunds" in line)
+    reply = mail(subject="Re: refund", message_id="<m2@customer.test>",
+                 body=f"{number}\n\nOn Mon, Nov 30, 2026 Support <{SUPPORT}> wrote:\n> {first}")
+    await deliver(hub, reply)
+    second = text_of((await provider.wait_for(2))[1])
+    assert "within 5 business days" in second
+    assert await state(hub) == "bot"
+
+
+async def test_saying_agent_hands_over_and_the_agent_replies_by_email_with_their_name(
+    hub: Running, provider: ProviderSmtp,
+) -> None:
+    await deliver(hub, mail(subject="Help", body="agent\n\nThanks,\nJane"))
+    await provider.wait_for(1)
+    assert await state(hub) == "queued"
+    await take_over_and_reply(hub, "email", JANE, "Hi Jane, I'm on it.", agent_name="Ann")
+    async with asyncio.timeout(10):
+        while not any("on it" in text_of(s) for s in provider.sent):
+            await asyncio.sleep(0.05)
+    agent = next(s.message for s in provider.sent if "on it" in text_of(s))
+    assert agent["From"].addresses[0].display_name == "Ann (Support)"
+    assert agent["Auto-Submitted"] is None
+    assert agent["Subject"] == "Re: Help"
+    assert "I'm on it." in str(agent.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+
+
+async def test_a_web_chat_visitor_continues_by_email(
+    hub: Running, provider: ProviderSmtp,
+) -> None:
+    visitor = await hub.visitor()
+    await visitor.say("hello, where is my parcel?")
+    resp = await hub.client.post("/api/v1/webchat/links", json={"channel": "email"},
+                                 headers=visitor.headers)
+    assert resp.status == 201, await resp.text()
+    offer = await resp.json()
+    assert SUPPORT in offer["instructions"]
+    await deliver(hub, mail(subject=f"Re: {offer['code']}", body="Here I am by email."))
+    await provider.wait_for(1)
+    conversation = await hub.hub.store.find_conversation("email", JANE)
+    assert conversation is not None and conversation.id == visitor.conversation_id
+    assert "You're connected" in text_of(provider.sent[0])
+    # and the customer asks for it in the chat itself
+    other = await hub.visitor()
+    answer = await other.ask("continue by email")
+    assert SUPPORT in answer["text"]
