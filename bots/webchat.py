@@ -23,12 +23,13 @@ from aiohttp import web
 
 from bots.base import Channel, OnMessage
 from handoff import linking
+from hub import openapi
 from hub.auth import RateLimiter, VisitorTokens
 from hub.config import Settings
 from hub.errors import ApiError, field, json_body
 from hub.events import ConversationChanged, Event, EventBus, MessageCreated, Typing
 from hub.live import Throttle, pump
-from hub.model import Conversation, InboundMessage, OutboxItem
+from hub.model import ArticleStatus, Conversation, InboundMessage, OutboxItem
 from hub.serialize import conversation_json, message_json
 from hub.store import Store
 from knowledge.feedback import feedback_inbound
@@ -116,7 +117,7 @@ class WebChatChannel(Channel):
         return conversation
 
     async def create_session(self, request: web.Request) -> web.Response:
-        body = await json_body(request)
+        body = await json_body(request, "WebchatStart")
         identifier = field(body, "identifier", str, required=False)
         identifier_hash = field(body, "identifier_hash", str, required=False)
         header = request.headers.get("Authorization", "")
@@ -157,7 +158,7 @@ class WebChatChannel(Channel):
 
     async def post_message(self, request: web.Request) -> web.Response:
         visitor_id = self._visitor(request)
-        body = await json_body(request)
+        body = await json_body(request, "VisitorMessage")
         if self._on_message is None:
             raise ApiError(503, "the web chat is not ready")
         choice = field(body, "choice", int, required=False)
@@ -166,7 +167,7 @@ class WebChatChannel(Channel):
                 raise ApiError(422, "field 'feedback' must be 'unhelpful'")
             inbound = feedback_inbound(CHANNEL, visitor_id, field(body, "message_id", int))
         elif choice is not None:
-            title = await self._choice_title(choice)
+            title = await self._choice_title(visitor_id, choice)
             inbound = InboundMessage(CHANNEL, visitor_id, title, choice_article_id=choice)
         else:
             text = field(body, "text", str).strip()
@@ -182,10 +183,20 @@ class WebChatChannel(Channel):
         ingested = await self._on_message(inbound)
         return web.json_response({"message": message_json(ingested.message)}, status=201)
 
-    async def _choice_title(self, article_id: int) -> str:
-        article = await self._store.get_article(article_id)
-        if article is None:
-            raise ApiError(422, f"field 'choice': no article {article_id}")
+    async def _choice_title(self, visitor_id: str, article_id: int) -> str:
+        """The title of a suggestion the visitor was offered. A choice must name a published
+        article the bot suggested in this visitor's conversation: any other id (a draft, one
+        never offered, one that does not exist) gets the same answer, so ids cannot be walked
+        to read what a visitor was not shown."""
+        conversation = await self._store.find_conversation(CHANNEL, visitor_id)
+        offered = conversation is not None and any(
+            s.article_id == article_id
+            for m in await self._store.list_messages(conversation.id, include_private=False)
+            for s in m.suggestions)
+        article = await self._store.get_article(article_id) if offered else None
+        if article is None or article.status is not ArticleStatus.PUBLISHED:
+            raise ApiError(404, f"field 'choice': no suggestion {article_id} was offered in"
+                                " this conversation")
         return article.title
 
     # live ----------------------------------------------------------------------
@@ -254,9 +265,12 @@ def _after(request: web.Request) -> int | None:
     if raw in (None, ""):
         return None
     try:
-        return int(raw)
+        after = int(raw)
     except ValueError:
         raise ApiError(422, "query parameter 'after' must be a message id") from None
+    if not openapi.INT64_MIN <= after <= openapi.INT64_MAX:
+        raise ApiError(422, "query parameter 'after' must be a message id")
+    return after
 
 
 def _public_conversation(conversation: Conversation) -> dict[str, object]:

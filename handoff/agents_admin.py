@@ -10,9 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.auth import hash_password, require_user
+from hub.auth import admin_page, hash_password, require_user
 from hub.core import Hub, hub_of
-from hub.errors import ApiError, field, json_body
+from hub.errors import ApiError, field, json_body, path_id
 from hub.model import Role, User
 from hub.store import Conflict, NotFound
 
@@ -55,8 +55,8 @@ async def _user(hub: Hub, user_id: int) -> User:
     return user
 
 
-async def agents_page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "agents.html")
+async def agents_page(request: web.Request) -> web.StreamResponse:
+    return await admin_page(request, hub_of(request).store, STATIC / "agents.html")
 
 
 async def list_agents(request: web.Request) -> web.Response:
@@ -70,7 +70,7 @@ async def list_agents(request: web.Request) -> web.Response:
 async def create_agent(request: web.Request) -> web.Response:
     hub = hub_of(request)
     await require_user(request, hub.store, Role.ADMIN)
-    body = await json_body(request)
+    body = await json_body(request, "NewAgent")
     email = field(body, "email", str).strip().lower()
     if "@" not in email or len(email) > 200:
         raise ApiError(422, "field 'email' must be an email address")
@@ -90,34 +90,39 @@ async def create_agent(request: web.Request) -> web.Response:
 async def update_agent(request: web.Request) -> web.Response:
     hub = hub_of(request)
     admin = await require_user(request, hub.store, Role.ADMIN)
-    user_id = int(request.match_info["id"]) if request.match_info["id"].isdigit() else -1
-    await _user(hub, user_id)
-    body = await json_body(request)
+    user_id = path_id(request)
+    before = await _user(hub, user_id)
+    body = await json_body(request, "AgentPatch")
     role = _role(body, required=False)
     active = field(body, "active", bool, required=False)
     name = field(body, "name", str, required=False)
     if user_id == admin.id and (active is False or role is Role.AGENT):
-        raise ApiError(422, "you cannot deactivate or demote yourself")
+        raise ApiError(403, "you cannot deactivate or demote yourself")
     user = await hub.store.update_user(user_id, name=name.strip() if name else None,
                                        role=role, active=active)
+    if user.role is not before.role:  # a new role: they log in again to get its rights
+        await hub.store.delete_user_sessions(user_id)
+    if user.role is not before.role or not user.active:  # their sockets close at once
+        hub.sessions_ended(user_id)
     return web.json_response(agent_json(user))
 
 
 async def reset_password(request: web.Request) -> web.Response:
     hub = hub_of(request)
     await require_user(request, hub.store, Role.ADMIN)
-    user_id = int(request.match_info["id"]) if request.match_info["id"].isdigit() else -1
+    user_id = path_id(request)
     user = await _user(hub, user_id)
-    password, generated = _password(await json_body(request))
+    password, generated = _password(await json_body(request, "PasswordReset"))
     # the store ends the user's sessions with the change
     await hub.store.update_user_password(user.email, await hash_password(password))
+    hub.sessions_ended(user.id)
     return web.json_response({"ok": True, **({"password": password} if generated else {})})
 
 
 async def set_status(request: web.Request) -> web.Response:
     hub = hub_of(request)
     me = await require_user(request, hub.store)
-    status = field(await json_body(request), "status", str)
+    status = field(await json_body(request, "AgentStatus"), "status", str)
     if status not in STATUSES:
         raise ApiError(422, "field 'status' must be 'online' or 'away'")
     user = await hub.store.update_user(me.id, status=status)

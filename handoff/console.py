@@ -1,7 +1,8 @@
 """The agent console: the ``/console`` page and its live WebSocket.
 
 Agents hear of every conversation change and every message; the page keeps its queue,
-"mine" and bot lists and the open thread current from that stream.
+"mine" and bot lists and the open thread current from that stream. The socket lives only as
+long as the session that opened it (hub/sessions.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.auth import require_user
+from hub.auth import request_token, require_user, token_digest
 from hub.core import HUB
 from hub.events import ConversationChanged, Event, MessageCreated, Typing
 from hub.live import Throttle, pump
@@ -26,7 +27,9 @@ async def console_page(request: web.Request) -> web.FileResponse:
 
 async def agent_live(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[HUB]
-    agent = await require_user(request, hub.store)
+    # a browser cannot set a header on a WebSocket handshake: ?token= is read here only
+    token = request_token(request, allow_query=True) or ""
+    agent = await require_user(request, hub.store, allow_query=True)
     ws = web.WebSocketResponse(heartbeat=30, compress=False)
     await ws.prepare(request)
 
@@ -54,7 +57,8 @@ async def agent_live(request: web.Request) -> web.WebSocketResponse:
         if conversation_id is not None and typing_throttle.ready():
             hub.bus.publish(Typing(conversation_id, "agent", agent.name))
 
-    with hub.bus.subscribe() as subscription:
+    with hub.bus.subscribe() as subscription, hub.session_watch.watch(
+            subscription, token_digest(token), agent.id, agent.role):
         try:
             await pump(ws, subscription, forward, on_text)
         except ConnectionResetError:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from handoff import linking
 from handoff.agents_admin import agents_routes
+from hub import openapi
 from hub.auth import require_user
 from hub.core import Hub, hub_of
 from hub.errors import ApiError, field, json_body, path_id
@@ -32,6 +33,7 @@ from hub.store import Conflict, NotFound
 
 NOT_REPLY_CHANNELS = frozenset({linking.SITE_USER_CHANNEL})
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+_AGENT_FILTER = re.compile(openapi.AGENT_FILTER)  # the OpenAPI document's own pattern
 
 
 
@@ -59,13 +61,13 @@ async def reachable_channels(hub: Hub, contact: Contact) -> list[str]:
 
 
 async def check_reply_channel(hub: Hub, conversation_id: int, channel: str) -> None:
-    """422 unless ``channel`` is one of the conversation's contact's reachable channels."""
+    """409 unless ``channel`` is one of the conversation's contact's reachable channels."""
     conversation = await hub.store.get_conversation(conversation_id)
     if conversation is None:
         raise NotFound(f"conversation {conversation_id} not found")
     reachable = await reachable_channels(hub, await _contact(hub, conversation.contact_id))
     if channel not in reachable:
-        raise ApiError(422, f"field 'channel': the contact cannot be reached on {channel!r}"
+        raise ApiError(409, f"field 'channel': the contact cannot be reached on {channel!r}"
                        f" (reachable: {', '.join(reachable) or 'none'})")
 
 
@@ -83,12 +85,12 @@ async def filter_conversations(hub: Hub, query: Mapping[str, str],
     """``GET /api/v1/conversations`` filters: ``state``, ``channel``, ``agent`` (an id, or
     ``none`` for unassigned) and ``q`` (message text, or the contact's name, email, phone
     or an identity)."""
-    agent = query.get("agent", "").strip()
-    if agent and agent != "none" and not agent.isdigit():
+    agent = query.get("agent")
+    if agent is not None and not _AGENT_FILTER.search(agent):
         raise ApiError(422, "query parameter 'agent' must be an agent id or 'none'")
-    agent_id = int(agent) if agent.isdigit() else None
+    agent_id = int(agent) if agent is not None and agent.strip() != "none" else None
     found = await hub.store.list_conversations(state, agent_id)
-    if agent == "none":
+    if agent is not None and agent.strip() == "none":
         found = [c for c in found if c.assigned_agent_id is None]
     channel = query.get("channel", "").strip()
     if channel:
@@ -129,11 +131,11 @@ async def create_link(request: web.Request) -> web.Response:
     visitor_id = hub.visitor_tokens.verify(token)
     if visitor_id is None:
         raise ApiError(401, "a valid visitor token is required (Authorization: Bearer …)")
-    channel = field(await json_body(request), "channel", str)
+    channel = field(await json_body(request, "LinkRequest"), "channel", str)
     if channel not in linking.LINK_CHANNELS:
         raise ApiError(422, "field 'channel' must be one of " + ", ".join(linking.LINK_CHANNELS))
     if channel not in hub.channels:
-        raise ApiError(422, f"field 'channel': {channel} is not available on this hub")
+        raise ApiError(409, f"field 'channel': {channel} is not set up on this hub")
     conversation = await hub.store.find_conversation("webchat", visitor_id) \
         or await hub.store.start_conversation("webchat", visitor_id)
     username = getattr(hub.channels.get("telegram"), "username", None)
@@ -163,7 +165,7 @@ async def patch_contact(request: web.Request) -> web.Response:
     hub = hub_of(request)
     await require_user(request, hub.store)
     contact_id = path_id(request)
-    body = await json_body(request)
+    body = await json_body(request, "ContactPatch")
     await _contact(hub, contact_id)
     strings = {}
     for name in ("name", "email", "phone"):
@@ -183,12 +185,12 @@ async def patch_contact(request: web.Request) -> web.Response:
 async def merge(request: web.Request) -> web.Response:
     hub = hub_of(request)
     await require_user(request, hub.store)
-    other_id = field(await json_body(request), "other_id", int)
+    other_id = field(await json_body(request, "MergeRequest"), "other_id", int)
     survivor_id = path_id(request)
-    if other_id == survivor_id:
-        raise ApiError(422, "field 'other_id': a contact cannot be merged with itself")
     await _contact(hub, survivor_id)
     await _contact(hub, other_id)
+    if other_id == survivor_id:
+        raise ApiError(409, "field 'other_id': a contact cannot be merged with itself")
     merged = await hub.store.merge_contacts(survivor_id, other_id)
     return web.json_response({**await contact_detail(hub, merged.contact),
                               "merge_id": merged.merge_id})
@@ -205,7 +207,7 @@ async def undo_merge(request: web.Request) -> web.Response:
 async def post_note(request: web.Request) -> web.Response:
     hub = hub_of(request)
     agent = await require_user(request, hub.store)
-    text = _text(await json_body(request), max_chars=hub.settings.max_message_chars)
+    text = _text(await json_body(request, "Note"), max_chars=hub.settings.max_message_chars)
     message = await add_note(hub, path_id(request), agent, text)
     return web.json_response({"message": message_json(message)}, status=201)
 
@@ -216,7 +218,8 @@ async def list_canned(request: web.Request) -> web.Response:
     contact = None
     raw = request.query.get("conversation_id")
     if raw:
-        conversation = await hub.store.get_conversation(int(raw)) if raw.isdigit() else None
+        conversation = await hub.store.get_conversation(int(raw)) \
+            if re.fullmatch("[0-9]{1,18}", raw) else None
         if conversation is None:
             raise NotFound(f"conversation {raw} not found")
         contact = await hub.store.get_contact(conversation.contact_id)
@@ -229,7 +232,7 @@ async def list_canned(request: web.Request) -> web.Response:
 async def save_canned(request: web.Request) -> web.Response:
     hub = hub_of(request)
     await require_user(request, hub.store, Role.ADMIN)
-    body = await json_body(request)
+    body = await json_body(request, "Canned")
     shortcut = _text(body, "shortcut", 60)
     text = _text(body, max_chars=hub.settings.max_message_chars)
     canned_id = path_id(request) if "id" in request.match_info else None

@@ -9,6 +9,7 @@ from aiohttp import web
 from handoff.contacts_api import add_note, check_reply_channel, contact_detail, filter_conversations
 from hub.auth import (
     SESSION_COOKIE,
+    current_user,
     request_token,
     require_user,
     start_session,
@@ -35,7 +36,7 @@ routes = web.RouteTableDef()
 @routes.post("/api/v1/auth/login")
 async def login(request: web.Request) -> web.Response:
     hub = hub_of(request)
-    body = await json_body(request)
+    body = await json_body(request, "Login")
     email = field(body, "email", str).strip().lower()
     password = field(body, "password", str)
     key = hub.client_address(request)
@@ -56,9 +57,13 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/auth/logout")
 async def logout(request: web.Request) -> web.Response:
+    hub = hub_of(request)
     token = request_token(request)
     if token:
-        await hub_of(request).store.delete_session(token_digest(token))
+        user = await current_user(request, hub.store)
+        await hub.store.delete_session(token_digest(token))
+        if user is not None:  # its open sockets close, in every process
+            hub.sessions_ended(user.id)
     response = web.json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
@@ -77,7 +82,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     user = await require_user(request, hub.store)
     state_name = request.query.get("state")
     state = None
-    if state_name:
+    if state_name is not None:  # given, even empty: it must name a state
         try:
             state = ConversationState(state_name)
         except ValueError:
@@ -108,7 +113,7 @@ async def mark_read(request: web.Request) -> web.Response:
     hub = hub_of(request)
     agent = await require_user(request, hub.store)
     conversation_id = path_id(request)
-    body = await json_body(request)
+    body = await json_body(request, "ReadMark")
     message_id = field(body, "message_id", int)
     if not 1 <= message_id < 2**63:
         raise ApiError(422, "field 'message_id' must be a positive integer")
@@ -145,7 +150,7 @@ async def agent_message(request: web.Request) -> web.Response:
     hub = hub_of(request)
     agent = await require_user(request, hub.store)
     conversation_id = path_id(request)
-    body = await json_body(request)
+    body = await json_body(request, "AgentMessage")
     text = _message_text(body, hub.settings.max_message_chars)
     channel = field(body, "channel", str, required=False)
     if field(body, "private", bool, required=False):  # a private note, never sent

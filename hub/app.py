@@ -118,9 +118,9 @@ def create_app(
             await channel.stop()
 
     async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
-        recovered = await pipeline.recover()
+        recovered = await pipeline.start()
         if recovered:
-            log.info("routed %d messages left unanswered by the last run", recovered)
+            log.info("routing %d messages left unanswered by the last run", recovered)
         yield
         await pipeline.close()
 
@@ -141,12 +141,20 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def session_watch_ctx(app: web.Application) -> AsyncIterator[None]:
+        # live sockets of ended or expired sessions are closed (hub/sessions.py)
+        task = asyncio.create_task(hub.session_watch.run(), name="session-watch")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def close_live(app: web.Application) -> None:
         bus.close_all()
 
     app.cleanup_ctx.extend(
         [store_ctx, relay_ctx, knowledge_ctx, channels_ctx, pipeline_ctx, outbox_ctx,
-         assignment_ctx]
+         assignment_ctx, session_watch_ctx]
     )
     app.on_shutdown.append(close_live)
     return app

@@ -9,6 +9,7 @@ import hmac
 import secrets
 import time
 from collections import defaultdict, deque
+from pathlib import Path
 
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -50,27 +51,55 @@ async def start_session(store: Store, user: User, ttl: int) -> str:
     return token
 
 
-def request_token(request: web.Request) -> str | None:
+def request_token(request: web.Request, *, allow_query: bool = False) -> str | None:
+    """The session token of a request: ``Authorization: Bearer`` or the session cookie.
+
+    ``?token=`` is read only where a browser cannot send a header — the WebSocket
+    handshakes (``allow_query``); anywhere else a token in the URL is ignored, as URLs end
+    up in proxy and access logs."""
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return request.cookies.get(SESSION_COOKIE) or request.query.get("token") or None
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token and allow_query:
+        token = request.query.get("token")
+    return token or None
 
 
-async def current_user(request: web.Request, store: Store) -> User | None:
-    token = request_token(request)
+async def current_user(request: web.Request, store: Store, *,
+                       allow_query: bool = False) -> User | None:
+    token = request_token(request, allow_query=allow_query)
     if not token:
         return None
     return await store.session_user(token_digest(token), time.time())
 
 
-async def require_user(request: web.Request, store: Store, role: Role | None = None) -> User:
-    user = await current_user(request, store)
+async def require_user(request: web.Request, store: Store, role: Role | None = None, *,
+                       allow_query: bool = False) -> User:
+    user = await current_user(request, store, allow_query=allow_query)
     if user is None:
         raise ApiError(401, "log in first (session cookie or Authorization: Bearer <token>)")
     if role is Role.ADMIN and user.role is not Role.ADMIN:
         raise ApiError(403, "this needs an admin")
     return user
+
+
+_ADMINS_ONLY = (
+    "<!doctype html><meta charset=utf-8><title>supporthub — admins only</title>"
+    "<h1>Admins only</h1><p>You are logged in as an agent; the admin pages need an admin "
+    "account. <a href=/console>Back to the console</a></p>"
+)
+
+
+async def admin_page(request: web.Request, store: Store, page: Path) -> web.StreamResponse:
+    """An admin page (``/admin``, ``/admin/agents``): an agent's session gets 403, like the
+    API behind it; without a session the page is served, and its API calls get 401."""
+    user = await current_user(request, store)
+    if user is not None and user.role is not Role.ADMIN:
+        return web.Response(status=403, text=_ADMINS_ONLY, content_type="text/html")
+    response = web.FileResponse(page)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 class VisitorTokens:

@@ -49,6 +49,9 @@ class Settings:
     max_message_chars: int = 4000
     max_body_bytes: int = 256 * 1024
     session_ttl: int = 7 * 24 * 3600
+    # live agent sockets re-check their session this often (expiry; ended sessions are
+    # closed at once by an event)
+    session_check_seconds: float = 1.0
     # new web-chat visitors one client address may start a minute (0: no limit)
     webchat_sessions_per_minute: int = 20
     # reverse proxies (comma-separated addresses) whose X-Forwarded-For names the client,

@@ -10,9 +10,10 @@ from bots.base import OutputChannel
 from handoff.desk import HandoffDesk
 from hub.auth import RateLimiter, VisitorTokens, client_address, login_limiter
 from hub.config import Settings
-from hub.events import EventBus, KnowledgeChanged
+from hub.events import EventBus, KnowledgeChanged, SessionsEnded
 from hub.outbox import OutboxWorker
 from hub.pipeline import Pipeline
+from hub.sessions import SessionWatch
 from hub.store import Store
 from knowledge.service import KnowledgeBase
 
@@ -31,6 +32,8 @@ class Hub:
     login_limiter: RateLimiter = field(default_factory=login_limiter)
     session_limiter: RateLimiter = field(init=False)  # new web-chat visitors per address
     trusted_proxies: frozenset[str] = field(init=False)
+    # live sockets authorised by an agent session, closed when it ends (hub/sessions.py)
+    session_watch: SessionWatch = field(init=False)
 
     def __post_init__(self) -> None:
         self.session_limiter = RateLimiter(
@@ -38,10 +41,16 @@ class Hub:
             "too many new chat sessions from this address; wait a minute")
         self.trusted_proxies = frozenset(
             p.strip() for p in self.settings.trusted_proxies.split(",") if p.strip())
+        self.session_watch = SessionWatch(self.store, self.bus,
+                                          self.settings.session_check_seconds)
 
     def client_address(self, request: web.Request) -> str:
         """Who sent the request, seen through the trusted reverse proxies."""
         return client_address(request, self.trusted_proxies)
+
+    def sessions_ended(self, user_id: int) -> None:
+        """Some of this user's sessions ended: close their live sockets, in every process."""
+        self.bus.publish(SessionsEnded(user_id))
 
     async def knowledge_changed(self) -> None:
         """Rebuild the matcher now, and tell other processes to do the same."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub import openapi, validation
 from hub.store import Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ _CODES = {
     500: "internal",
     503: "unavailable",
 }
+
+
+_KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 
 
 class ApiError(Exception):
@@ -63,7 +67,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400 or not _wants_json(request):
             raise
-        return error_response(exc.status, exc.reason or "error")
+        response = error_response(exc.status, exc.reason or "error")
+        for name in _KEPT_HEADERS:  # a 405 must say what is allowed (RFC 9110 §15.5.6)
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal error; it has been logged")
@@ -74,13 +82,22 @@ def _wants_json(request: web.Request) -> bool:
         "/healthz", "/readyz"}
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object, or a 400/413 explaining what is wrong with it."""
+async def json_body(request: web.Request, schema: str | None = None) -> dict[str, Any]:
+    """The request's JSON object, or a 400/413/422 explaining what is wrong with it.
+
+    ``schema`` names the request schema of the OpenAPI document (hub/openapi.py) that the
+    body must match (hub/validation.py) — the very schema the document publishes, so the
+    two cannot disagree: a body it requires must be there (400 when it is missing), and
+    anything it does not allow is a 422 naming the field. Handlers then check only what a
+    schema cannot say.
+    """
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, "the request body is too large") from None
     if not raw:
+        if schema is not None and validation.body_required(schema):
+            raise ApiError(400, "a JSON body is required")
         return {}
     try:
         body = json.loads(raw)
@@ -88,6 +105,10 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
+    if schema is not None:
+        problem = validation.body_problem(schema, body)
+        if problem is not None:
+            raise ApiError(422, problem)
     return body
 
 
@@ -98,8 +119,9 @@ def field(body: dict[str, Any], name: str, kind: type, *, required: bool = True)
             raise ApiError(422, f"field '{name}' is required")
         return None
     value = body[name]
-    if kind is int and isinstance(value, bool):
-        raise ApiError(422, f"field '{name}' must be an integer")
+    if kind is int and (isinstance(value, bool) or (isinstance(value, int)
+                        and not openapi.INT64_MIN <= value <= openapi.INT64_MAX)):
+        raise ApiError(422, f"field '{name}' must be a 64-bit integer")
     if not isinstance(value, kind):
         raise ApiError(422, f"field '{name}' must be {_kind_name(kind)}")
     return value
@@ -113,6 +135,9 @@ def _kind_name(kind: type) -> str:
 def path_id(request: web.Request, name: str = "id") -> int:
     """A numeric id from the URL path; anything else is a 404 (no such resource)."""
     try:
-        return int(request.match_info[name])
+        value = int(request.match_info[name])
     except ValueError:
         raise ApiError(404, f"{name} must be a number") from None
+    if not openapi.INT64_MIN <= value <= openapi.INT64_MAX:
+        raise ApiError(404, f"no {name} {value}")
+    return value

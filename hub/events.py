@@ -40,7 +40,16 @@ class Typing:
     name: str | None = None
 
 
-Event = MessageCreated | ConversationChanged | KnowledgeChanged | Typing
+@dataclass(frozen=True, slots=True)
+class SessionsEnded:
+    """One or all of a user's sessions ended (logout, deactivation, password reset, a role
+    change): every process re-checks the sessions of that user's live sockets at once and
+    closes those that no longer hold (hub/sessions.py)."""
+
+    user_id: int
+
+
+Event = MessageCreated | ConversationChanged | KnowledgeChanged | Typing | SessionsEnded
 
 
 class Subscription:
@@ -48,6 +57,7 @@ class Subscription:
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize + 1)
         self._maxsize = maxsize
         self.overflowed = False
+        self.close_code: int | None = None  # set when the socket must close with this code
 
     def offer(self, event: Event) -> None:
         if self.overflowed:
@@ -57,9 +67,10 @@ class Subscription:
             return
         self._queue.put_nowait(event)
 
-    def end(self, overflowed: bool = False) -> None:
+    def end(self, overflowed: bool = False, close_code: int | None = None) -> None:
         """Stop the iteration: drop what is queued and wake the reader."""
         self.overflowed = self.overflowed or overflowed
+        self.close_code = self.close_code or close_code
         while not self._queue.empty():
             self._queue.get_nowait()
         self._queue.put_nowait(None)
@@ -73,6 +84,7 @@ class EventBus:
         self._subscribers: set[Subscription] = set()
         self._max_queue = max_queue
         self._relays: list[Callable[[Event], None]] = []
+        self._listeners: list[Callable[[Event], None]] = []
 
     def publish(self, event: Event) -> None:
         """Deliver to local subscribers and hand to relays (other processes)."""
@@ -81,9 +93,15 @@ class EventBus:
             relay(event)
 
     def deliver(self, event: Event) -> None:
-        """Deliver to this process's subscribers only."""
+        """Deliver to this process's subscribers (and listeners) only."""
+        for listener in self._listeners:
+            listener(event)
         for subscriber in list(self._subscribers):
             subscriber.offer(event)
+
+    def add_listener(self, listener: Callable[[Event], None]) -> None:
+        """Call ``listener`` (synchronously) with every event delivered in this process."""
+        self._listeners.append(listener)
 
     def add_relay(self, relay: Callable[[Event], None]) -> None:
         self._relays.append(relay)

@@ -22,7 +22,8 @@ async def pump(
 
     Ends when the client disconnects, or when the subscription ends (it fell behind, or
     the hub is shutting down) — then the socket is closed so the client reconnects and
-    resumes from the last message it saw.
+    resumes from the last message it saw — or when the session that authorised it ended
+    (closed with the subscription's ``close_code``, see hub/sessions.py).
     """
 
     async def send_events() -> None:
@@ -32,7 +33,8 @@ async def pump(
         except (ConnectionResetError, RuntimeError):
             pass
         finally:
-            await ws.close(code=1012 if subscription.overflowed else 1001)
+            await ws.close(code=subscription.close_code
+                           or (1012 if subscription.overflowed else 1001))
 
     sender = asyncio.ensure_future(send_events())
     try:

@@ -1,4 +1,10 @@
-"""The OpenAPI 3 description of the HTTP API, served at ``/api/openapi.json``."""
+"""The OpenAPI 3 description of the HTTP API, served at ``/api/openapi.json``.
+
+It is also what the server holds itself to: every JSON request body is checked against the
+schema published here before its handler runs (hub/validation.py), and every route declares
+here who may call it (``x-access``, ``PAGES``, and what each rule means: ``ACCESS``), which
+tests/test_authz_matrix.py tries as every role.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,49 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.model import MAX_ARTICLE_QUESTIONS, MAX_ARTICLE_TEXT
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+NOT_BLANK = r"\S"  # a text with something in it besides spaces
+# request bodies a client may leave out (every other one is required)
+OPTIONAL_BODIES = frozenset({"PasswordReset", "WebchatStart"})
+
+
+# Who may call what. Every operation declares its rule where it is documented below, as
+# ``x-access`` (from ``auth`` unless ``access`` says more); pages and webhooks in ``PAGES``.
+# This table is what each rule means for each role — "allowed", or the refusal's status —
+# and tests/test_authz_matrix.py tries every route as every role against it:
+#   visitor: a web-chat visitor token (only ever their own conversation); owner: the agent
+#   the conversation is assigned to; agent: any other agent; admin: an admin.
+# A session token is read from the Authorization header or the session cookie, never from
+# the URL — except on the WebSocket handshakes (``?token=``), where a browser cannot send
+# a header.
+ROLES = ("anonymous", "visitor", "other-visitor", "agent", "owner", "admin")
+_NOT_VISITORS = {"anonymous": "401", "visitor": "401", "other-visitor": "401"}
+ACCESS: dict[str, dict[str, str]] = {
+    "public": dict.fromkeys(ROLES, "allowed"),
+    "visitor": {"anonymous": "401", "visitor": "allowed", "other-visitor": "allowed",
+                "agent": "401", "owner": "401", "admin": "401"},
+    "agent": {**_NOT_VISITORS, "agent": "allowed", "owner": "allowed", "admin": "allowed"},
+    "admin": {**_NOT_VISITORS, "agent": "403", "owner": "403", "admin": "allowed"},
+    # a conversation's own agent; anyone else is refused with 409 (not yours)
+    "assignee": {**_NOT_VISITORS, "agent": "409", "owner": "allowed", "admin": "409"},
+    "assignee-or-admin": {**_NOT_VISITORS, "agent": "409", "owner": "allowed",
+                          "admin": "allowed"},
+    # an admin page: an agent's session is refused; without one the page is served (its
+    # data is not: the API behind it answers 401)
+    "admin-page": {"anonymous": "allowed", "visitor": "allowed", "other-visitor": "allowed",
+                   "agent": "403", "owner": "403", "admin": "allowed"},
+    # a platform's webhook: its signature or secret, no session
+    "signed": dict.fromkeys(ROLES, "signature"),
+}
+_ACCESS_OF_AUTH = {"none": "public", "visitor": "visitor", "agent": "agent", "admin": "admin"}
 
 
 def _op(summary: str, *, body: str | None = None, ok: str | None = None, status: int = 200,
         auth: str = "agent", params: list[dict[str, Any]] | None = None,
-        errors: tuple[int, ...] = ()) -> dict[str, Any]:
+        errors: tuple[int, ...] = (), access: str | None = None) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(status): {
             "description": "success",
@@ -29,9 +72,11 @@ def _op(summary: str, *, body: str | None = None, ok: str | None = None, status:
     for code in sorted(codes):
         responses[str(code)] = {"description": "error",
                                 "content": {"application/json": {"schema": _ERROR}}}
-    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    op: dict[str, Any] = {"summary": summary, "responses": responses,
+                          "x-access": access or _ACCESS_OF_AUTH[auth]}
     if body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {
+        op["requestBody"] = {"required": body not in OPTIONAL_BODIES, "content": {
+            "application/json": {
             "schema": {"$ref": f"#/components/schemas/{body}"}}}}
     if params:
         op["parameters"] = params
@@ -42,8 +87,19 @@ def _op(summary: str, *, body: str | None = None, ok: str | None = None, status:
     return op
 
 
+def _websocket(summary: str, op: dict[str, Any]) -> dict[str, Any]:
+    """A WebSocket handshake: 101 switches protocols; a plain GET is a 400."""
+    op["summary"] = summary
+    op["x-websocket"] = True
+    del op["responses"]["200"]
+    op["responses"]["101"] = {"description": "switching to the WebSocket protocol"}
+    op["responses"]["400"] = {"description": "not a WebSocket handshake",
+                              "content": {"application/json": {"schema": _ERROR}}}
+    return op
+
+
 def _path_id(name: str = "id") -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+    return {"name": name, "in": "path", "required": True, "schema": _I}
 
 
 def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
@@ -51,8 +107,10 @@ def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[st
 
 
 _S = {"type": "string"}
-_I = {"type": "integer"}
+_I = {"type": "integer", "format": "int64"}  # ids and counts: 64-bit, as in the store
 _T = {"type": "string", "format": "date-time"}
+_TEXT = {"type": "string", "pattern": NOT_BLANK}
+_IDS = {"type": "array", "minItems": 1, "items": _I}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
@@ -99,11 +157,16 @@ SCHEMAS: dict[str, Any] = {
     "LoginResult": {"type": "object", "properties": {
         "token": _S, "user": {"$ref": "#/components/schemas/User"}}},
     "Article": {"type": "object", "required": ["title", "questions", "answer"], "properties": {
-        "id": _I, "title": _S, "questions": {"type": "array", "items": _S}, "answer": _S,
+        "id": {"type": "integer", "readOnly": True}, "title": _TEXT,
+        "questions": {"type": "array", "minItems": 1, "maxItems": MAX_ARTICLE_QUESTIONS,
+                      "items": _TEXT},
+        "answer": {**_TEXT, "maxLength": MAX_ARTICLE_TEXT},
         "tags": {"type": "array", "items": _S},
         "status": {"type": "string", "enum": ["published", "draft"]},
-        "sms_answer": {"type": "string", "nullable": True,
+        "sms_answer": {"type": "string", "nullable": True, "maxLength": MAX_ARTICLE_TEXT,
                        "description": "shorter answer for SMS and WhatsApp"},
+        "updated_at": {"type": "string", "format": "date-time", "nullable": True,
+                       "readOnly": True},
         "unhelpful_count": {"type": "integer", "readOnly": True}}},
     "ArticleHistory": {"type": "object", "properties": {"revisions": {"type": "array", "items": {
         "type": "object", "properties": {
@@ -123,15 +186,19 @@ SCHEMAS: dict[str, Any] = {
             "text": _S, "count": _I, "examples": {"type": "array", "items": _S},
             "ids": {"type": "array", "items": _I}, "kinds": {"type": "object"},
             "articles": {"type": "array", "items": _I}, "last_at": _T}}}}},
-    "UnansweredIds": {"type": "object", "required": ["ids"],
-                      "properties": {"ids": {"type": "array", "items": _I}}},
+    "UnansweredIds": {"type": "object", "required": ["ids"], "properties": {"ids": _IDS}},
     "AddPhrasing": {"type": "object", "required": ["ids", "article_id", "text"], "properties": {
-        "ids": {"type": "array", "items": _I}, "article_id": _I, "text": _S}},
-    "KbSettings": {"type": "object", "properties": {
-        "synonyms": {"type": "object", "additionalProperties": {"type": "array", "items": _S}},
-        "thresholds": {"type": "object", "nullable": True, "properties": {
-            "answer": {"type": "number"}, "suggest": {"type": "number"},
-            "margin": {"type": "number"}}},
+        "ids": _IDS, "article_id": _I, "text": _TEXT}},
+    "KbSettings": {"type": "object", "additionalProperties": False, "properties": {
+        "synonyms": {"type": "object", "nullable": True, "maxProperties": 2000,
+                     "description": "word -> its variants; a blank word is ignored",
+                     "additionalProperties": {"type": "array", "items": _S}},
+        "thresholds": {"type": "object", "nullable": True, "additionalProperties": False,
+                       "description": "null: the defaults; suggest must not be above"
+                                      " answer (422)",
+                       "properties": {name: {"type": "number", "minimum": 0, "maximum": 100,
+                                             "nullable": True}
+                                      for name in ("answer", "suggest", "margin")}},
         "default_thresholds": {"type": "object", "readOnly": True}}},
     "ArticleList": {"type": "object", "properties": {"articles": {
         "type": "array", "items": {"$ref": "#/components/schemas/Article"}}}},
@@ -140,16 +207,27 @@ SCHEMAS: dict[str, Any] = {
         "matches": {"type": "array", "items": {"type": "object", "properties": {
             "article_id": _I, "title": _S, "score": {"type": "number"}}}}}},
     "ReadMark": {"type": "object", "required": ["message_id"], "properties": {
-        "message_id": {"type": "integer", "minimum": 1}}},
+        "message_id": {"type": "integer", "format": "int64", "minimum": 1}}},
     "AgentMessage": {"type": "object", "required": ["text"],
-                     "properties": {"text": _S, "channel": _S}},
-    "VisitorMessage": {"type": "object", "properties": {
-        "text": _S, "choice": _I, "client_message_id": _S,
+                     "properties": {"text": _TEXT, "channel": _S}},
+    "VisitorMessage": {"type": "object", "description": "one of: feedback on an answer"
+                       " (feedback and message_id); a choice (the id of a suggestion the bot"
+                       " offered in this conversation); a text", "anyOf": [
+        {"required": ["feedback", "message_id"]},
+        {"required": ["choice"], "not": {"required": ["feedback"]}},
+        {"required": ["text"], "not": {"anyOf": [{"required": ["choice"]},
+                                                 {"required": ["feedback"]}]}}],
+        "properties": {
+        "text": _TEXT, "choice": _I, "client_message_id": _S,
         "feedback": {"type": "string", "enum": ["unhelpful"]}, "message_id": _I}},
-    "WebchatSession": {"type": "object", "properties": {"visitor_token": _S,
-                                                        "conversation_id": _I}},
+    "WebchatStart": {"type": "object", "properties": {
+        "identifier": _S, "identifier_hash": _S}},
+    "WebchatSession": {"type": "object", "properties": {
+        "visitor_token": _S, "conversation_id": _I,
+        "link_channels": {"type": "array", "items": _S}}},
 }
 
+SCHEMAS["ArticlePatch"] = {"type": "object", "properties": SCHEMAS["Article"]["properties"]}
 SCHEMAS.update({
     "ImportResult": {"type": "object", "properties": {
         "imported": _I, "mode": {"type": "string", "enum": ["add", "update"]}, "added": _I,
@@ -157,7 +235,9 @@ SCHEMAS.update({
             "type": "object", "properties": {"id": _I, "title": _S, "action": {
                 "type": "string", "enum": ["added", "updated", "unchanged"]}}}}}},
     "ImportError": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-        "code": {"type": "string", "enum": ["invalid_import"]}, "message": _S,
+        "code": {"type": "string", "enum": ["invalid_import", "bad_request"],
+                 "description": "invalid_import: a bad row; bad_request: no file or an"
+                                " unknown kind of file"}, "message": _S,
         "line": {"type": "integer", "nullable": True},
         "file": {"type": "string", "nullable": True},
         "field": {"type": "string", "nullable": True}}}}},
@@ -178,15 +258,27 @@ def _import_op() -> dict[str, Any]:
         "text/markdown": binary, "multipart/form-data": {"schema": {
             "type": "object", "properties": {"file": {
                 "type": "array", "items": {"type": "string", "format": "binary"}}}}}}}
-    op["responses"]["400"] = {"description": "a bad row: nothing was imported", "content": {
+    op["responses"]["400"] = {"description": "a bad row, or no file: nothing was imported",
+                              "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/ImportError"}}}}
+    return op
+
+
+def _export_op() -> dict[str, Any]:
+    op = _op("Every article as JSON or CSV (admins)", auth="admin",
+             params=[_query("format", {"type": "string", "enum": ["json", "csv"]})],
+             errors=(422,))
+    op["responses"]["200"]["content"] = {
+        "application/json": {"schema": {"type": "object", "properties": {
+            "articles": {"type": "array", "items": {"type": "object"}}}}},
+        "text/csv": {"schema": {"type": "string"}}}
     return op
 
 
 _CONV = [_path_id()]
 PATHS: dict[str, Any] = {
     "/api/v1/auth/login": {"post": _op("Log in", body="Login", ok="LoginResult", auth="none",
-                                       errors=(429,))},
+                                       errors=(401, 429))},
     "/api/v1/auth/logout": {"post": _op("Log out", auth="none")},
     "/api/v1/auth/me": {"get": _op("The logged-in user", ok="User")},
     "/api/v1/conversations": {"get": _op(
@@ -204,12 +296,14 @@ PATHS: dict[str, Any] = {
         "Claim (exactly one agent wins; the others get 409)", ok="Conversation", params=_CONV,
         errors=(404, 409))},
     "/api/v1/conversations/{id}/release": {"post": _op(
-        "Hand back to the queue", ok="Conversation", params=_CONV, errors=(404, 409))},
+        "Hand back to the queue (the assigned agent)", ok="Conversation", params=_CONV,
+        errors=(404, 409), access="assignee")},
     "/api/v1/conversations/{id}/resolve": {"post": _op(
-        "Resolve", ok="Conversation", params=_CONV, errors=(404, 409))},
+        "Resolve (the assigned agent, or an admin)", ok="Conversation", params=_CONV,
+        errors=(404, 409), access="assignee-or-admin")},
     "/api/v1/conversations/{id}/messages": {"post": _op(
         "Reply as the assigned agent", body="AgentMessage", ok="MessageCreated", status=201,
-        params=_CONV, errors=(404, 409, 413))},
+        params=_CONV, errors=(404, 409, 413), access="assignee")},
     "/api/v1/contacts/{id}": {"get": _op("A contact", ok="Contact", params=_CONV,
                                          errors=(404,))},
     "/api/v1/articles": {
@@ -220,14 +314,14 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/articles/{id}": {
         "get": _op("An article", ok="Article", params=_CONV, errors=(404,)),
-        "patch": _op("Change an article (admins)", body="Article", ok="Article", params=_CONV,
-                     auth="admin", errors=(404,)),
+        "patch": _op("Change an article (admins): the fields given", body="ArticlePatch",
+                     ok="Article", params=_CONV, auth="admin", errors=(404,)),
         "delete": _op("Delete an article (admins)", params=_CONV, auth="admin",
                       errors=(404,)),
     },
     "/api/v1/kb/match": {"get": _op(
         "What the bot would do with a message, and why", ok="MatchResult",
-        params=[_query("q", _S, required=True)], errors=(422,))},
+        params=[_query("q", _TEXT, required=True)], errors=(422,))},
     "/api/v1/articles/{id}/history": {"get": _op(
         "An article's versions, newest first (admins)", ok="ArticleHistory", params=_CONV,
         auth="admin", errors=(404,))},
@@ -241,61 +335,77 @@ PATHS: dict[str, Any] = {
         "Take unanswered questions off the list (admins)", body="UnansweredIds", auth="admin")},
     "/api/v1/kb/unanswered/phrasing": {"post": _op(
         "Add an unanswered question as a phrasing of an article (admins)", body="AddPhrasing",
-        ok="Article", auth="admin")},
+        ok="Article", auth="admin", errors=(404,))},
     "/api/v1/kb/settings": {
         "get": _op("Synonyms and thresholds (admins)", ok="KbSettings", auth="admin"),
         "put": _op("Change synonyms and/or thresholds (admins)", body="KbSettings",
                    ok="KbSettings", auth="admin"),
     },
-    "/api/v1/kb/export": {"get": _op(
-        "Every article as JSON or CSV (admins)", auth="admin",
-        params=[_query("format", {"type": "string", "enum": ["json", "csv"]})],
-        errors=(422,))},
+    "/api/v1/kb/export": {"get": _export_op()},
     "/api/v1/kb/import": {"post": _import_op()},
     "/api/v1/outbox/dead": {"get": _op("Dead-lettered replies (admins)", auth="admin")},
     "/api/v1/webchat/sessions": {"post": _op(
-        "Start (or, with a visitor token, resume) a web-chat session", ok="WebchatSession",
-        status=201, auth="none")},
+        "Start (or, with a visitor token, resume) a web-chat session", body="WebchatStart",
+        ok="WebchatSession", status=201, auth="none", errors=(429,))},
     "/api/v1/webchat/messages": {
         "get": _op("The visitor's messages, oldest first", ok="MessageList", auth="visitor",
-                   params=[_query("after", _I)]),
-        "post": _op("Send a message or choose a suggestion", body="VisitorMessage",
-                    ok="MessageCreated", status=201, auth="visitor", errors=(413,)),
+                   params=[_query("after", _I)], errors=(422,)),
+        "post": _op("Send a message, choose a suggestion the bot offered (404: no such"
+                    " suggestion was offered in this conversation), or mark an answer"
+                    " unhelpful", body="VisitorMessage", ok="MessageCreated", status=201,
+                    auth="visitor", errors=(404, 413, 503)),
     },
-    "/api/v1/webchat/ws": {"get": _op(
-        "Live messages (WebSocket); frames {type: message|conversation, …}", auth="none",
-        params=[_query("token", _S, required=True), _query("after", _I)])},
-    "/api/v1/agent/ws": {"get": _op("Live conversation and message events for agents "
-                                    "(WebSocket)")},
+    "/api/v1/webchat/ws": {"get": _websocket(
+        "Live messages (WebSocket); frames {type: message|conversation, …}. The visitor"
+        " token goes in ?token= (a browser cannot set a header on a WebSocket handshake)",
+        _op("", auth="none", params=[_query("token", _S, required=True), _query("after", _I)],
+            errors=(401, 422), access="visitor"))},
+    "/api/v1/agent/ws": {"get": _websocket(
+        "Live conversation and message events for agents (WebSocket). A session cookie,"
+        " Authorization header or ?token= (here only: a WebSocket handshake); closed with"
+        " code 4401 as soon as the session ends", _op("", params=[_query("token", _S)]))},
     "/healthz": {"get": _op("The process is up", auth="none")},
     "/readyz": {"get": _op("The store is reachable", auth="none", errors=(503,))},
 }
 
 # contacts, continuity across channels, agents (issue 7) ---------------------------------
+_S200 = {"type": "string", "maxLength": 200}
+AGENT_FILTER = "^(none|[0-9]{1,18})$"  # GET /api/v1/conversations?agent=
+_PASSWORD = {"type": "string", "minLength": 10,
+             "description": "at least 10 characters; left out: one is generated"}
 SCHEMAS.update({
     "LinkRequest": {"type": "object", "required": ["channel"], "properties": {"channel": {
-        "type": "string", "enum": ["telegram", "sms", "whatsapp", "slack"]}}},
+        "type": "string", "enum": ["telegram", "sms", "whatsapp", "slack", "email"]}}},
     "LinkOffer": {"type": "object", "properties": {
         "code": _S, "expires_at": _T, "instructions": _S, "channel": _S,
         "url": {"type": "string", "nullable": True}}},
     "ContactPatch": {"type": "object", "properties": {
-        "name": _S, "email": _S, "phone": _S, "attributes": {"type": "object"}}},
+        "name": _S200, "email": _S200, "phone": _S200,
+        "attributes": {"type": "object", "additionalProperties": {
+            "nullable": True, "anyOf": [{"type": "string"}, {"type": "number"},
+                                        {"type": "boolean"}]}}}},
     "MergeRequest": {"type": "object", "required": ["other_id"], "properties": {"other_id": _I}},
     "MergeResult": {"allOf": [{"$ref": "#/components/schemas/Contact"}, {
         "type": "object", "properties": {"merge_id": _I}}]},
-    "Note": {"type": "object", "required": ["text"], "properties": {"text": _S}},
+    "Note": {"type": "object", "required": ["text"], "properties": {"text": _TEXT}},
     "Canned": {"type": "object", "required": ["shortcut", "text"], "properties": {
-        "id": _I, "shortcut": _S, "text": _S, "rendered": _S}},
+        "id": {"type": "integer", "readOnly": True}, "shortcut": {**_TEXT, "maxLength": 60},
+        "text": _TEXT, "rendered": {"type": "string", "readOnly": True}}},
     "Agent": {"type": "object", "properties": {
         "id": _I, "email": _S, "name": _S, "role": {"type": "string", "enum": ["agent", "admin"]},
         "active": {"type": "boolean"}, "status": {"type": "string", "enum": ["online", "away"]},
-        "open_conversations": _I, "password": _S}},
+        "open_conversations": _I,
+        "password": {"type": "string", "description": "a generated password, shown once"}}},
+    "NewAgent": {"type": "object", "required": ["email"], "properties": {
+        "email": {"type": "string", "pattern": "@", "maxLength": 200},
+        "name": _S, "role": {"type": "string", "enum": ["agent", "admin"]},
+        "password": _PASSWORD}},
     "AgentPatch": {"type": "object", "properties": {
         "name": _S, "role": {"type": "string", "enum": ["agent", "admin"]},
         "active": {"type": "boolean"}}},
     "AgentStatus": {"type": "object", "required": ["status"], "properties": {
         "status": {"type": "string", "enum": ["online", "away"]}}},
-    "PasswordReset": {"type": "object", "properties": {"password": _S}},
+    "PasswordReset": {"type": "object", "properties": {"password": _PASSWORD}},
 })
 SCHEMAS["AgentMessage"]["properties"]["private"] = {"type": "boolean"}
 SCHEMAS["Contact"]["properties"].update({
@@ -303,16 +413,20 @@ SCHEMAS["Contact"]["properties"].update({
     "merged_into": {"type": "integer", "nullable": True},
     "reachable_channels": {"type": "array", "items": _S}})
 PATHS["/api/v1/conversations"]["get"]["parameters"] += [
-    _query("channel", _S), _query("agent", _S), _query("q", _S)]
+    _query("channel", _S), _query("q", _S),
+    {**_query("agent", {"type": "string", "pattern": AGENT_FILTER}),
+     "description": "an agent's id, or none: unassigned"}]
 PATHS["/api/v1/contacts/{id}"]["patch"] = _op(
     "Edit a contact's name, email, phone or attributes", body="ContactPatch", ok="Contact",
     params=_CONV, errors=(404,))
 PATHS.update({
     "/api/v1/webchat/links": {"post": _op(
-        "A one-time code to continue this conversation on another channel", body="LinkRequest",
-        ok="LinkOffer", status=201, auth="visitor")},
+        "A one-time code to continue this conversation on another channel (409: that channel"
+        " is not set up on this hub)", body="LinkRequest", ok="LinkOffer", status=201,
+        auth="visitor", errors=(409,))},
     "/api/v1/contacts/{id}/merge": {"post": _op(
-        "Merge another contact into this one (it survives)", body="MergeRequest",
+        "Merge another contact into this one (it survives; 409: the same contact)",
+        body="MergeRequest",
         ok="MergeResult", params=_CONV, errors=(404, 409))},
     "/api/v1/contacts/merges/{merge_id}/undo": {"post": _op(
         "Undo a merge: both contacts as they were", params=[_path_id("merge_id")],
@@ -335,8 +449,8 @@ PATHS.update({
     "/api/v1/agents": {
         "get": _op("Agents and admins, with open conversations (admins)", auth="admin"),
         "post": _op("Invite or create an agent (admins); without a password one is generated"
-                    " and returned once", body="Agent", ok="Agent", status=201, auth="admin",
-                    errors=(409,)),
+                    " and returned once", body="NewAgent", ok="Agent", status=201,
+                    auth="admin", errors=(409,)),
     },
     "/api/v1/agents/{id}": {"patch": _op(
         "Change a role, name, or (de)activate: deactivation ends their sessions at once",
@@ -347,6 +461,17 @@ PATHS.update({
     "/api/v1/agent/status": {"post": _op("Set my status (online/away)", body="AgentStatus",
                                          ok="Agent")},
 })
+
+# The routes that are no API operation, with their access rule (``ACCESS``)
+PAGES: dict[str, str] = {
+    "/": "public", "/chat": "public", "/widget.js": "public", "/console": "public",
+    "/admin": "admin-page", "/admin/agents": "admin-page", "/metrics": "public",
+    "/api/openapi.json": "public",
+    "/webhooks/telegram": "signed", "/webhooks/twilio/sms": "signed",
+    "/webhooks/twilio/status": "signed", "/webhooks/slack/events": "signed",
+}
+# static files (scripts, styles) of the pages, public
+STATIC_PREFIXES = ("/static/chat", "/static/console", "/static/admin")
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",

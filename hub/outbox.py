@@ -1,17 +1,23 @@
 """The outbox worker: delivers committed replies, retrying with back-off.
 
 Items are leased (not deleted) before sending, so a crash mid-delivery leaves them to be
-sent again after the lease; a delivered item is marked sent. Replies to one recipient go
-out in order: when one fails, the later ones in the same batch wait for the next round.
+sent again; a delivered item is marked sent. A lease of a process that died is void: on
+PostgreSQL at once (a lease names its holder's database session), on SQLite when the next
+process's worker starts (``Store.release_stale_leases``: one process owns the file).
+
+Replies to one recipient go out in order, across processes: the store leases only the
+oldest pending reply of each recipient (``Store.lease_outbox``), so a batch holds at most
+one reply per recipient and the next is leased once it is sent or dead-lettered — never
+while it waits for a retry or is leased elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections import defaultdict
 from collections.abc import Mapping
 
 from bots.base import OutputChannel, PermanentFailure, RetryLater
@@ -44,38 +50,55 @@ class OutboxWorker:
         return min(base, self._settings.outbox_max_delay) * random.uniform(0.8, 1.2)
 
     async def run(self) -> None:
-        while True:
-            try:
-                items = await self._store.lease_outbox(time.time(), LEASE_SECONDS, BATCH)
-            except Exception:
-                log.exception("outbox: could not lease items")
-                items = []
-            if items:
-                await self._deliver_batch(items)
-                continue
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
-            except TimeoutError:
-                pass
+        """Keep up to ``BATCH`` deliveries in flight; lease again whenever one ends (the
+        next reply to that recipient may now go), a reply is committed, or every
+        ``POLL_SECONDS``. A slow send holds up only its own recipient."""
+        try:
+            released = await self._store.release_stale_leases()
+        except Exception:
+            log.exception("outbox: could not release the leases of a previous run")
+        else:
+            if released:
+                log.info("outbox: released %d leases of a previous run", released)
+        in_flight: set[asyncio.Task[None]] = set()
 
-    async def _deliver_batch(self, items: list[OutboxItem]) -> None:
-        by_recipient: dict[tuple[str, str], list[OutboxItem]] = defaultdict(list)
-        for item in items:
-            by_recipient[(item.channel, item.recipient)].append(item)
-        await asyncio.gather(*(self._deliver_in_order(group) for group in by_recipient.values()))
+        def finished(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            self._wake.set()
 
-    async def _deliver_in_order(self, group: list[OutboxItem]) -> None:
-        for index, item in enumerate(group):
-            retry_at = await self._deliver(item)
-            if retry_at is not None:
-                for later in group[index + 1 :]:
-                    await self._store.outbox_failed(later.id, "waiting for an earlier reply",
-                                                    retry_at)
-                return
+        try:
+            while True:
+                self._wake.clear()  # before leasing: a wake-up meanwhile is not lost
+                room = BATCH - len(in_flight)
+                if room > 0:
+                    try:
+                        items = await self._store.lease_outbox(time.time(), LEASE_SECONDS,
+                                                               room)
+                    except Exception:
+                        log.exception("outbox: could not lease items")
+                        items = []
+                    for item in items:  # at most one per recipient: all may go at once
+                        task = asyncio.create_task(self._deliver_logged(item))
+                        in_flight.add(task)
+                        task.add_done_callback(finished)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                # cancellation that lands as the event is set, and the worker never stops
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(POLL_SECONDS):
+                        await self._wake.wait()
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
 
-    async def _deliver(self, item: OutboxItem) -> float | None:
-        """Send one item; return when to retry it (None when it is done or dead)."""
+    async def _deliver_logged(self, item: OutboxItem) -> None:
+        try:
+            await self._deliver(item)
+        except Exception as exc:  # e.g. the store unreachable: the item stays leased,
+            log.error("outbox %s: %s", item.id, exc)  # so it is sent again after the lease
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        """Send one item: mark it sent, schedule its retry, or dead-letter it."""
         channel = self._channels.get(item.channel)
         try:
             if channel is None:
@@ -87,7 +110,7 @@ class OutboxWorker:
             if exc.unreachable:
                 await self._store.set_identity_status(item.channel, item.recipient,
                                                       reachable=False)
-            return None
+            return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -97,13 +120,12 @@ class OutboxWorker:
                 log.warning("outbox %s: giving up after %d attempts: %s", item.id,
                             item.attempts, error)
                 await self._store.outbox_failed(item.id, error, None)
-                return None
+                return
             retry_at = time.time() + (
                 retry_after if retry_after is not None else self.backoff(item.attempts)
             )
             log.info("outbox %s: retry at %.1f: %s", item.id, retry_at, error)
             await self._store.outbox_failed(item.id, error, retry_at)
-            return retry_at
+            return
         await self._store.outbox_delivered(item.id, platform_id)
         self.delivered += 1
-        return None

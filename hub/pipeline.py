@@ -3,14 +3,32 @@
 ``receive`` commits the customer's message and returns (the caller may now acknowledge the
 platform); routing runs as an owned background task. A repeated platform message id is
 stored once, and routed once: a message is marked handled in the same transaction that
-writes its replies, and unhandled messages left by a crash are routed again at start.
+writes its replies.
+
+No committed message is left unrouted while some process runs:
+
+- at start, the messages no live process is routing are routed (``Store.claim_unrouted``:
+  on SQLite, whatever the previous process left; on PostgreSQL, what processes that died
+  left);
+- on a database several processes share (``Store.several_processes``), every process looks
+  again each ``RECOVER_SECONDS``, so a process that dies (even ``kill -9``) after
+  acknowledging messages has them routed by a survivor within seconds;
+- a routing that fails (say the database is briefly unreachable) is tried again with
+  back-off while the process lives.
+
+A conversation's messages are answered in order: within a process, one routing at a time per
+conversation; across processes, a message is routed only once every earlier message of its
+conversation has been (``Store.earlier_unrouted``), waiting at most ``ORDER_WAIT_SECONDS``
+for one that is stuck.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
@@ -67,6 +85,10 @@ ATTACHMENT_TEXT = (
 
 BOT_STATES = frozenset({ConversationState.BOT})
 
+RECOVER_SECONDS = 1.0  # several processes: how often each looks for a dead one's messages
+ORDER_WAIT_SECONDS = 30.0  # the longest a message waits for an earlier one to be routed
+RETRY_MAX_SECONDS = 60.0  # the longest pause between tries of a failing routing
+
 
 def _subject(message: Message) -> str:
     """An email's subject (its ``[subject: …]`` mark) without ``Re:``/``Fwd:``."""
@@ -98,6 +120,8 @@ class Pipeline:
         self._on_outbox = on_outbox
         self._channels = channels if channels is not None else {}  # the channels that are on
         self._tasks: set[asyncio.Task[None]] = set()
+        self._routing: set[int] = set()  # ids of the messages this process is routing
+        self._recovery: asyncio.Task[None] | None = None
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -110,8 +134,31 @@ class Pipeline:
             self._bus.publish(MessageCreated(ingested.message))
             self._bus.publish(ConversationChanged(ingested.conversation))
         if not ingested.handled:
-            self._spawn(self.route(ingested.message))
+            self._start_routing(ingested.message)
         return ingested
+
+    def _start_routing(self, message: Message) -> None:
+        """Route ``message`` in the background, unless this process is routing it already
+        (a redelivery, or a message recovered while its first routing runs)."""
+        if message.id in self._routing:
+            return
+        self._routing.add(message.id)
+        self._spawn(self._route_until_done(message))
+
+    async def _route_until_done(self, message: Message) -> None:
+        delay = 0.5
+        try:
+            while True:
+                try:
+                    await self.route(message)
+                    return
+                except Exception:
+                    log.exception("routing message %d failed; trying again in %.1f s",
+                                  message.id, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+        finally:
+            self._routing.discard(message.id)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -123,12 +170,32 @@ class Pipeline:
         if not task.cancelled() and task.exception() is not None:
             log.error("routing failed", exc_info=task.exception())
 
+    async def start(self) -> int:
+        """Start routing what no live process routes (see the module's note); return how
+        many messages were found at start."""
+        found = await self.recover()
+        if self._store.several_processes:
+            self._recovery = asyncio.create_task(self._recover_forever(), name="recovery")
+        return found
+
     async def recover(self) -> int:
-        """Route messages committed before a crash but never answered."""
-        pending = await self._store.unhandled_inbound()
+        """Start routing the committed, unrouted messages no live process is routing (in
+        order: each conversation's are routed one after another); return how many."""
+        pending = [m for m in await self._store.claim_unrouted() if m.id not in self._routing]
         for message in pending:
-            await self.route(message)
+            self._start_routing(message)
         return len(pending)
+
+    async def _recover_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RECOVER_SECONDS)
+            try:
+                found = await self.recover()
+            except Exception as exc:  # the loop must outlive a database hiccup
+                log.warning("could not look for unrouted messages: %s", exc)
+                continue
+            if found:
+                log.info("routing %d messages left by a hub process that stopped", found)
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait for routing in flight (used at shutdown and by tests)."""
@@ -136,6 +203,11 @@ class Pipeline:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
     async def close(self) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
+            self._recovery = None
         await self.drain()
         for task in list(self._tasks):
             task.cancel()
@@ -147,8 +219,30 @@ class Pipeline:
         lock = self._locks.get(message.conversation_id)
         if lock is None:
             lock = self._locks[message.conversation_id] = asyncio.Lock()
-        async with lock:
-            await self._route(message)
+        deadline = time.monotonic() + ORDER_WAIT_SECONDS
+        delay = 0.02
+        while True:
+            async with lock:
+                if not await self._earlier_elsewhere(message, deadline):
+                    await self._route(message)
+                    return
+            # not holding the lock meanwhile: the earlier message may be routed here
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    async def _earlier_elsewhere(self, message: Message, deadline: float) -> bool:
+        """Whether an earlier message of the conversation is still to be routed by another
+        process (only where several share the database), and worth waiting for."""
+        if not self._store.several_processes:
+            return False  # one process: the lock above keeps the order
+        if not await self._store.earlier_unrouted(message):
+            return False
+        if time.monotonic() < deadline:
+            return True
+        log.warning("message %d: an earlier message of conversation %d is still unrouted"
+                    " after %.0f s; answering this one first", message.id,
+                    message.conversation_id, ORDER_WAIT_SECONDS)
+        return False
 
     async def _route(self, message: Message) -> None:
         conversation = await self._store.get_conversation(message.conversation_id)

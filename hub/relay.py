@@ -9,7 +9,9 @@ sender's random ``origin`` so a process ignores its own — never the message te
 carries at most 8000 bytes, and the store is the source of truth anyway. Each process keeps
 one connection LISTENing; for what others announced it re-reads the message or conversation
 from the store and delivers the event to its own subscribers only (``EventBus.deliver``), so
-it is never relayed again. ``KnowledgeChanged`` makes the process rebuild its matcher.
+it is never relayed again. ``KnowledgeChanged`` makes the process rebuild its matcher;
+``SessionsEnded`` (a user id) makes it re-check that user's live sockets, closing those of
+ended sessions (hub/sessions.py).
 
 NOTIFY is sent after the store's transaction committed (the bus publishes after the commit),
 so a receiver always finds the row it is told about. Events are hints: if the listening
@@ -38,6 +40,7 @@ from hub.events import (
     EventBus,
     KnowledgeChanged,
     MessageCreated,
+    SessionsEnded,
     Typing,
 )
 from hub.store import Store
@@ -59,6 +62,8 @@ def encode(event: Event, origin: str) -> str:
     elif isinstance(event, Typing):  # ephemeral: the whole event travels, nothing is re-read
         body = {"e": "typing", "id": event.conversation_id, "a": event.author,
                 "n": (event.name or "")[:200]}
+    elif isinstance(event, SessionsEnded):  # who, never which token
+        body = {"e": "sessions", "id": event.user_id}
     else:
         body = {"e": "knowledge"}
     body["o"] = origin
@@ -194,6 +199,8 @@ class EventRelay:
         elif kind == "typing":
             self._bus.deliver(Typing(int(body["id"]), str(body.get("a", "")),
                                      str(body.get("n") or "") or None))
+        elif kind == "sessions":
+            self._bus.deliver(SessionsEnded(int(body["id"])))
         elif kind == "knowledge":
             await self._reload_knowledge()
             self._bus.deliver(KnowledgeChanged())

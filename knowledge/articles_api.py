@@ -132,7 +132,7 @@ async def list_articles(request: web.Request) -> web.Response:
 async def create_article(request: web.Request) -> web.Response:
     hub = hub_of(request)
     user = await require_user(request, hub.store, Role.ADMIN)
-    article = article_from_body(await json_body(request))
+    article = article_from_body(await json_body(request, "Article"))
     [created] = await hub.store.create_articles([article], author=RevisionAuthor.of(user))
     await hub.knowledge_changed()
     return web.json_response(article_json(created), status=201)
@@ -154,7 +154,7 @@ async def update_article(request: web.Request) -> web.Response:
     hub = hub_of(request)
     user = await require_user(request, hub.store, Role.ADMIN)
     article_id = path_id(request)
-    body = await json_body(request)
+    body = await json_body(request, "ArticlePatch")
     current = await hub.store.get_article(article_id)
     if current is None:
         raise NotFound(f"article {article_id} not found")
@@ -190,7 +190,7 @@ async def article_history(request: web.Request) -> web.Response:
 async def restore_article(request: web.Request) -> web.Response:
     hub = hub_of(request)
     user = await require_user(request, hub.store, Role.ADMIN)
-    revision_id = field(await json_body(request), "revision_id", int)
+    revision_id = field(await json_body(request, "Restore"), "revision_id", int)
     restored = await hub.store.restore_article(path_id(request), revision_id,
                                                author=RevisionAuthor.of(user))
     await hub.knowledge_changed()

@@ -52,7 +52,7 @@ async def unanswered(request: web.Request) -> web.Response:
 @routes.post("/api/v1/kb/unanswered/dismiss")
 async def dismiss(request: web.Request) -> web.Response:
     hub = await _admin(request)
-    count = await hub.store.dismiss_unanswered(_ids(await json_body(request)))
+    count = await hub.store.dismiss_unanswered(_ids(await json_body(request, "UnansweredIds")))
     return web.json_response({"dismissed": count})
 
 
@@ -60,7 +60,7 @@ async def dismiss(request: web.Request) -> web.Response:
 async def add_phrasing(request: web.Request) -> web.Response:
     """Add an unanswered question as a phrasing of an article, and dismiss the group."""
     hub, user = await _admin_user(request)
-    body = await json_body(request)
+    body = await json_body(request, "AddPhrasing")
     ids = _ids(body)
     article_id = field(body, "article_id", int)
     text = field(body, "text", str).strip()
@@ -68,7 +68,7 @@ async def add_phrasing(request: web.Request) -> web.Response:
         raise ApiError(422, "field 'text' is empty")
     current = await hub.store.get_article(article_id)
     if current is None:
-        raise ApiError(422, f"field 'article_id': no article {article_id}")
+        raise ApiError(404, f"field 'article_id': no article {article_id}")
     base = new_article(current)
     questions = tuple(dict.fromkeys([*base.questions, text]))
     updated = await hub.store.update_article(
@@ -97,7 +97,7 @@ async def get_settings(request: web.Request) -> web.Response:
 async def put_settings(request: web.Request) -> web.Response:
     """``{"synonyms": {...}}`` and/or ``{"thresholds": {...}}`` (``null``: the defaults)."""
     hub = await _admin(request)
-    body = await json_body(request)
+    body = await json_body(request, "KbSettings")
     unknown = set(body) - {"synonyms", "thresholds"}
     if unknown:
         raise ApiError(422, f"field '{sorted(unknown)[0]}' is unknown")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from hub.model import Article
+from hub.model import Article, ArticleStatus
 from hub.store import Store
 from knowledge import settings as kb_settings
 from knowledge.matcher import Matcher, MatchResult, Thresholds
@@ -49,7 +49,11 @@ class KnowledgeBase:
         return self._matcher.match(text)
 
     def article(self, article_id: int) -> Article | None:
-        return self._articles.get(article_id)
+        """A published article, the only kind a customer is ever answered with (a draft,
+        even one named by a forged suggestion button on any channel, is None)."""
+        article = self._articles.get(article_id)
+        return article if article is not None and article.status is ArticleStatus.PUBLISHED \
+            else None
 
     def __len__(self) -> int:
         return len(self._articles)

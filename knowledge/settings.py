@@ -32,8 +32,8 @@ def parse_synonyms(raw: Any) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for word, variants in raw.items():
         canonical = str(word).strip().lower()
-        if not canonical:
-            raise ValueError("field 'synonyms': a word is empty")
+        if not canonical:  # nothing to match: ignored
+            continue
         if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
             raise ValueError(f"field 'synonyms.{canonical}' must be a list of strings")
         clean = [v.strip().lower() for v in variants if v.strip()]

@@ -170,7 +170,7 @@ async def test_malformed_bodies_get_json_errors_and_change_nothing(hub: Running)
         (await hub.client.post("/api/v1/webchat/messages", json={"text": 5},
                                headers=visitor.headers), 422),
         (await hub.client.post("/api/v1/webchat/messages", json={"choice": 999999},
-                               headers=visitor.headers), 422),
+                               headers=visitor.headers), 404),
         (await hub.client.post("/api/v1/webchat/messages", json={"text": "x" * 5000},
                                headers=visitor.headers), 413),
         (await hub.client.post("/api/v1/webchat/messages", data=b"x" * 300_000,

@@ -44,7 +44,7 @@ async def test_edit_merge_and_undo_restore_both_contacts(hub: Running) -> None:
     assert len(merged["identities"]) == 2
     # both visitors keep their own chat, now under one contact
     assert (await second.messages())[0]["text"] == "do you sell gift cards?"
-    await call(hub, "POST", f"/api/v1/contacts/{c1}/merge", token, {"other_id": c1}, status=422)
+    await call(hub, "POST", f"/api/v1/contacts/{c1}/merge", token, {"other_id": c1}, status=409)
     await call(hub, "POST", f"/api/v1/contacts/{c1}/merge", token, {"other_id": 999},
                status=404)
 
@@ -156,7 +156,7 @@ async def test_admins_manage_agents_and_a_deactivated_session_ends_at_once(
     await call(hub, "POST", f"/api/v1/agents/{ann['id']}/password", admin,
                {"password": "short"}, status=422)
     me = (await call(hub, "GET", "/api/v1/auth/me", admin))["user"]["id"]
-    await call(hub, "PATCH", f"/api/v1/agents/{me}", admin, {"active": False}, status=422)
+    await call(hub, "PATCH", f"/api/v1/agents/{me}", admin, {"active": False}, status=403)
     page = await hub.client.get("/admin/agents")
     assert page.status == 200 and "agents" in (await page.text()).lower()
 

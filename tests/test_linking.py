@@ -171,7 +171,7 @@ async def test_web_to_sms_by_code_and_reply_on_a_chosen_channel(
                                  channel="webchat")
     assert resp.status == 201 and (await resp.json())["message"]["channel"] == "webchat"
     resp = await claim_and_reply(hub, visitor.conversation_id, "nope", channel="telegram")
-    assert resp.status == 422
+    assert resp.status == 409
     await asyncio.sleep(0.2)
     assert len(twilio.calls_to("Messages")) == 3
     assert "Also on the web" in [m["text"] for m in await visitor.messages()]
@@ -213,7 +213,7 @@ async def test_expired_reused_and_wrong_codes_link_nothing(
     intruder = await hub.hub.store.find_conversation("telegram", "61")
     assert intruder is not None and intruder.id != live.conversation_id
     # a channel that is off, or not a channel, is refused
-    for channel, status in (("sms", 422), ("fax", 422)):
+    for channel, status in (("sms", 409), ("fax", 422)):
         resp = await hub.client.post("/api/v1/webchat/links", json={"channel": channel},
                                      headers=live.headers)
         assert resp.status == status

@@ -280,12 +280,13 @@ async def _replies(store: Store, count: int, who: str = "u1") -> int:
 
 
 async def test_outbox_lease_deliver_retry_and_dead_letter(store: Store) -> None:
-    cid = await _replies(store, 3)
+    cids = [await _replies(store, 1, who=who) for who in ("u1", "u2", "u3")]
     now = time.time()
     leased = await store.lease_outbox(now, 60, 10)
-    assert [i.text for i in leased] == ["r0", "r1", "r2"]
-    assert all(i.attempts == 1 and i.recipient == "u1" and i.channel == "sms"
-               and i.conversation_id == cid for i in leased)
+    assert [(i.text, i.recipient) for i in leased] == [("r0", "u1"), ("r0", "u2"),
+                                                       ("r0", "u3")]
+    assert all(i.attempts == 1 and i.channel == "sms" for i in leased)
+    assert [i.conversation_id for i in leased] == cids
     assert await store.lease_outbox(now + 1, 60, 10) == []  # leased to us
     first, second, third = leased
     await store.outbox_delivered(first.id, "platform-1")
@@ -297,12 +298,35 @@ async def test_outbox_lease_deliver_retry_and_dead_letter(store: Store) -> None:
     stats = await store.outbox_stats()
     assert (stats.pending, stats.sent, stats.dead) == (1, 1, 1)
     dead = await store.dead_letters()
-    assert [(d.outbox_id, d.text, d.last_error) for d in dead] == [(third.id, "r2", "blocked")]
+    assert [(d.outbox_id, d.text, d.last_error) for d in dead] == [(third.id, "r0", "blocked")]
     # an expired lease is leased again
     again = await store.lease_outbox(now + 6 + 61, 60, 10)
     assert [(i.id, i.attempts) for i in again] == [(second.id, 3)]
     assert await store.record_delivery_status("sms", "platform-1", "delivered")
     assert not await store.record_delivery_status("sms", "nope", "delivered")
+
+
+async def test_replies_to_one_recipient_are_leased_one_at_a_time_in_order(
+    store: Store,
+) -> None:
+    """A reply is not leased while an earlier one to the same recipient is pending: leased,
+    or waiting for its retry. A dead-lettered reply no longer holds the later ones."""
+    await _replies(store, 3, who="u1")
+    other = await _replies(store, 1, who="u2")
+    now = time.time()
+    leased = await store.lease_outbox(now, 60, 10)
+    assert [(i.recipient, i.text) for i in leased] == [("u1", "r0"), ("u2", "r0")]
+    assert leased[1].conversation_id == other
+    assert await store.lease_outbox(now, 60, 10) == []  # r1 waits for the leased r0
+    await store.outbox_delivered(leased[0].id, None)
+    [r1] = await store.lease_outbox(now, 60, 10)
+    assert r1.text == "r1"
+    await store.outbox_failed(r1.id, "429", now + 5)
+    assert await store.lease_outbox(now + 1, 60, 10) == []  # r2 waits for r1's retry
+    [again] = await store.lease_outbox(now + 6, 60, 10)
+    assert (again.id, again.attempts) == (r1.id, 2)
+    await store.outbox_failed(r1.id, "blocked", None)
+    assert [i.text for i in await store.lease_outbox(now + 6, 60, 10)] == ["r2"]
 
 
 async def test_replies_to_a_channel_delivered_by_the_store_are_written_sent(
@@ -331,13 +355,21 @@ async def test_replies_to_a_channel_delivered_by_the_store_are_written_sent(
     assert await store.dead_letters() == []
 
 
-async def test_concurrent_leases_never_share_an_item(store: Store) -> None:
+async def test_concurrent_leases_never_share_an_item_nor_a_recipient(store: Store) -> None:
     for n in range(10):
         await _replies(store, 5, who=f"u{n}")
     now = time.time()
-    batches = await asyncio.gather(*(store.lease_outbox(now, 60, 7) for _ in range(8)))
-    ids = [item.id for batch in batches for item in batch]
-    assert len(ids) == len(set(ids)) == 50
+    sent: list[str] = []
+    for _ in range(5):
+        batches = await asyncio.gather(*(store.lease_outbox(now, 60, 7) for _ in range(8)))
+        items = [item for batch in batches for item in batch]
+        assert len(items) == len({i.id for i in items}) == len({i.recipient for i in items}) \
+            == 10
+        for item in items:
+            await store.outbox_delivered(item.id, None)
+            sent.append(item.text)
+    assert sent.count("r0") == sent.count("r4") == 10
+    assert await store.lease_outbox(now, 60, 100) == []
 
 
 async def test_identity_status(store: Store) -> None:

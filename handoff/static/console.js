@@ -568,9 +568,11 @@
         if (f.message && f.message.conversation_id === st.selectedId && f.message.author === 'customer') showTyping('');
       } else if (f.type === 'typing' && f.conversation_id === st.selectedId) showTyping('Customer is typing…');
     };
-    sock.onclose = () => {
+    sock.onclose = (ev) => {
       if (gen !== st.wsGen) return;
       setConn(false);
+      // 4401: the session that opened the socket ended (logout, deactivation, expiry…)
+      if (ev.code === 4401) { showLogin('Your session has ended. Please sign in again.'); return; }
       scheduleReconnect(gen);
     };
   }

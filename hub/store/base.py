@@ -27,7 +27,7 @@ from hub.store.base_contacts import ContactStore
 from hub.store.base_kb import ArticleChange, KnowledgeStore, RevisionAuthor
 from hub.store.notifications import Notifications
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class StoreError(Exception):
@@ -89,6 +89,11 @@ class Store(KnowledgeStore, ContactStore, ABC):
     # embedded SQLite (one process owns the file); False for PostgreSQL, where several hub
     # processes share the database and migrating is the operator's `supporthub db migrate`.
     auto_migrate: bool = True
+    # Whether several hub processes may serve this database at once (PostgreSQL). Then the
+    # routing of a committed message belongs to the process that committed it until that
+    # process dies (``claim_unrouted`` hands its messages to a survivor), and a
+    # conversation's messages are routed in order across processes (``earlier_unrouted``).
+    several_processes: bool = False
 
     # lifecycle -----------------------------------------------------------
     @abstractmethod
@@ -168,6 +173,22 @@ class Store(KnowledgeStore, ContactStore, ABC):
         """Customer messages committed but not yet routed (e.g. before a crash)."""
 
     @abstractmethod
+    async def claim_unrouted(self, limit: int = 500) -> list[Message]:
+        """Customer messages committed but not routed that no live process is routing,
+        oldest first, now this process's to route.
+
+        SQLite (one process owns the file): every unrouted message. PostgreSQL: ``ingest``
+        claims a new message for the committing store's database session; this returns the
+        messages whose claiming session has ended (that process died, even by ``kill -9``)
+        or that no session claimed, and claims them for this store's session.
+        """
+
+    @abstractmethod
+    async def earlier_unrouted(self, message: Message) -> bool:
+        """Whether an earlier customer message of ``message``'s conversation is not yet
+        routed (its turn not committed)."""
+
+    @abstractmethod
     async def get_contact(self, contact_id: int) -> Contact | None: ...
 
     @abstractmethod
@@ -219,7 +240,23 @@ class Store(KnowledgeStore, ContactStore, ABC):
     # outbox --------------------------------------------------------------
     @abstractmethod
     async def lease_outbox(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
-        """Due, pending items, each leased to the caller until ``now + lease_seconds``."""
+        """Due, pending items, each leased to the caller until ``now + lease_seconds``.
+
+        Only the oldest pending item of each recipient (channel + recipient) is ever leased:
+        a reply is not leased while an earlier reply to the same recipient is pending —
+        leased by any process, or waiting for its retry. So at most one item per recipient
+        is in any batch, and replies to one recipient go out in order across processes.
+        """
+
+    @abstractmethod
+    async def release_stale_leases(self) -> int:
+        """Release the outbox leases of processes that are gone; how many were released.
+        Called when the outbox worker starts.
+
+        SQLite: one hub process owns the file, so every lease found when its worker starts
+        was taken by an earlier process: all are released. PostgreSQL: a lease names its
+        holder's database session and is void as soon as that session ends: nothing to do.
+        """
 
     @abstractmethod
     async def outbox_delivered(self, outbox_id: int, platform_message_id: str | None) -> None: ...
@@ -268,6 +305,10 @@ class Store(KnowledgeStore, ContactStore, ABC):
 
     @abstractmethod
     async def delete_session(self, token_hash: str) -> None: ...
+
+    @abstractmethod
+    async def delete_user_sessions(self, user_id: int) -> None:
+        """End every session of a user (e.g. when their role changes)."""
 
     # knowledge -----------------------------------------------------------
     @abstractmethod

@@ -9,10 +9,15 @@ processes could race, the row that decides is locked first:
 - ``record_turn`` locks the conversation (``FOR NO KEY UPDATE``) before checking its state, so
   of two claims exactly one sees it queued.
 - ``lease_outbox`` takes due rows ``FOR UPDATE SKIP LOCKED``: two workers never lease one
-  item. A lease records the database session of the process holding it (an ``anchor``
-  connection each store keeps open); when that session has ended — the process died, even
-  by ``kill -9`` — the lease is void at once, so a survivor delivers the item on its next
-  poll instead of after the lease time. See the schema's note.
+  item, and only the oldest pending item of a recipient is leasable, so no two workers
+  hold replies to one recipient at once. A lease records the database session of the
+  process holding it (an ``anchor`` connection each store keeps open); when that session
+  has ended — the process died, even by ``kill -9`` — the lease is void at once, so a
+  survivor delivers the item on its next poll instead of after the lease time. See the
+  schema's note.
+- ``ingest`` claims the new message's routing for the same session; ``claim_unrouted`` hands
+  a survivor the unrouted messages of sessions that have ended (its hub polls it), so what
+  a killed process acknowledged but had not routed is routed within seconds.
 
 Every hub process must reach PostgreSQL directly or through a *session* pooler, as the same
 role (or one with ``pg_read_all_stats``): LISTEN and the lease holder's session id need a
@@ -187,6 +192,7 @@ def _affected(status: str) -> int:
 
 class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
     auto_migrate = False
+    several_processes = True
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -349,6 +355,8 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
 
     # conversations -------------------------------------------------------
     async def ingest(self, inbound: InboundMessage) -> Ingested:
+        pid, since = await self._lease_owner_id()  # routing the message is ours to do
+
         async def run(conn: Conn) -> Ingested:
             if inbound.platform_message_id is not None:
                 row = await conn.fetchrow(
@@ -372,10 +380,11 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
                 extras["marks"] = list(inbound.marks)
             message_id = await conn.fetchval(
                 "INSERT INTO messages (conversation_id, direction, author, channel, text,"
-                " platform_message_id, article_id, handled, extras)"
-                " VALUES ($1, 'in', 'customer', $2, $3, $4, $5, false, $6) RETURNING id",
+                " platform_message_id, article_id, handled, extras, route_pid, route_since)"
+                " VALUES ($1, 'in', 'customer', $2, $3, $4, $5, false, $6, $7, $8)"
+                " RETURNING id",
                 conversation_id, inbound.channel, inbound.text, inbound.platform_message_id,
-                inbound.choice_article_id, json.dumps(extras) if extras else None,
+                inbound.choice_article_id, json.dumps(extras) if extras else None, pid, since,
             )
             await conn.execute(
                 "UPDATE conversations SET channel = $1, updated_at = now(),"
@@ -474,6 +483,31 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
             limit,
         )
         return [message_from_row(row) for row in rows]
+
+    async def claim_unrouted(self, limit: int = 500) -> list[Message]:
+        pid, since = await self._lease_owner_id()
+        rows = await self._fetch(
+            "WITH orphaned AS ("
+            " SELECT m.id FROM messages m WHERE NOT m.handled"
+            " AND (m.route_pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
+            "  WHERE a.pid = m.route_pid"  # the claiming session has ended
+            "  AND (a.backend_start = m.route_since OR a.backend_start IS NULL)))"
+            " ORDER BY m.id LIMIT $1 FOR UPDATE OF m SKIP LOCKED),"
+            " claimed AS (UPDATE messages m SET route_pid = $2, route_since = $3"
+            "  FROM orphaned WHERE m.id = orphaned.id RETURNING m.id)"
+            f" SELECT {MESSAGE_COLUMNS} FROM {_MESSAGES_FROM}"
+            " WHERE m.id IN (SELECT id FROM claimed) ORDER BY m.id",
+            limit, pid, since,
+        )
+        return [message_from_row(row) for row in rows]
+
+    async def earlier_unrouted(self, message: Message) -> bool:
+        row = await self._fetchrow(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = $1 AND id < $2"
+            " AND NOT handled) AS found",
+            message.conversation_id, message.id,
+        )
+        return bool(row["found"])
 
     async def get_contact(self, contact_id: int) -> Contact | None:
         async def run(conn: Conn) -> Contact | None:
@@ -620,6 +654,9 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
             "  OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"  # the holder's session ended
             "   WHERE a.pid = o.leased_pid"
             "   AND (a.backend_start = o.leased_since OR a.backend_start IS NULL)))"
+            " AND NOT EXISTS (SELECT 1 FROM outbox e"  # an earlier reply is unsent
+            "  WHERE e.status = 'pending' AND e.channel = o.channel"
+            "  AND e.recipient = o.recipient AND e.id < o.id)"
             " ORDER BY o.next_attempt_at, o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED)"
             " UPDATE outbox o SET locked_until = $2, attempts = o.attempts + 1,"
             " leased_pid = $4, leased_since = $5"
@@ -631,6 +668,9 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
         )
         rows.sort(key=lambda r: (r["next_attempt_at"], r["id"]))
         return [outbox_from_row(row) for row in rows]
+
+    async def release_stale_leases(self) -> int:
+        return 0  # a lease is void once its session ends (see lease_outbox)
 
     async def outbox_delivered(self, outbox_id: int, platform_message_id: str | None) -> None:
         await self._fetchrow(
@@ -736,6 +776,9 @@ class PostgresStore(PostgresKnowledge, PostgresContacts, Store):
 
     async def delete_session(self, token_hash: str) -> None:
         await self._fetchrow("DELETE FROM sessions WHERE token_hash = $1", token_hash)
+
+    async def delete_user_sessions(self, user_id: int) -> None:
+        await self._fetchrow("DELETE FROM sessions WHERE user_id = $1", user_id)
 
     # knowledge -----------------------------------------------------------
     async def list_articles(self) -> list[Article]:

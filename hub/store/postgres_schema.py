@@ -9,7 +9,8 @@ epoch seconds (``double precision``), as the worker passes them.
 
 ``outbox.leased_pid``/``leased_since`` name the database session that holds an outbox lease
 (see ``PostgresStore.lease_outbox``): when that session is gone, its process is gone, and the
-lease is void before it times out.
+lease is void before it times out. ``messages.route_pid``/``route_since`` (v5) name the
+session that routes an unrouted customer message the same way (``claim_unrouted``).
 """
 
 from __future__ import annotations
@@ -122,7 +123,14 @@ CREATE TABLE articles (
 );
 """
 
-MIGRATIONS: list[str] = [V1, V2, V3, V4]
+# v5: routing claims, and the index that finds an earlier pending reply to a recipient
+V5 = """
+ALTER TABLE messages ADD COLUMN route_pid integer, ADD COLUMN route_since timestamptz;
+CREATE INDEX outbox_recipient_pending ON outbox(channel, recipient, id)
+    WHERE status = 'pending';
+"""
+
+MIGRATIONS: list[str] = [V1, V2, V3, V4, V5]
 
 # every table, parents before children (the order ``db copy`` fills them in)
 TABLES = ("meta", "users", "sessions", "contacts", "identities", "conversations", "messages",

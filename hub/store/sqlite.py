@@ -389,6 +389,20 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
 
         return await self._engine.read(run)
 
+    async def claim_unrouted(self, limit: int = 500) -> list[Message]:
+        # one process owns the file: whatever is unrouted is this process's to route
+        return await self.unhandled_inbound(limit)
+
+    async def earlier_unrouted(self, message: Message) -> bool:
+        def run(conn: Conn) -> bool:
+            return conn.execute(
+                "SELECT 1 FROM messages WHERE conversation_id = ? AND id < ? AND handled = 0"
+                " LIMIT 1",
+                (message.conversation_id, message.id),
+            ).fetchone() is not None
+
+        return await self._engine.read(run)
+
     async def get_contact(self, contact_id: int) -> Contact | None:
         def run(conn: Conn) -> Contact | None:
             row = conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
@@ -523,6 +537,9 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
                 " LEFT JOIN users u ON u.id = m.agent_id"
                 " WHERE o.status = 'pending' AND o.next_attempt_at <= ?"
                 " AND (o.locked_until IS NULL OR o.locked_until <= ?)"
+                " AND NOT EXISTS (SELECT 1 FROM outbox e"  # an earlier reply is unsent
+                "  WHERE e.status = 'pending' AND e.channel = o.channel"
+                "  AND e.recipient = o.recipient AND e.id < o.id)"
                 " ORDER BY o.next_attempt_at, o.id LIMIT ?",
                 (now, now, limit),
             ).fetchall()
@@ -532,6 +549,15 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
             )
             return [outbox_from_row({**dict(row), "attempts": row["attempts"] + 1})
                     for row in rows]
+
+        return await self._engine.write(run)
+
+    async def release_stale_leases(self) -> int:
+        def run(conn: Conn) -> int:
+            return conn.execute(
+                "UPDATE outbox SET locked_until = NULL"
+                " WHERE status = 'pending' AND locked_until IS NOT NULL"
+            ).rowcount
 
         return await self._engine.write(run)
 
@@ -675,6 +701,12 @@ class SQLiteStore(SQLiteKnowledge, SQLiteContacts, Store):
     async def delete_session(self, token_hash: str) -> None:
         def run(conn: Conn) -> None:
             conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+        await self._engine.write(run)
+
+    async def delete_user_sessions(self, user_id: int) -> None:
+        def run(conn: Conn) -> None:
+            conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
         await self._engine.write(run)
 

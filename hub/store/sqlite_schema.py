@@ -158,5 +158,12 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v5(db: sqlite_utils.Database) -> None:
+    """The outbox leases only the oldest pending reply of each recipient: this index finds
+    an earlier pending reply to the same recipient without a scan."""
+    db.execute("CREATE INDEX outbox_recipient_pending ON outbox(channel, recipient, id)"
+               " WHERE status = 'pending'")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, migrate_v2, migrate_v3, migrate_v4]
+    _v1, migrate_v2, migrate_v3, migrate_v4, _v5]

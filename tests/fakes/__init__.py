@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ class Call:
     method: str  # the API method: "sendMessage", "chat.postMessage", "Messages"
     params: dict[str, Any]
     headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)  # when the platform took it
 
 
 @dataclass
