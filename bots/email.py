@@ -209,19 +209,22 @@ class EmailChannel(Channel):
                               extras=extras)
 
     # outbound ----------------------------------------------------------------
-    async def thread(self, conversation_id: int) -> Thread:
-        """The subject and Message-IDs a reply in this conversation threads under."""
+    async def thread(self, conversation_id: int, before: int) -> Thread:
+        """The subject and Message-IDs a reply in this conversation threads under: the
+        customer's mails' own ids, and ours (signed, so computed again, not stored)."""
         recent = await self._store.list_messages(conversation_id, limit=50,
                                                  include_private=False)
         subject = ""
         ids: list[str] = []
         for message in recent:
-            if message.channel != CHANNEL:
+            if message.channel != CHANNEL or message.id >= before:
+                continue
+            if message.direction == "out":
+                ids.append(self.signer.message_id(conversation_id, message.id))
                 continue
             if message.platform_message_id and message.platform_message_id.startswith("<"):
                 ids.append(message.platform_message_id)
-            if message.direction == "in":
-                subject = marks.detail(message.text, marks.SUBJECT, message.marks) or subject
+            subject = marks.detail(message.text, marks.SUBJECT, message.marks) or subject
         return Thread(subject, tuple(ids))
 
     async def send(self, reply: OutboxItem) -> str | None:
@@ -230,7 +233,8 @@ class EmailChannel(Channel):
         message = await self._store.get_message(reply.message_id)
         bot = message is None or message.author in (Author.BOT, Author.SYSTEM)
         mail = compose_reply(reply, signer=self._signer,
-                             thread=await self.thread(reply.conversation_id),
+                             thread=await self.thread(reply.conversation_id,
+                                                          reply.message_id),
                              team_name=self._settings.email_name, bot=bot)
         await send_mail(self._smtp, mail, sender=self._address, recipients=[reply.recipient],
                         timeout=self._settings.email_send_timeout)

@@ -131,6 +131,16 @@ class ImapServer:
         finally:
             await client.logout()
 
+    async def unsee(self, uid: int) -> None:
+        """Take ``\\Seen`` off a mail: the state a hub killed between committing it and
+        flagging it leaves behind."""
+        client = await self.client()
+        try:
+            response = await client.uid("store", str(uid), "-FLAGS", r"(\Seen)")
+            assert response.result == "OK", response
+        finally:
+            await client.logout()
+
     async def flags(self) -> dict[int, str]:
         """UID → its FLAGS list, as text."""
         client = await self.client()
