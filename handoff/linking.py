@@ -175,15 +175,16 @@ def identifier_valid(secret: str, identifier: str, given_hash: str) -> bool:
 
 
 async def join_site_user(store: Store, channel: str, visitor_id: str,
-                         identifier: str) -> Conversation:
+                         identifier: str, kind: str = SITE_USER_CHANNEL) -> Conversation:
     """Make this web-chat visitor the contact of the site's (verified) user, so each of the
-    user's devices shares one contact and one thread."""
-    known = await store.identity_status(SITE_USER_CHANNEL, identifier)
+    user's devices shares one contact and one thread. ``kind`` ``email``: the site vouches
+    for the user's email address, so their mail joins the same contact and thread."""
+    known = await store.identity_status(kind, identifier)
     if known is not None:
         joined = await store.attach_identity(known.contact_id, channel, visitor_id)
         return joined.conversation
     conversation = await store.start_conversation(channel, visitor_id)
-    joined = await store.attach_identity(conversation.contact_id, SITE_USER_CHANNEL, identifier)
+    joined = await store.attach_identity(conversation.contact_id, kind, identifier)
     return joined.conversation
 
 

@@ -221,7 +221,7 @@ SCHEMAS: dict[str, Any] = {
         "text": _TEXT, "choice": _I, "client_message_id": _S,
         "feedback": {"type": "string", "enum": ["unhelpful"]}, "message_id": _I}},
     "WebchatStart": {"type": "object", "properties": {
-        "identifier": _S, "identifier_hash": _S}},
+        "identifier": _S, "identifier_hash": _S, "email": _S, "email_hash": _S}},
     "WebchatSession": {"type": "object", "properties": {
         "visitor_token": _S, "conversation_id": _I,
         "link_channels": {"type": "array", "items": _S}}},

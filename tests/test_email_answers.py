@@ -5,6 +5,8 @@ chat, and an agent's reply by email."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -103,3 +105,59 @@ async def test_a_web_chat_visitor_continues_by_email(
     other = await hub.visitor()
     answer = await other.ask("continue by email")
     assert SUPPORT in answer["text"]
+
+
+SITE_SECRET = "the site's secret"
+
+
+async def test_a_site_user_vouched_for_by_hmac_is_the_same_contact_by_email(
+    start_hub: HubFactory, provider: ProviderSmtp,
+) -> None:
+    hub = await start(start_hub, provider, webchat_identity_secret=SITE_SECRET)
+    signed = hmac.new(SITE_SECRET.encode(), JANE.encode(), hashlib.sha256).hexdigest()
+    resp = await hub.client.post("/api/v1/webchat/sessions",
+                                 json={"email": JANE.upper(), "email_hash": signed})
+    assert resp.status == 201, await resp.text()
+    chat = (await resp.json())["conversation_id"]
+    forged = await hub.client.post("/api/v1/webchat/sessions",
+                                   json={"email": "mallory@evil.test", "email_hash": signed})
+    assert forged.status == 201
+    assert await hub.hub.store.find_conversation("email", "mallory@evil.test") is None
+    await deliver(hub, mail(subject="My order", body="how long does shipping take?"))
+    await provider.wait_for(1)
+    by_mail = await hub.hub.store.find_conversation("email", JANE)
+    assert by_mail is not None and by_mail.id == chat
+
+
+async def test_an_agent_writes_by_email_to_a_chat_customer_whose_address_is_known(
+    hub: Running, provider: ProviderSmtp,
+) -> None:
+    visitor = await hub.visitor()
+    await visitor.say("agent")
+    await hub.settle()
+    token = await hub.add_user("ann@example.com", name="Ann")
+    headers = {"Authorization": f"Bearer {token}"}
+    conversation = await hub.hub.store.get_conversation(visitor.conversation_id)
+    assert conversation is not None
+    contact_path = f"/api/v1/contacts/{conversation.contact_id}"
+    path = f"/api/v1/conversations/{visitor.conversation_id}"
+    refused = await hub.client.post(f"{path}/messages", headers=headers,
+                                    json={"text": "Hello by mail", "channel": "email"})
+    assert refused.status == 409  # no address known yet
+    assert (await hub.client.patch(contact_path, headers=headers,
+                                   json={"email": JANE})).status == 200
+    detail = await (await hub.client.get(contact_path, headers=headers)).json()
+    assert "email" in detail["reachable_channels"]
+    assert (await hub.client.post(f"{path}/claim", headers=headers)).status == 200
+    sent = await hub.client.post(f"{path}/messages", headers=headers,
+                                 json={"text": "Hello by mail", "channel": "email"})
+    assert sent.status == 201, await sent.text()
+    out = (await provider.wait_for(1))[0]
+    assert out.rcpt_tos == [JANE]
+    token_address = out.message["Reply-To"].addresses[0].addr_spec
+    await deliver(hub, mail(to=token_address, subject="Re: Your message to us",
+                            message_id="<r1@customer.test>", body="Thanks Ann!"),
+                  to=token_address)
+    await hub.settle()
+    replied = await hub.hub.store.find_conversation("email", JANE)
+    assert replied is not None and replied.id == visitor.conversation_id
