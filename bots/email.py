@@ -112,12 +112,13 @@ class EmailChannel(Channel):
             raise RuntimeError("the email channel is not attached to a hub")
         mail = parse_mail(raw, own_address=self._address,
                           max_attachment_bytes=self._settings.email_max_attachment_bytes)
-        if mail.bounce is not None:
-            await self._record_bounce(mail)
+        failed = await self._record_bounce(mail) if mail.bounce is not None else None
         conversation_id = self.thread_of(mail)
         if conversation_id is not None and mail.automated is None and mail.sender:
             await self._join_sender(conversation_id, mail.sender)
         inbound = self.inbound(mail)
+        if failed is not None:  # the bounce goes into the thread of the reply that failed
+            inbound = replace(inbound, external_id=failed, display_name=None)
         if mail.automated is None:
             inbound = await self._choice(inbound, mail) or inbound
         await self._on_message(inbound)
@@ -168,17 +169,22 @@ class EmailChannel(Channel):
         if conversation is not None:
             await self._store.attach_identity(conversation.contact_id, CHANNEL, sender)
 
-    async def _record_bounce(self, mail: ParsedMail) -> None:
+    async def _record_bounce(self, mail: ParsedMail) -> str | None:
         """A bounce of one of our replies (its signed Message-ID) makes the failed address
-        unreachable, as a permanent delivery failure does on every channel."""
+        unreachable, as a permanent delivery failure does on every channel; returns that
+        address when it is a known identity (the bounce is then kept in its thread)."""
         assert mail.bounce is not None
         ours = [m for m in mail.bounce.original_message_ids
                 if self.signer.conversation_of_message_id(m) is not None]
         if not ours:
-            return
+            return None
+        known = None
         for address in mail.bounce.failed_recipients:
             log.info("email: %s bounced our %s: unreachable", address, ours[0])
             await self._store.set_identity_status(CHANNEL, address, reachable=False)
+            if known is None and await self._store.find_conversation(CHANNEL, address):
+                known = address
+        return known
 
     def inbound(self, mail: ParsedMail) -> InboundMessage:
         tags: list[str] = []

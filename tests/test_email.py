@@ -157,6 +157,9 @@ async def test_auto_replies_and_bounces_are_kept_and_never_answered(
     assert any(t.startswith("[automated: Auto-Submitted: auto-replied]") for t in texts)
     status = await hub.hub.store.identity_status("email", JANE)
     assert status is not None and status.reachable is False
+    # the bounce is kept in the thread of the reply that failed, not under a daemon contact
+    assert any(t.startswith("[automated: delivery-status report]") for t in texts)
+    assert await hub.hub.store.find_conversation("email", "mailer-daemon@mx.acme.test") is None
 
 
 async def test_the_receiver_refuses_strangers_oversize_and_says_4xx_when_it_cannot_store(
