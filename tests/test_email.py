@@ -261,3 +261,22 @@ async def test_the_same_mail_by_imap_and_by_smtp_is_stored_once(
     await hub.settle()
     assert len(provider.sent) == 1
     assert len(await customer_texts(hub)) == 1
+
+
+async def test_html_only_and_quoted_mail_is_read_as_its_new_text(
+    start_hub: HubFactory, provider: ProviderSmtp,
+) -> None:
+    hub = await start(start_hub, provider)
+    html = ("<html><body><p>How long does <b>shipping</b> take?</p><blockquote>"
+            "<p>On Monday Support wrote:</p><p>old text</p></blockquote></body></html>")
+    await deliver(hub, mail(body="", html=html))
+    await provider.wait_for(1)
+    quoted = ("Thanks! And how do I return an item?\n\nOn Mon, Nov 30, 2026 Support "
+              f"<{SUPPORT}> wrote:\n> Orders ship in 3-5 business days.\n")
+    await deliver(hub, mail(message_id="<m2@customer.test>", subject="Re: Shipping",
+                            body=quoted))
+    await provider.wait_for(2)
+    texts = await customer_texts(hub)
+    assert texts[0].startswith("[subject: Shipping] How long does shipping take?")
+    assert "old text" not in texts[0] and "<b>" not in texts[0]
+    assert texts[1] == "[subject: Re: Shipping] Thanks! And how do I return an item?"
