@@ -69,8 +69,10 @@ def imap_url(url: str) -> ServerUrl:
 
 def listen_address(value: str) -> tuple[str, int]:
     """``0.0.0.0:2525`` → (``0.0.0.0``, 2525)."""
-    host, _, port = value.rpartition(":")
+    host, colon, port = value.rpartition(":")
     try:
+        if not colon:
+            raise ValueError(value)
         return host.strip("[]") or "0.0.0.0", int(port)
     except ValueError:
         raise ConfigError("setting SUPPORTHUB_EMAIL_LISTEN must be host:port, "

@@ -162,3 +162,25 @@ def test_a_reply_is_alternative_text_and_html_threaded_and_marked_automatic() ->
     assert agent["Auto-Submitted"] is None and agent["In-Reply-To"] is None
     assert reply_subject("RE: Shipping") == "RE: Shipping"
     assert reply_subject("AW: Versand") == "AW: Versand"
+
+
+def test_server_urls_are_read_and_bad_ones_refused_clearly() -> None:
+    import pytest
+
+    from bots.email_transport import imap_url, listen_address, smtp_url
+    from hub.config import ConfigError
+
+    relay = smtp_url("smtp://127.0.0.1:2525")
+    assert (relay.host, relay.port, relay.username, relay.tls) == ("127.0.0.1", 2525, None, False)
+    gmail = smtp_url("smtps://support%40acme.test:p%40ss%2Fw@smtp.gmail.com")
+    assert (gmail.port, gmail.username, gmail.password, gmail.tls) == (
+        465, "support@acme.test", "p@ss/w", True)
+    inbox = imap_url("imaps://u:p@imap.example.com")
+    assert (inbox.port, inbox.path, inbox.tls) == (993, "INBOX", True)
+    assert imap_url("imap://u:p@127.0.0.1:1143/Support%20Mail").path == "Support Mail"
+    assert listen_address("0.0.0.0:2525") == ("0.0.0.0", 2525)
+    for bad in ("http://smtp.example.com", "smtp://", "smtp://host:notaport"):
+        with pytest.raises(ConfigError, match="SUPPORTHUB_SMTP_URL"):
+            smtp_url(bad)
+    with pytest.raises(ConfigError, match="SUPPORTHUB_EMAIL_LISTEN"):
+        listen_address("2525")
