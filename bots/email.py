@@ -15,6 +15,7 @@ new to the hub then joins that conversation's contact. A forged mark names nothi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import replace
@@ -110,8 +111,10 @@ class EmailChannel(Channel):
         """Commit one mail (raises when it could not be committed: the caller retries)."""
         if self._on_message is None:
             raise RuntimeError("the email channel is not attached to a hub")
-        mail = parse_mail(raw, own_address=self._address,
-                          max_attachment_bytes=self._settings.email_max_attachment_bytes)
+        # parsing a large mail takes a while: off the event loop
+        mail = await asyncio.to_thread(
+            parse_mail, raw, own_address=self._address,
+            max_attachment_bytes=self._settings.email_max_attachment_bytes)
         failed = await self._record_bounce(mail) if mail.bounce is not None else None
         conversation_id = self.thread_of(mail)
         if conversation_id is not None and mail.automated is None and mail.sender:
