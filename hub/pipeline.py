@@ -300,9 +300,12 @@ class Pipeline:
             if found is not None or thumbs_down:
                 if found is not None:
                     await self._store.log_unanswered(found.entry())
-                await self.commit(conversation.id,
-                                  [feedback.unhelpful_reply(self._knowledge, found)],
-                                  handled=message.id, expect=BOT_STATES, fallback_streak=0)
+                reply = feedback.unhelpful_reply(self._knowledge, found)
+                if email and not reply.suggestions:  # no "put it another way" by mail
+                    await self._queue_email(conversation, message)
+                    return
+                await self.commit(conversation.id, [reply], handled=message.id,
+                                  expect=BOT_STATES, fallback_streak=0)
                 return
         if message.article_id is not None:  # a pressed suggestion button
             await self._answer_choice(conversation, message, message.article_id)

@@ -161,3 +161,18 @@ async def test_an_agent_writes_by_email_to_a_chat_customer_whose_address_is_know
     await hub.settle()
     replied = await hub.hub.store.find_conversation("email", JANE)
     assert replied is not None and replied.id == visitor.conversation_id
+
+
+async def test_replying_no_to_an_answer_reaches_a_person_or_the_other_matches(
+    hub: Running, provider: ProviderSmtp,
+) -> None:
+    await deliver(hub, mail(subject="Shipping", body="how long does shipping take?"))
+    answer = text_of((await provider.wait_for(1))[0])
+    assert "3-5 business days" in answer
+    await deliver(hub, mail(subject="Re: Shipping", message_id="<m2@customer.test>",
+                            body=f"no\n\nOn Mon, Nov 30, 2026 Support <{SUPPORT}> wrote:\n> x"))
+    second = text_of((await provider.wait_for(2))[1])
+    assert "put your question another way" not in second
+    conversation = await hub.hub.store.find_conversation("email", JANE)
+    assert conversation is not None
+    assert "Reply with the number" in second, second  # the other good matches, numbered
