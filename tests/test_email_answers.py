@@ -176,3 +176,25 @@ async def test_replying_no_to_an_answer_reaches_a_person_or_the_other_matches(
     conversation = await hub.hub.store.find_conversation("email", JANE)
     assert conversation is not None
     assert "Reply with the number" in second, second  # the other good matches, numbered
+
+
+async def test_a_mail_to_a_resolved_conversation_reopens_it(
+    hub: Running, provider: ProviderSmtp,
+) -> None:
+    await deliver(hub, mail(subject="Help", body="agent"))
+    await provider.wait_for(1)
+    conversation = await hub.hub.store.find_conversation("email", JANE)
+    assert conversation is not None
+    token = await hub.add_user("ann@example.com", name="Ann")
+    headers = {"Authorization": f"Bearer {token}"}
+    path = f"/api/v1/conversations/{conversation.id}"
+    assert (await hub.client.post(f"{path}/claim", headers=headers)).status == 200
+    assert (await hub.client.post(f"{path}/resolve", headers=headers)).status == 200
+    await deliver(hub, mail(subject="Re: Help", message_id="<m2@customer.test>",
+                            body="how long does shipping take?"))
+    async with asyncio.timeout(10):
+        while not any("3-5 business days" in text_of(s) for s in provider.sent):
+            await asyncio.sleep(0.05)
+    reopened = await hub.hub.store.find_conversation("email", JANE)
+    assert reopened is not None and reopened.id == conversation.id
+    assert reopened.state.value == "bot"
