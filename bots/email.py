@@ -25,14 +25,14 @@ from aiohttp import web
 
 from bots.base import Channel, OnMessage, RetryLater
 from bots.email_compose import Thread, compose_reply
-from bots.email_imap import ImapReader, MailboxCursors, MemoryCursors
+from bots.email_imap import ImapReader, MailboxCursors
 from bots.email_parse import ParsedMail, parse_mail
 from bots.email_receiver import SmtpReceiver
 from bots.email_sign import MailSigner
 from bots.email_transport import imap_url, listen_address, send_mail, smtp_url
 from hub import marks
 from hub.config import Settings
-from hub.model import Author, InboundMessage, OutboxItem
+from hub.model import Author, InboundMessage, NewMailAttachment, OutboxItem
 from hub.store import Store
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,19 @@ def email_configured(settings: Settings) -> bool:
     return bool(settings.email_address and settings.smtp_url)
 
 
+class StoreCursors:
+    """The IMAP reader's cursors, kept in the store (so a restart goes on where it was)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def load(self, mailbox: str) -> tuple[int, int] | None:
+        return await self._store.imap_cursor(mailbox)
+
+    async def save(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
+        await self._store.save_imap_cursor(mailbox, uidvalidity, last_uid)
+
+
 class EmailChannel(Channel):
     name = CHANNEL
 
@@ -56,7 +69,7 @@ class EmailChannel(Channel):
         self._smtp = smtp_url(settings.smtp_url)
         self._imap = imap_url(settings.imap_url) if settings.imap_url else None
         self._listen = listen_address(settings.email_listen) if settings.email_listen else None
-        self._cursors = cursors or MemoryCursors()
+        self._cursors = cursors or StoreCursors(store)
         self._address = settings.email_address.strip().lower()
         self._signer: MailSigner | None = None
         self._on_message: OnMessage | None = None
@@ -124,7 +137,12 @@ class EmailChannel(Channel):
             inbound = replace(inbound, external_id=failed, display_name=None)
         if mail.automated is None:
             inbound = await self._choice(inbound, mail) or inbound
-        await self._on_message(inbound)
+        ingested = await self._on_message(inbound)
+        # the original and the attachments, once (a redelivery fills in what a crash
+        # between the two writes left out); the caller acknowledges only after this
+        await self._store.save_mail(ingested.message.id, raw, [
+            NewMailAttachment(a.filename, a.content_type, a.size, a.data)
+            for a in mail.attachments])
 
     async def _choice(self, inbound: InboundMessage, mail: ParsedMail) -> InboundMessage | None:
         """A reply of "2" picks the second suggestion of the bot's last mail, if the bot

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from email.message import EmailMessage
 from typing import Any
 
 import aiosmtplib
@@ -280,3 +281,75 @@ async def test_html_only_and_quoted_mail_is_read_as_its_new_text(
     assert texts[0].startswith("[subject: Shipping] How long does shipping take?")
     assert "old text" not in texts[0] and "<b>" not in texts[0]
     assert texts[1] == "[subject: Re: Shipping] Thanks! And how do I return an item?"
+
+
+async def test_attachments_are_kept_up_to_the_limit_and_agents_only_download_them(
+    start_hub: HubFactory, provider: ProviderSmtp,
+) -> None:
+    hub = await start(start_hub, provider, email_max_bytes=40 * 1024 * 1024)
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "Jane <jane@customer.test>", \
+        SUPPORT, "Broken item"
+    message["Message-ID"] = "<files@customer.test>"
+    message.set_content("The item arrived broken, photos and video attached.")
+    message.add_attachment(b"\x89PNG fake image", maintype="image", subtype="png",
+                           filename="photo <1>.png")
+    message.add_attachment(b"\x00" * (20 * 1024 * 1024), maintype="video", subtype="mp4",
+                           filename="unboxing.mp4")
+    await deliver(hub, bytes(message))
+    await hub.settle()
+    conversation = await hub.hub.store.find_conversation("email", JANE)
+    assert conversation is not None
+    inbound = next(m for m in await hub.hub.store.list_messages(conversation.id)
+               if m.direction == "in")
+    assert "[document: photo <1>.png, unboxing.mp4]" in inbound.text
+    token = await hub.add_user("ann@example.com", name="Ann")
+    details = await hub.client.get(f"/api/v1/messages/{inbound.id}/email",
+                                   headers={"Authorization": f"Bearer {token}"})
+    assert details.status == 200, await details.text()
+    body = await details.json()
+    assert body["subject"] == "Broken item" and body["from"] == JANE
+    photo, video = body["attachments"]
+    assert (photo["filename"], photo["kept"]) == ("photo <1>.png", True)
+    assert (video["size"], video["kept"], video["url"]) == (20 * 1024 * 1024, False, None)
+    download = await hub.client.get(photo["url"], headers={"Authorization": f"Bearer {token}"})
+    assert download.status == 200
+    assert await download.read() == b"\x89PNG fake image"
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    assert download.headers["Content-Type"].startswith("application/octet-stream")
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+    hub.client.session.cookie_jar.clear()
+    assert (await hub.client.get(photo["url"])).status == 401  # customers and strangers
+    visitor = await hub.visitor()
+    assert (await hub.client.get(photo["url"], headers=visitor.headers)).status == 401
+    missing = await hub.client.get(f"/api/v1/attachments/{video['id']}",
+                                   headers={"Authorization": f"Bearer {token}"})
+    assert missing.status == 404
+    original = await hub.client.get(body["original_url"],
+                                    headers={"Authorization": f"Bearer {token}"})
+    assert original.status == 200
+    raw = await original.read()
+    assert b"Subject: Broken item" in raw and len(raw) > 20 * 1024 * 1024
+
+
+async def test_the_reader_goes_on_from_the_remembered_uid_after_a_restart(
+    start_hub: HubFactory, provider: ProviderSmtp, imap: ImapServer,
+) -> None:
+    await imap.append(mail())
+    first = await start(start_hub, provider, imap_url=imap.url, email_listen="",
+                        imap_poll_seconds=2)
+    await provider.wait_for(1)
+    await first.client.close()
+    (uid,) = (await imap.flags()).keys()
+    await imap.unsee(uid)  # someone marks it unread in their mail client: not mail to read
+    await imap.append(mail(message_id="<m2@customer.test>", body="how do I return an item?"))
+    again = await start(start_hub, provider, imap_url=imap.url, email_listen="",
+                        imap_poll_seconds=2)
+    await provider.wait_for(2)
+    reader = channel(again).reader
+    assert reader is not None
+    await asyncio.wait_for(reader.synced.wait(), 5)
+    await again.settle()
+    flags = await imap.flags()
+    assert "\\Seen" not in flags[uid]  # never read again (nor searched for by date)
+    assert len(provider.sent) == 2
