@@ -339,8 +339,13 @@ async def test_the_reader_goes_on_from_the_remembered_uid_after_a_restart(
     first = await start(start_hub, provider, imap_url=imap.url, email_listen="",
                         imap_poll_seconds=2)
     await provider.wait_for(1)
-    await first.client.close()
     (uid,) = (await imap.flags()).keys()
+    reader = channel(first).reader
+    assert reader is not None
+    async with asyncio.timeout(10):  # the cursor moves right after \Seen
+        while (await first.hub.store.imap_cursor(reader.key) or (0, 0))[1] != uid:
+            await asyncio.sleep(0.05)
+    await first.client.close()
     await imap.unsee(uid)  # someone marks it unread in their mail client: not mail to read
     await imap.append(mail(message_id="<m2@customer.test>", body="how do I return an item?"))
     again = await start(start_hub, provider, imap_url=imap.url, email_listen="",
