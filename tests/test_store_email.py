@@ -3,8 +3,11 @@ attachments over the limit listed without bytes, the IMAP cursor per mailbox."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from hub.db_copy import copy_database
 from hub.model import InboundMessage, NewMailAttachment
-from hub.store import Store
+from hub.store import Store, make_store
 
 
 async def test_a_mail_is_kept_once_with_its_attachments(store: Store) -> None:
@@ -35,3 +38,31 @@ async def test_the_imap_cursor_is_remembered_per_mailbox(store: Store) -> None:
     await store.save_imap_cursor("other@imap.example.com:993/INBOX", 9, 3)
     assert await store.imap_cursor("support@imap.example.com:993/INBOX") == (7, 105)
     assert await store.imap_cursor("other@imap.example.com:993/INBOX") == (9, 3)
+
+
+async def test_db_copy_carries_mails_and_attachments_to_postgresql(
+    tmp_path: Path, pg_url: str,
+) -> None:
+    source_url = f"sqlite:///{tmp_path / 'hub.db'}"
+    source = make_store(source_url)
+    await source.open()
+    try:
+        ingested = await source.ingest(InboundMessage(
+            "email", "jane@customer.test", "hello", platform_message_id="<c1@customer.test>"))
+        await source.save_mail(ingested.message.id, b"raw \x00\xff",
+                               [NewMailAttachment("a.bin", "application/pdf", 2, b"\x00\x01")])
+        await source.save_imap_cursor("inbox", 3, 42)
+    finally:
+        await source.close()
+    counts = await copy_database(source_url, pg_url)
+    assert counts["email_originals"] == 1 and counts["email_attachments"] == 1
+    target = make_store(pg_url)
+    await target.open()
+    try:
+        assert await target.mail_original(ingested.message.id) == b"raw \x00\xff"
+        (listed,) = await target.mail_attachments([ingested.message.id])
+        found = await target.mail_attachment(listed.id)
+        assert found is not None and found[1] == b"\x00\x01"
+        assert await target.imap_cursor("inbox") == (3, 42)
+    finally:
+        await target.close()
