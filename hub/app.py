@@ -19,6 +19,7 @@ from handoff.assignment import Assigner
 from handoff.console import console_routes
 from handoff.contacts_api import contacts_routes
 from handoff.desk import HandoffDesk
+from handoff.email_api import email_routes
 from hub import api, openapi
 from hub.auth import VisitorTokens
 from hub.config import Settings
@@ -77,6 +78,7 @@ def create_app(
     app.router.add_routes(api.routes)
     app.router.add_routes(console_routes())
     app.router.add_routes(contacts_routes())
+    app.router.add_routes(email_routes())
     app.router.add_routes(admin_routes())
     app.router.add_get("/api/openapi.json", openapi.document)
     app.router.add_get("/", _index)

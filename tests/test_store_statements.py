@@ -31,6 +31,7 @@ from hub.store import (
     make_store,
     rules_contacts,
     rules_conversations,
+    rules_email,
     rules_kb,
     rules_users,
     sqlite,
@@ -50,7 +51,8 @@ def all_statements(*modules: Any) -> list[Sql]:
     return found
 
 
-SHARED = all_statements(rules_users, rules_kb, rules_contacts, rules_conversations)
+SHARED = all_statements(rules_users, rules_kb, rules_contacts, rules_conversations,
+                        rules_email)
 SQLITE_ONLY = all_statements(sqlite)
 
 
