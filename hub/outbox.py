@@ -18,7 +18,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from bots.base import OutputChannel, PermanentFailure, RetryLater
 from hub.config import Settings
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 60.0
 POLL_SECONDS = 1.0
 BATCH = 100
+BUSY_BATCH = 8  # deliveries in flight while acknowledgements come first (a burst)
+BUSY_POLL_SECONDS = 0.1
 
 
 class OutboxWorker:
@@ -41,6 +43,12 @@ class OutboxWorker:
         self._settings = settings
         self._wake = asyncio.Event()
         self.delivered = 0
+        self._busy: Callable[[], bool] = lambda: False
+
+    def step_back_while(self, busy: Callable[[], bool]) -> None:
+        """While ``busy()`` (the pipeline's ``acks_busy``: a burst of inbound messages),
+        keep at most ``BUSY_BATCH`` deliveries in flight, so acknowledgements come first."""
+        self._busy = busy
 
     def wake(self) -> None:
         self._wake.set()
@@ -69,7 +77,8 @@ class OutboxWorker:
         try:
             while True:
                 self._wake.clear()  # before leasing: a wake-up meanwhile is not lost
-                room = BATCH - len(in_flight)
+                busy = self._busy()
+                room = (BUSY_BATCH if busy else BATCH) - len(in_flight)
                 if room > 0:
                     try:
                         items = await self._store.lease_outbox(time.time(), LEASE_SECONDS,
@@ -84,7 +93,7 @@ class OutboxWorker:
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
                 # cancellation that lands as the event is set, and the worker never stops
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(POLL_SECONDS):
+                    async with asyncio.timeout(BUSY_POLL_SECONDS if busy else POLL_SECONDS):
                         await self._wake.wait()
         finally:
             for task in in_flight:

@@ -15,6 +15,11 @@ from the store, oldest first (``Store.claim_unrouted``), so each conversation's 
 kept. Where several processes share the database, a full queue makes ``receive`` wait for
 room (back-pressure on the platform) instead.
 
+Acknowledgements come first: while messages arrive faster than ``BUSY_RATE`` a second
+(a burst), only ``ROUTERS_WHEN_BUSY`` workers route and the outbox keeps few deliveries in
+flight (``acks_busy``), so the event loop's time goes to committing and acknowledging; the
+bot falls behind during the burst (bounded: the queue, then the store) and catches up after.
+
 No committed message is left unrouted while some process runs:
 
 - at start, the messages no live process is routing are routed (``Store.claim_unrouted``:
@@ -95,6 +100,9 @@ RETRY_MAX_SECONDS = 60.0  # the longest pause between tries of a failing routing
 ROUTERS = 8  # routing workers: messages routed at once by this process
 QUEUE_LIMIT = 10_000  # messages waiting in memory for a routing worker
 REFILL = 500  # backlog messages read back from the store at a time
+BUSY_RATE = 1000.0  # messages/s received at which routing and sending step back
+ROUTERS_WHEN_BUSY = 2  # routing workers that go on during a burst
+BUSY_WINDOW = 0.1  # seconds: the window the rate is counted over
 
 
 class Pipeline:
@@ -124,6 +132,9 @@ class Pipeline:
         # SQLite, queue full: messages left in the store, read back by the workers
         self._backlog: set[int] = set()
         self._refill: asyncio.Task[None] | None = None
+        self._window = 0  # the current BUSY_WINDOW's number, and what it and the last one
+        self._received = 0  # counted
+        self._received_before = 0
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -131,6 +142,7 @@ class Pipeline:
     # committing ------------------------------------------------------------
     async def receive(self, inbound: InboundMessage) -> Ingested:
         """Commit an inbound message; routing follows in the background."""
+        self._count_received()
         ingested = await self._store.ingest(inbound)
         if not ingested.duplicate:
             self._bus.publish(MessageCreated(ingested.message))
@@ -143,6 +155,19 @@ class Pipeline:
             else:
                 await self._enqueue(ingested.message)
         return ingested
+
+    def _count_received(self, more: int = 1) -> None:
+        window = int(time.monotonic() / BUSY_WINDOW)
+        if window != self._window:
+            self._received_before = self._received if window == self._window + 1 else 0
+            self._received, self._window = 0, window
+        self._received += more
+
+    def acks_busy(self) -> bool:
+        """Whether messages arrive faster than ``BUSY_RATE`` (over the current and the last
+        ``BUSY_WINDOW``): then routing and sending step back for the acknowledgements."""
+        self._count_received(0)
+        return max(self._received, self._received_before) >= BUSY_RATE * BUSY_WINDOW
 
     async def _enqueue(self, message: Message) -> None:
         """Queue ``message`` for a routing worker, unless this process is routing it
@@ -166,10 +191,14 @@ class Pipeline:
 
     def _start_workers(self) -> None:
         while len(self._workers) < ROUTERS:
-            self._workers.append(asyncio.create_task(self._work(), name="router"))
+            number = len(self._workers)
+            self._workers.append(asyncio.create_task(self._work(number), name="router"))
 
-    async def _work(self) -> None:
+    async def _work(self, number: int) -> None:
         while True:
+            if number >= ROUTERS_WHEN_BUSY and self.acks_busy():
+                await asyncio.sleep(BUSY_WINDOW)  # a burst: acknowledgements first
+                continue
             message = await self._queue.get()
             self._busy += 1
             try:
