@@ -9,6 +9,11 @@ Replies to one recipient go out in order, across processes: the store leases onl
 oldest pending reply of each recipient (``Store.lease_outbox``), so a batch holds at most
 one reply per recipient and the next is leased once it is sent or dead-lettered — never
 while it waits for a retry or is leased elsewhere.
+
+Deliveries are marked sent in batches: a delivery that ends while such a write runs waits
+for the next one, which marks every delivery that ended meanwhile in one store call
+(``Store.outbox_delivered_many``). A delivery counts as done (and its recipient's next reply
+may be leased) only once its mark is committed.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self.delivered = 0
         self._busy: Callable[[], bool] = lambda: False
+        # deliveries waiting for their "sent" mark, and the task writing marks
+        self._marks: list[tuple[int, str | None, asyncio.Future[None]]] = []
+        self._marking: asyncio.Task[None] | None = None
 
     def step_back_while(self, busy: Callable[[], bool]) -> None:
         """While ``busy()`` (the pipeline's ``acks_busy``: a burst of inbound messages),
@@ -99,6 +107,10 @@ class OutboxWorker:
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
+            if self._marking is not None:
+                self._marking.cancel()
+                await asyncio.gather(self._marking, return_exceptions=True)
+                self._marking = None
 
     async def _deliver_logged(self, item: OutboxItem) -> None:
         try:
@@ -136,5 +148,31 @@ class OutboxWorker:
             log.info("outbox %s: retry at %.1f: %s", item.id, retry_at, error)
             await self._store.outbox_failed(item.id, error, retry_at)
             return
-        await self._store.outbox_delivered(item.id, platform_id)
+        await self._mark_sent(item.id, platform_id)
         self.delivered += 1
+
+    async def _mark_sent(self, outbox_id: int, platform_id: str | None) -> None:
+        """Mark an item sent, in one store call with every other delivery that ends while
+        the previous call runs; return once the mark is committed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._marks.append((outbox_id, platform_id, done))
+        if self._marking is None:
+            self._marking = asyncio.create_task(self._write_marks(), name="outbox-marks")
+        await done
+
+    async def _write_marks(self) -> None:
+        try:
+            while self._marks:
+                batch, self._marks = self._marks, []
+                try:
+                    await self._store.outbox_delivered_many([(i, p) for i, p, _ in batch])
+                except Exception as exc:  # each delivery logs it; the items stay leased
+                    for _, _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._marking = None
