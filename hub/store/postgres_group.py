@@ -8,10 +8,11 @@ that fails is rolled back alone and its caller gets the error), commits once, an
 settles every job's future: a caller's write is durable when its ``await`` returns, exactly
 as before, and the jobs of one batch commit together or not at all.
 
-A job that loses a race it can win on a second try (a serialisation failure or deadlock
-with another process, or, for ``retry_unique``, a unique-index clash) is rolled back to its
-savepoint and run again in the same batch. If the COMMIT itself fails, every job of the
-batch gets that error (none of them happened).
+A job that loses a race it can win on a second try (a serialisation failure or a deadlock
+with another lane or process, or, for ``retry_on``, a unique-index clash) is rolled back to
+its savepoint and queued again, first, for a later batch: run again in the same batch it
+would meet the same locks, which the batch's earlier jobs still hold. If the COMMIT itself
+fails, every job of the batch gets that error (none of them happened).
 
 The SQLite engine's writer does the same in its thread (``sqlite_engine.py``); this is the
 asyncio form, on an asyncpg connection from the store's pool.
@@ -50,6 +51,7 @@ class _Queued(Generic[T]):
     retry_on: tuple[type[BaseException], ...]
     future: asyncio.Future[T] = field(default_factory=lambda: asyncio.get_running_loop()
                                       .create_future())
+    tries: int = 0
 
 
 class GroupCommit:
@@ -106,12 +108,21 @@ class GroupCommit:
 
     async def _commit(self, batch: list[_Queued[Any]]) -> None:
         outcomes: list[tuple[_Queued[Any], Any, BaseException | None]] = []
+        again: list[_Queued[Any]] = []
         async with self._acquire() as conn:
             async with conn.transaction():
                 for queued in batch:
-                    outcomes.append((queued, *await self._one(conn, queued)))
+                    answer, error = await self._one(conn, queued)
+                    if error is not None and isinstance(error, queued.retry_on) \
+                            and queued.tries < _RETRIES:
+                        again.append(queued)  # lost a race: in a later batch, once this
+                    else:  # batch's locks are released (a retry here could meet it again)
+                        outcomes.append((queued, answer, error))
         self.batches += 1
-        self.jobs += len(batch)
+        self.jobs += len(outcomes)
+        if again:
+            self._queue.extendleft(reversed(again))
+            self._ready.set()
         for queued, answer, error in outcomes:  # committed: now each caller may go on
             if queued.future.done():
                 continue  # its caller went away (cancelled); the write stands
@@ -123,25 +134,19 @@ class GroupCommit:
     async def _one(self, conn: Conn, queued: _Queued[Any]) -> tuple[Any, BaseException | None]:
         """Run one job in its savepoint: (answer, None), or (None, the error) with the job
         rolled back alone."""
-        for attempt in range(_RETRIES):
-            savepoint = conn.transaction()
-            await savepoint.start()
-            try:
-                answer = await queued.job(conn)
-            except queued.retry_on as exc:
+        queued.tries += 1
+        savepoint = conn.transaction()
+        await savepoint.start()
+        try:
+            answer = await queued.job(conn)
+        except (asyncpg.InterfaceError, OSError, TimeoutError):
+            raise  # the connection is gone: the whole batch fails
+        except Exception as exc:
+            with contextlib.suppress(asyncpg.InterfaceError):
                 await savepoint.rollback()
-                if attempt == _RETRIES - 1:
-                    return None, exc
-                continue
-            except (asyncpg.InterfaceError, OSError, TimeoutError):
-                raise  # the connection is gone: the whole batch fails
-            except Exception as exc:
-                with contextlib.suppress(asyncpg.InterfaceError):
-                    await savepoint.rollback()
-                return None, exc
-            await savepoint.commit()
-            return answer, None
-        raise AssertionError("unreachable")
+            return None, exc
+        await savepoint.commit()
+        return answer, None
 
 
 __all__ = ["GroupCommit", "Job"]
