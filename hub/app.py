@@ -64,6 +64,7 @@ def create_app(
     outputs: dict[str, OutputChannel] = {}
     outbox = OutboxWorker(store, outputs, settings)
     pipeline = Pipeline(store, bus, knowledge, settings, outbox.wake, outputs)
+    outbox.step_back_while(pipeline.acks_busy)  # acknowledgements first during a burst
     # the desk and the assigner write turns through the pipeline (handoff/desk.py TurnWriter)
     hub = Hub(settings, store, bus, knowledge, pipeline, HandoffDesk(store, pipeline),
               outbox, outputs)

@@ -5,6 +5,21 @@ platform); routing runs as an owned background task. A repeated platform message
 stored once, and routed once: a message is marked handled in the same transaction that
 writes its replies.
 
+Routing never holds up an acknowledgement: ``receive`` hands the committed message to a
+queue read by ``ROUTERS`` routing workers (bounded concurrency: a burst is absorbed by the
+queue, not by thousands of tasks competing with the acknowledgements for the event loop).
+The queue holds at most ``QUEUE_LIMIT`` messages. On SQLite, where one process owns the
+file, a message that finds it full is left in the store (committed, unrouted: nothing is
+lost) and from then on every new one is too, until the workers have read the backlog back
+from the store, oldest first (``Store.claim_unrouted``), so each conversation's order is
+kept. Where several processes share the database, a full queue makes ``receive`` wait for
+room (back-pressure on the platform) instead.
+
+Acknowledgements come first: while messages arrive faster than ``BUSY_RATE`` a second
+(a burst), only ``ROUTERS_WHEN_BUSY`` workers route and the outbox keeps few deliveries in
+flight (``acks_busy``), so the event loop's time goes to committing and acknowledging; the
+bot falls behind during the burst (bounded: the queue, then the store) and catches up after.
+
 No committed message is left unrouted while some process runs:
 
 - at start, the messages no live process is routing are routed (``Store.claim_unrouted``:
@@ -88,6 +103,12 @@ BOT_STATES = frozenset({ConversationState.BOT})
 RECOVER_SECONDS = 1.0  # several processes: how often each looks for a dead one's messages
 ORDER_WAIT_SECONDS = 30.0  # the longest a message waits for an earlier one to be routed
 RETRY_MAX_SECONDS = 60.0  # the longest pause between tries of a failing routing
+ROUTERS = 8  # routing workers: messages routed at once by this process
+QUEUE_LIMIT = 10_000  # messages waiting in memory for a routing worker
+REFILL = 500  # backlog messages read back from the store at a time
+BUSY_RATE = 1000.0  # messages/s received at which routing and sending step back
+ROUTERS_WHEN_BUSY = 2  # routing workers that go on during a burst
+BUSY_WINDOW = 0.1  # seconds: the window the rate is counted over
 
 
 def _subject(message: Message) -> str:
@@ -122,6 +143,17 @@ class Pipeline:
         self._tasks: set[asyncio.Task[None]] = set()
         self._routing: set[int] = set()  # ids of the messages this process is routing
         self._recovery: asyncio.Task[None] | None = None
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE_LIMIT)
+        self._workers: list[asyncio.Task[None]] = []
+        self._busy = 0  # workers routing a message now
+        self._idle = asyncio.Event()  # set when nothing is queued nor being routed
+        self._idle.set()
+        # SQLite, queue full: messages left in the store, read back by the workers
+        self._backlog: set[int] = set()
+        self._refill: asyncio.Task[None] | None = None
+        self._window = 0  # the current BUSY_WINDOW's number, and what it and the last one
+        self._received = 0  # counted
+        self._received_before = 0
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -129,34 +161,130 @@ class Pipeline:
     # committing ------------------------------------------------------------
     async def receive(self, inbound: InboundMessage) -> Ingested:
         """Commit an inbound message; routing follows in the background."""
+        self._count_received()
         ingested = await self._store.ingest(inbound)
         if not ingested.duplicate:
             self._bus.publish(MessageCreated(ingested.message))
             self._bus.publish(ConversationChanged(ingested.conversation))
         if not ingested.handled:
-            self._start_routing(ingested.message)
+            if self._backlog or (self._queue.full() and not self._store.several_processes):
+                if ingested.message.id not in self._routing:
+                    self._backlog.add(ingested.message.id)  # read back from the store
+                    self._want_refill()
+            else:
+                await self._enqueue(ingested.message)
         return ingested
 
-    def _start_routing(self, message: Message) -> None:
-        """Route ``message`` in the background, unless this process is routing it already
-        (a redelivery, or a message recovered while its first routing runs)."""
+    def _count_received(self, more: int = 1) -> None:
+        window = int(time.monotonic() / BUSY_WINDOW)
+        if window != self._window:
+            self._received_before = self._received if window == self._window + 1 else 0
+            self._received, self._window = 0, window
+        self._received += more
+
+    def acks_busy(self) -> bool:
+        """Whether messages arrive faster than ``BUSY_RATE`` (over the current and the last
+        ``BUSY_WINDOW``): then routing and sending step back for the acknowledgements."""
+        self._count_received(0)
+        return max(self._received, self._received_before) >= BUSY_RATE * BUSY_WINDOW
+
+    async def _enqueue(self, message: Message) -> None:
+        """Queue ``message`` for a routing worker, unless this process is routing it
+        already (a redelivery, or a message recovered while its first routing runs)."""
         if message.id in self._routing:
             return
         self._routing.add(message.id)
-        self._spawn(self._route_until_done(message))
+        self._idle.clear()
+        self._start_workers()
+        await self._queue.put(message)  # waits only where several processes share the store
 
-    async def _route_until_done(self, message: Message) -> None:
-        delay = 0.5
+    def _start_routing(self, message: Message) -> None:
+        """Queue ``message`` without waiting (recovery: room is made sure of by the
+        caller, else the message stays in the store for the next look)."""
+        if message.id in self._routing or self._queue.full():
+            return
+        self._routing.add(message.id)
+        self._idle.clear()
+        self._start_workers()
+        self._queue.put_nowait(message)
+
+    def _start_workers(self) -> None:
+        while len(self._workers) < ROUTERS:
+            number = len(self._workers)
+            self._workers.append(asyncio.create_task(self._work(number), name="router"))
+
+    async def _work(self, number: int) -> None:
+        while True:
+            if number >= ROUTERS_WHEN_BUSY and self.acks_busy():
+                await asyncio.sleep(BUSY_WINDOW)  # a burst: acknowledgements first
+                continue
+            message = await self._queue.get()
+            self._busy += 1
+            try:
+                routed = await self.route(message, wait=False)
+            except Exception:
+                log.exception("routing message %d failed; trying again in 0.5 s", message.id)
+                self._spawn(self._route_until_done(message, 0.5))
+            else:
+                if routed:
+                    self._routing.discard(message.id)
+                else:  # it waits for another process, outside the workers
+                    self._spawn(self._route_until_done(message, 0.02))
+            finally:
+                self._busy -= 1
+                self._queue.task_done()
+                if self._backlog:
+                    self._want_refill()
+                self._check_idle()
+
+    def _check_idle(self) -> None:
+        if (not self._busy and self._queue.empty() and not self._backlog and not self._tasks
+                and self._refill is None):
+            self._idle.set()
+
+    def _want_refill(self) -> None:
+        # read back only once few are left here: the store's oldest unrouted messages are
+        # then mostly ones this process has not queued yet
+        if self._refill is None and len(self._routing) <= REFILL // 2:
+            self._refill = asyncio.create_task(self._read_backlog(), name="backlog")
+
+    async def _read_backlog(self) -> None:
+        """Queue the oldest unrouted messages from the store (SQLite: they are all this
+        process's); the backlog is done once the store has none this process has not
+        queued."""
+        waiting = set(self._backlog)  # a message committed during the read stays waiting
+        try:
+            found = [m for m in await self._store.claim_unrouted(REFILL)
+                     if m.id not in self._routing]
+        except Exception as exc:
+            log.warning("could not read unrouted messages back: %s", exc)
+            await asyncio.sleep(0.5)
+            self._refill = None
+            self._want_refill()
+            return
+        self._refill = None
+        for message in found:
+            self._backlog.discard(message.id)
+            self._start_routing(message)
+        if not found:
+            self._backlog -= waiting  # routed meanwhile (a redelivery): none is left
+        if self._backlog:
+            self._want_refill()
+        self._check_idle()
+
+    async def _route_until_done(self, message: Message, delay: float) -> None:
+        """Try a failed routing again with back-off (outside the workers, so one failing
+        message holds up no other)."""
         try:
             while True:
+                await asyncio.sleep(delay)
+                delay = min(max(delay * 2, 0.5), RETRY_MAX_SECONDS)
                 try:
                     await self.route(message)
                     return
                 except Exception:
                     log.exception("routing message %d failed; trying again in %.1f s",
                                   message.id, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
         finally:
             self._routing.discard(message.id)
 
@@ -167,6 +295,7 @@ class Pipeline:
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self._check_idle()
         if not task.cancelled() and task.exception() is not None:
             log.error("routing failed", exc_info=task.exception())
 
@@ -183,7 +312,7 @@ class Pipeline:
         order: each conversation's are routed one after another); return how many."""
         pending = [m for m in await self._store.claim_unrouted() if m.id not in self._routing]
         for message in pending:
-            self._start_routing(message)
+            await self._enqueue(message)
         return len(pending)
 
     async def _recover_forever(self) -> None:
@@ -198,9 +327,10 @@ class Pipeline:
                 log.info("routing %d messages left by a hub process that stopped", found)
 
     async def drain(self, timeout: float = 5.0) -> None:
-        """Wait for routing in flight (used at shutdown and by tests)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        """Wait until nothing is queued nor being routed (at shutdown and in tests)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
 
     async def close(self) -> None:
         if self._recovery is not None:
@@ -209,12 +339,16 @@ class Pipeline:
                 await self._recovery
             self._recovery = None
         await self.drain()
-        for task in list(self._tasks):
+        owned = [*self._workers, *self._tasks, *([self._refill] if self._refill else [])]
+        for task in owned:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*owned, return_exceptions=True)
+        self._workers.clear()
 
     # routing ---------------------------------------------------------------
-    async def route(self, message: Message) -> None:
+    async def route(self, message: Message, *, wait: bool = True) -> bool:
+        """Route ``message``; return False if ``wait`` is off and an earlier message of its
+        conversation is still to be routed by another process (nothing done)."""
         # one routing at a time per conversation, so quick messages are answered in order
         lock = self._locks.get(message.conversation_id)
         if lock is None:
@@ -225,7 +359,9 @@ class Pipeline:
             async with lock:
                 if not await self._earlier_elsewhere(message, deadline):
                     await self._route(message)
-                    return
+                    return True
+            if not wait:
+                return False
             # not holding the lock meanwhile: the earlier message may be routed here
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)

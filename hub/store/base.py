@@ -264,6 +264,13 @@ class Store(KnowledgeStore, ContactStore, ABC):
     async def outbox_delivered(self, outbox_id: int, platform_message_id: str | None) -> None: ...
 
     @abstractmethod
+    async def outbox_delivered_many(
+        self, delivered: Sequence[tuple[int, str | None]]
+    ) -> None:
+        """Mark several items sent (outbox id, the platform's message id) in one write: the
+        outbox worker gathers the deliveries that end while one such write runs."""
+
+    @abstractmethod
     async def outbox_failed(self, outbox_id: int, error: str, retry_at: float | None) -> None:
         """Schedule a retry at ``retry_at``, or dead-letter the item when it is None."""
 

@@ -342,6 +342,11 @@ class ConversationRules:
     def outbox_delivered(self, outbox_id: int, platform_message_id: str | None) -> Rule[None]:
         yield count(OUTBOX_SENT, platform_message_id, outbox_id)
 
+    @writes
+    def outbox_delivered_many(self, delivered: Sequence[tuple[int, str | None]]) -> Rule[None]:
+        for outbox_id, platform_message_id in delivered:
+            yield count(OUTBOX_SENT, platform_message_id, outbox_id)
+
     @writes_one
     def outbox_failed(self, outbox_id: int, error: str, retry_at: float | None) -> Rule[None]:
         if retry_at is None:
