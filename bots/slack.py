@@ -36,6 +36,7 @@ from bots.slack_inbound import (
     split_recipient,
     thread_key,
 )
+from hub import metrics
 from hub.config import Settings
 from hub.model import InboundMessage, OutboxItem
 from hub.store import Store
@@ -89,6 +90,7 @@ class SlackChannel(Channel):
     async def events(self, request: web.Request) -> web.Response:
         body = await request.read()
         if self._verifier is None or not _valid(self._verifier, body, request):
+            metrics.WEBHOOK_VERIFICATION_FAILURES.labels(CHANNEL).inc()
             return web.json_response({"error": {"code": "unauthorized", "message":
                                       "missing, stale or wrong Slack signature"}}, status=401)
         bolt_response = await self._app.async_dispatch(await to_bolt_request(request))

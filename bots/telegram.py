@@ -41,6 +41,7 @@ from bots.telegram_inbound import (
     Choice,
     read_update,
 )
+from hub import metrics
 from hub.config import Settings
 from hub.model import InboundMessage, OutboxItem
 from hub.store import Store
@@ -146,6 +147,7 @@ class TelegramChannel(Channel):
     async def webhook(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, self._secret):
+            metrics.WEBHOOK_VERIFICATION_FAILURES.labels(CHANNEL).inc()
             return web.json_response({"error": {"code": "forbidden", "message":
                                       "bad or missing secret token"}}, status=403)
         try:

@@ -58,6 +58,8 @@ class Settings:
     # for the per-address limits on logins and new chat sessions
     trusted_proxies: str = ""
     cookie_secure: bool = False
+    # /metrics: how often the shared figures (queue, outbox) are read from the store
+    metrics_refresh_seconds: float = 5.0
     # channels (see bots/)
     telegram_token: str = ""
     telegram_webhook_secret: str = ""

@@ -34,7 +34,7 @@ from typing import Any
 
 from handoff import linking
 from handoff.intent import wants_human
-from hub import marks
+from hub import marks, metrics
 from hub.config import Settings
 from hub.events import ConversationChanged, EventBus, MessageCreated
 from hub.model import (
@@ -112,6 +112,7 @@ class Pipeline:
         """Commit an inbound message; routing follows in the background."""
         ingested = await self._store.ingest(inbound)
         if not ingested.duplicate:
+            metrics.MESSAGES_RECEIVED.labels(inbound.channel).inc()
             self._bus.publish(MessageCreated(ingested.message))
             self._bus.publish(ConversationChanged(ingested.conversation))
         if not ingested.handled:
@@ -258,6 +259,7 @@ class Pipeline:
                               handled=message.id, expect=BOT_STATES)
             return
         if wants_human(marked.text):
+            metrics.HANDOFFS.labels("asked").inc()
             await self.commit(
                 conversation.id, [NewMessage(Author.BOT, HANDOFF_TEXT)], handled=message.id,
                 new_state=ConversationState.QUEUED, expect=BOT_STATES, fallback_streak=0,
@@ -285,6 +287,7 @@ class Pipeline:
         if article is None:
             reply = NewMessage(Author.BOT, UNKNOWN_CHOICE_TEXT)
         else:
+            metrics.BOT_OUTCOMES.labels("answer").inc()
             text = await self._answer_text(message, conversation, article)
             reply = NewMessage(Author.BOT, text, article_id=article.id)
         await self.commit(conversation.id, [reply], handled=message.id, expect=BOT_STATES,
@@ -298,6 +301,7 @@ class Pipeline:
         if result.outcome == "answer" and best is not None:
             article = self._knowledge.article(best.article_id)
             if article is not None:
+                metrics.BOT_OUTCOMES.labels("answer").inc()
                 await self.commit(
                     conversation.id,
                     [NewMessage(Author.BOT, await self._answer_text(message, conversation, article),
@@ -307,15 +311,18 @@ class Pipeline:
                 return
         if result.outcome in ("answer", "suggest") and result.matches:
             suggestions = tuple(Suggestion(m.article_id, m.title) for m in result.matches[:3])
+            metrics.BOT_OUTCOMES.labels("suggest").inc()
             await self.commit(
                 conversation.id, [NewMessage(Author.BOT, SUGGEST_TEXT, suggestions=suggestions)],
                 handled=message.id, expect=BOT_STATES, fallback_streak=0,
             )
             return
+        metrics.BOT_OUTCOMES.labels("fallback").inc()
         await self._store.log_unanswered(NewUnanswered(
             text, UnansweredKind.FALLBACK, conversation.id, message.id))
         streak = conversation.fallback_streak + 1
         if streak >= self._settings.fallbacks_before_handoff:
+            metrics.HANDOFFS.labels("fallbacks").inc()
             await self.commit(
                 conversation.id, [NewMessage(Author.BOT, HANDOFF_AFTER_FALLBACKS_TEXT)],
                 handled=message.id, new_state=ConversationState.QUEUED, expect=BOT_STATES,
@@ -362,6 +369,8 @@ class Pipeline:
         )
         if turn.applied:
             for message in turn.messages:
+                if not message.private:
+                    metrics.MESSAGES_SENT.labels(message.channel).inc()
                 self._bus.publish(MessageCreated(message))
             self._bus.publish(ConversationChanged(turn.conversation))
             if any(not m.private and m.channel not in by_store for m in turn.messages):

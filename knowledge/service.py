@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
+from hub import metrics
 from hub.model import Article, ArticleStatus
 from hub.store import Store
 from knowledge import settings as kb_settings
@@ -46,7 +48,10 @@ class KnowledgeBase:
         return self._matcher.thresholds
 
     def match(self, text: str) -> MatchResult:
-        return self._matcher.match(text)
+        started = time.perf_counter()
+        result = self._matcher.match(text)
+        metrics.KNOWLEDGE_MATCH_SECONDS.observe(time.perf_counter() - started)
+        return result
 
     def article(self, article_id: int) -> Article | None:
         """A published article, the only kind a customer is ever answered with (a draft,
