@@ -93,6 +93,17 @@ class BusinessHours:
         return f"{local:%A} {local.day} {local:%B} at {local:%H:%M} ({self.zone.key})"
 
 
+def configured(spec: str, timezone: str, holidays: str) -> BusinessHours | None:
+    """The business hours the settings describe, or None when none are set (the time zone
+    and holidays are checked all the same)."""
+    if spec.strip():
+        return parse(spec, timezone, holidays)
+    if holidays.strip():
+        raise BusinessHoursError("SUPPORTHUB_HOLIDAYS needs SUPPORTHUB_BUSINESS_HOURS")
+    parse("Mon 00:00-24:00", timezone)
+    return None
+
+
 def parse(spec: str, timezone: str = "UTC", holidays: str = "") -> BusinessHours:
     """Read the settings; a mistake raises :class:`BusinessHoursError` naming it."""
     try:

@@ -11,8 +11,6 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from hub.business_hours import BusinessHours, BusinessHoursError, parse
-
 
 class ConfigError(ValueError):
     """A setting has a value the hub cannot use."""
@@ -61,7 +59,8 @@ class Settings:
     trusted_proxies: str = ""
     cookie_secure: bool = False
     # reports: business hours (hub/business_hours.py; empty: calendar time only), their
-    # time zone, and holidays (ISO dates, comma-separated)
+    # time zone, and holidays (ISO dates, comma-separated); checked at start
+    # (business_hours.configured)
     business_hours: str = ""
     timezone: str = "UTC"
     holidays: str = ""
@@ -140,23 +139,7 @@ def load_settings(
     for key, value in overrides.items():
         if value is not None:
             values[key] = _coerce(key, hints[key], value)
-    settings = Settings(**values)
-    business_hours(settings)  # a mistake there stops the start with one line
-    return settings
-
-
-def business_hours(settings: Settings) -> BusinessHours | None:
-    """The business hours the settings describe, or None when none are set (the time zone
-    and holidays are checked all the same)."""
-    try:
-        if settings.business_hours.strip():
-            return parse(settings.business_hours, settings.timezone, settings.holidays)
-        if settings.holidays.strip():
-            raise ConfigError("SUPPORTHUB_HOLIDAYS needs SUPPORTHUB_BUSINESS_HOURS")
-        parse("Mon 00:00-24:00", settings.timezone)
-        return None
-    except BusinessHoursError as exc:
-        raise ConfigError(str(exc)) from None
+    return Settings(**values)
 
 
 def with_secret(settings: Settings, stored_secret: str | None) -> Settings:

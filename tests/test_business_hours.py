@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hub.business_hours import BusinessHours, BusinessHoursError, parse
-from hub.config import ConfigError, load_settings
+from hub.business_hours import BusinessHours, BusinessHoursError, configured, parse
+from hub.config import load_settings
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOURS = "Mon-Fri 09:00-17:00; Sat 10:00-14:00"
@@ -121,16 +121,17 @@ def test_a_bad_setting_is_named(spec: str, zone: str, holidays: str, message: st
     assert "\n" not in str(caught.value)
 
 
-def test_settings_are_checked_when_loaded() -> None:
+def test_settings_are_read_and_checked() -> None:
     env = {"SUPPORTHUB_BUSINESS_HOURS": HOURS, "SUPPORTHUB_TIMEZONE": "Europe/Berlin",
            "SUPPORTHUB_HOLIDAYS": "2026-12-25"}
     settings = load_settings(env)
-    assert settings.business_hours == HOURS and settings.holidays == "2026-12-25"
-    with pytest.raises(ConfigError, match="unknown time zone"):
-        load_settings({"SUPPORTHUB_TIMEZONE": "Nowhere/Town"})
-    with pytest.raises(ConfigError, match="needs SUPPORTHUB_BUSINESS_HOURS"):
-        load_settings({"SUPPORTHUB_HOLIDAYS": "2026-12-25"})
-    assert parse(HOURS, "Europe/Berlin", "2026-12-25").holidays == {date(2026, 12, 25)}
+    hours = configured(settings.business_hours, settings.timezone, settings.holidays)
+    assert hours is not None and hours.holidays == {date(2026, 12, 25)}
+    assert configured("", "Europe/Berlin", "") is None
+    with pytest.raises(BusinessHoursError, match="unknown time zone"):
+        configured("", "Nowhere/Town", "")
+    with pytest.raises(BusinessHoursError, match="needs SUPPORTHUB_BUSINESS_HOURS"):
+        configured("", "UTC", "2026-12-25")
 
 
 def test_a_bad_setting_stops_the_cli_with_one_line(tmp_path: Path) -> None:
