@@ -29,68 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hub.business_hours import BusinessHours
-
-BOT_OUTCOMES = frozenset({"answer", "suggest", "fallback"})
-EVENT_KINDS = frozenset({"opened", "reopened", "queued", "claimed", "agent_reply", "resolved",
-                         "released", "unhelpful", "csat_asked", "csat_answered"} | BOT_OUTCOMES)
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One thing that happened, as the store records it (``at``: seconds since the epoch)."""
-
-    conversation_id: int
-    cycle: int
-    kind: str
-    at: float
-    channel: str = ""
-    agent_id: int | None = None
-    article_id: int | None = None
-    score: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Cycle:
-    conversation_id: int
-    cycle: int
-    channel: str  # where the cycle started
-    started: float
-    reopened: bool
-    queued: float | None = None  # first time it entered the queue
-    first_reply: float | None = None  # first public agent reply after that
-    first_reply_agent: int | None = None
-    resolved: float | None = None
-    resolved_by: int | None = None
-    bot_handled: bool = False
-    csat_sent: bool = False
-    csat_score: int | None = None
-
-    @property
-    def contained(self) -> bool:
-        return self.bot_handled and self.queued is None
-
-    @property
-    def first_response_s(self) -> float | None:
-        if self.queued is None or self.first_reply is None:
-            return None
-        return self.first_reply - self.queued
-
-    @property
-    def resolution_s(self) -> float | None:
-        return None if self.resolved is None else self.resolved - self.started
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleFigures:
-    article_id: int
-    answers: int
-    unhelpful: int  # answers followed by "didn't help" about the article in the cycle
-    handoffs: int  # answers followed by a handoff in the cycle
-    deflected: int  # answers followed by neither
-
-    @property
-    def deflection_rate(self) -> float | None:
-        return rate(self.deflected, self.answers)
+from hub.cycles import BOT_OUTCOMES, ArticleFigures, Cycle, Event
 
 
 def rate(part: int, whole: int) -> float | None:

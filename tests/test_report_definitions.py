@@ -12,7 +12,8 @@ import pytest
 
 from hub import reports
 from hub.business_hours import parse
-from hub.reports import AgentName, Event
+from hub.cycles import Event
+from hub.reports import AgentName
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOURS = parse("Mon-Fri 09:00-17:00", "Europe/Berlin")
