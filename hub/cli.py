@@ -249,8 +249,8 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_db_copy(args: argparse.Namespace) -> int:
+    from hub.db_copy import copy_database
     from hub.store import StoreError
-    from hub.store.copy import copy_database
     from hub.store.postgres_url import parse_pg_url
 
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import pg_schema
 
+from hub.db_copy import CopyRefused, copy_database
 from hub.model import (
     ArticleStatus,
     Author,
@@ -23,7 +24,6 @@ from hub.model import (
 )
 from hub.store import Store, make_store
 from hub.store.base_kb import CLI_IMPORT, NewUnanswered, RevisionAuthor, UnansweredKind
-from hub.store.copy import CopyRefused, copy_database
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = time.time()

@@ -12,6 +12,7 @@ PERFORMANCE.md); the writer runs a PASSIVE checkpoint when it is idle instead.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import queue
 import sqlite3
@@ -19,8 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+
+from hub.store.sql import Fetch, ForeignKeyViolation, Rule, Sql, Step, UniqueViolation
 
 log = logging.getLogger(__name__)
 
@@ -216,3 +220,48 @@ class SQLiteEngine:
             for conn in self._read_conns:
                 conn.close()
             self._read_conns.clear()
+
+
+# the rules' driver (see sql.py) ------------------------------------------------------
+def _violation(exc: sqlite3.IntegrityError) -> BaseException:
+    name = getattr(exc, "sqlite_errorname", "")
+    if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
+        return UniqueViolation(str(exc))
+    if name == "SQLITE_CONSTRAINT_FOREIGNKEY":
+        return ForeignKeyViolation(str(exc))
+    return exc
+
+
+def _adjusted(sql: Sql, params: tuple[Any, ...], stamp: str) -> tuple[Any, ...]:
+    if sql.lists:  # id lists go to SQLite's json_each as JSON
+        params = tuple(json.dumps(list(p)) if i in sql.lists else p
+                       for i, p in enumerate(params))
+    return (*params, stamp) if sql.now else params  # {now}: the time, the last parameter
+
+
+def drive(conn: sqlite3.Connection, rule: Rule[T], step: Step) -> T:
+    """Run a started rule to its end on this connection (the writer's, inside the job's
+    SAVEPOINT, or a read-only one): a plain loop, kept lean (it is the hot path). Every
+    ``{now}`` of one rule is the same time, as PostgreSQL's ``now()`` is the transaction's."""
+    execute, send, one, many = conn.execute, rule.send, Fetch.ONE, Fetch.ALL
+    stamp = ""
+    while True:
+        sql, params, fetch = step
+        try:
+            if sql.adjust:
+                if sql.sqlite is None:  # a lock only PostgreSQL needs
+                    step = send(None)
+                    continue
+                stamp = stamp or datetime.now(UTC).isoformat()
+                params = _adjusted(sql, params, stamp)
+            try:
+                cursor = execute(sql.sqlite, params)  # type: ignore[arg-type]
+                result = (cursor.fetchone() if fetch is one else
+                          cursor.fetchall() if fetch is many else cursor.rowcount)
+            except sqlite3.IntegrityError as exc:
+                step = rule.throw(_violation(exc))
+            else:
+                step = send(result)
+        except StopIteration as stop:
+            answer: T = stop.value
+            return answer
