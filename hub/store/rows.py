@@ -26,10 +26,6 @@ from hub.store.base_kb import ArticleRevision, RevisionAuthor, Unanswered, Unans
 Row = Mapping[str, Any]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def as_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)

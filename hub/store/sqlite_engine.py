@@ -12,6 +12,7 @@ PERFORMANCE.md); the writer runs a PASSIVE checkpoint when it is idle instead.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import queue
 import sqlite3
@@ -19,8 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+
+from hub.store.sql import Fetch, ForeignKeyViolation, Rule, Step, UniqueViolation
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +36,14 @@ _MAX_BATCH = 512
 _CHECKPOINT_EVERY_SECONDS = 1.0
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
 def _configure(conn: sqlite3.Connection) -> None:
     conn.row_factory = sqlite3.Row
+    # the rules' now(): the ISO-8601 UTC text the timestamp columns hold (see sql.py)
+    conn.create_function("now", 0, _now)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
 
@@ -216,3 +226,39 @@ class SQLiteEngine:
             for conn in self._read_conns:
                 conn.close()
             self._read_conns.clear()
+
+
+# the rules' driver (see sql.py) ------------------------------------------------------
+def _violation(exc: sqlite3.IntegrityError) -> BaseException:
+    name = getattr(exc, "sqlite_errorname", "")
+    if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
+        return UniqueViolation(str(exc))
+    if name == "SQLITE_CONSTRAINT_FOREIGNKEY":
+        return ForeignKeyViolation(str(exc))
+    return exc
+
+
+def drive(conn: sqlite3.Connection, rule: Rule[T], step: Step) -> T:
+    """Run a started rule to its end on this connection (the writer's, inside the job's
+    SAVEPOINT, or a read-only one): a plain loop (on the hot path: kept lean)."""
+    execute, one, many = conn.execute, Fetch.ONE, Fetch.ALL
+    while True:
+        sql, params, fetch = step
+        try:
+            if sql.sqlite is None:  # a lock only PostgreSQL needs
+                step = rule.send(None)
+                continue
+            if sql.lists:  # id lists go to SQLite's json_each as JSON
+                params = tuple(json.dumps(list(p)) if i in sql.lists else p
+                               for i, p in enumerate(params))
+            try:
+                cursor = execute(sql.sqlite, params)
+                result = (cursor.fetchone() if fetch is one else
+                          cursor.fetchall() if fetch is many else cursor.rowcount)
+            except sqlite3.IntegrityError as exc:
+                step = rule.throw(_violation(exc))
+            else:
+                step = rule.send(result)
+        except StopIteration as stop:
+            answer: T = stop.value
+            return answer

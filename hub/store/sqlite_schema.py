@@ -9,104 +9,52 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from hub.store.sqlite_contacts import migrate_v3
-from hub.store.sqlite_kb import migrate_v2, migrate_v4
-
 
 def _v1(db: sqlite_utils.Database) -> None:
     db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
     db.table("users").create(
-        {
-            "id": int,
-            "email": str,
-            "name": str,
-            "role": str,
-            "password_hash": str,
-            "active": int,
-            "created_at": str,
-        },
-        pk="id",
-        not_null={"email", "name", "role", "password_hash", "active", "created_at"},
+        {"id": int, "email": str, "name": str, "role": str, "password_hash": str, "active": int,
+         "created_at": str},
+        pk="id", not_null={"email", "name", "role", "password_hash", "active", "created_at"},
         defaults={"active": 1},
     )
     db.table("users").create_index(["email"], unique=True)
     db.table("sessions").create(
         {"token_hash": str, "user_id": int, "created_at": str, "expires_at": float},
-        pk="token_hash",
-        not_null={"user_id", "created_at", "expires_at"},
+        pk="token_hash", not_null={"user_id", "created_at", "expires_at"},
         foreign_keys=[("user_id", "users", "id")],
     )
     db.table("contacts").create(
-        {
-            "id": int,
-            "name": str,
-            "email": str,
-            "phone": str,
-            "attributes": str,
-            "created_at": str,
-        },
-        pk="id",
-        not_null={"attributes", "created_at"},
+        {"id": int, "name": str, "email": str, "phone": str, "attributes": str, "created_at": str},
+        pk="id", not_null={"attributes", "created_at"},
         defaults={"attributes": "{}"},
     )
     db.table("identities").create(
-        {
-            "id": int,
-            "contact_id": int,
-            "channel": str,
-            "external_id": str,
-            "reachable": int,
-            "opted_out": int,
-            "created_at": str,
-        },
-        pk="id",
+        {"id": int, "contact_id": int, "channel": str, "external_id": str, "reachable": int,
+         "opted_out": int, "created_at": str},
         not_null={"contact_id", "channel", "external_id", "reachable", "opted_out",
                   "created_at"},
-        defaults={"reachable": 1, "opted_out": 0},
+        defaults={"reachable": 1, "opted_out": 0}, pk="id",
         foreign_keys=[("contact_id", "contacts", "id")],
     )
     db.table("identities").create_index(["channel", "external_id"], unique=True)
     db.table("identities").create_index(["contact_id"])
     db.table("conversations").create(
-        {
-            "id": int,
-            "contact_id": int,
-            "state": str,
-            "channel": str,
-            "assigned_agent_id": int,
-            "fallback_streak": int,
-            "last_message_text": str,
-            "created_at": str,
-            "updated_at": str,
-        },
-        pk="id",
+        {"id": int, "contact_id": int, "state": str, "channel": str, "assigned_agent_id": int,
+         "fallback_streak": int, "last_message_text": str, "created_at": str, "updated_at": str},
         not_null={"contact_id", "state", "channel", "fallback_streak", "created_at", "updated_at"},
-        defaults={"fallback_streak": 0},
+        defaults={"fallback_streak": 0}, pk="id",
         foreign_keys=[("contact_id", "contacts", "id"), ("assigned_agent_id", "users", "id")],
     )
     db.table("conversations").create_index(["state", "updated_at"])
     db.table("conversations").create_index(["contact_id"])
     db.table("messages").create(
-        {
-            "id": int,
-            "conversation_id": int,
-            "direction": str,
-            "author": str,
-            "channel": str,
-            "text": str,
-            "platform_message_id": str,
-            "suggestions": str,
-            "agent_id": int,
-            "article_id": int,
-            "private": int,
-            "handled": int,
-            "extras": str,
-            "created_at": str,
-        },
-        pk="id",
+        {"id": int, "conversation_id": int, "direction": str, "author": str, "channel": str, "text":
+        str, "platform_message_id": str, "suggestions": str, "agent_id": int, "article_id": int,
+         "private": int, "handled": int, "extras": str, "created_at": str},
         not_null={"conversation_id", "direction", "author", "channel", "text", "private",
                   "handled", "created_at"},
-        defaults={"private": 0, "handled": 1},
+        defaults={"private": 0, "handled": 1}, pk="id",
         foreign_keys=[("conversation_id", "conversations", "id"), ("agent_id", "users", "id")],
     )
     db.table("messages").create_index(["conversation_id", "id"])
@@ -117,52 +65,101 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
     db.execute("CREATE INDEX messages_unhandled ON messages(id) WHERE handled = 0")
     db.table("outbox").create(
-        {
-            "id": int,
-            "message_id": int,
-            "conversation_id": int,
-            "channel": str,
-            "recipient": str,
-            "status": str,
-            "attempts": int,
-            "next_attempt_at": float,
-            "locked_until": float,
-            "last_error": str,
-            "platform_message_id": str,
-            "delivery_status": str,
-            "created_at": str,
-            "sent_at": str,
-        },
-        pk="id",
+        {"id": int, "message_id": int, "conversation_id": int, "channel": str, "recipient": str,
+         "status": str, "attempts": int, "next_attempt_at": float, "locked_until": float,
+         "last_error": str, "platform_message_id": str, "delivery_status": str, "created_at": str,
+         "sent_at": str},
         not_null={"message_id", "conversation_id", "channel", "recipient", "status", "attempts",
                   "next_attempt_at", "created_at"},
-        defaults={"status": "pending", "attempts": 0},
+        defaults={"status": "pending", "attempts": 0}, pk="id",
         foreign_keys=[("message_id", "messages", "id")],
     )
     db.table("outbox").create_index(["message_id"], unique=True)
     db.table("outbox").create_index(["status", "next_attempt_at"])
     db.table("outbox").create_index(["channel", "platform_message_id"])
     db.table("articles").create(
-        {
-            "id": int,
-            "title": str,
-            "questions": str,
-            "answer": str,
-            "tags": str,
-            "status": str,
-            "created_at": str,
-            "updated_at": str,
-        },
+        {"id": int, "title": str, "questions": str, "answer": str, "tags": str, "status": str,
+         "created_at": str, "updated_at": str},
         pk="id",
         not_null={"title", "questions", "answer", "tags", "status", "created_at", "updated_at"},
     )
 
 
+def migrate_v2(db: sqlite_utils.Database) -> None:
+    """Schema version 2: knowledge administration."""
+    db.table("articles").add_column("sms_answer", str)
+    db.table("article_revisions").create(
+        {"id": int, "article_id": int, "action": str, "title": str, "questions": str,
+         "answer": str, "tags": str, "status": str, "sms_answer": str, "created_at": str},
+        pk="id",
+        not_null={"article_id", "action", "title", "questions", "answer", "tags", "status",
+                  "created_at"},
+    )
+    db.table("article_revisions").create_index(["article_id", "id"])
+    # the articles of a schema-1 database start their history here
+    db.execute(
+        "INSERT INTO article_revisions (article_id, action, title, questions, answer, tags,"
+        " status, created_at) SELECT id, 'create', title, questions, answer, tags, status,"
+        " updated_at FROM articles"
+    )
+    db.table("unanswered").create(
+        {"id": int, "text": str, "kind": str, "conversation_id": int, "message_id": int,
+         "article_id": int, "dismissed": int, "created_at": str},
+        pk="id", not_null={"text", "kind", "dismissed", "created_at"},
+        defaults={"dismissed": 0},
+    )
+    db.table("unanswered").create_index(["dismissed", "id"])
+    db.table("unanswered").create_index(["article_id"])
+    db.table("kb_settings").create({"key": str, "value": str}, pk="key", not_null={"value"})
+
+
+def migrate_v3(db: sqlite_utils.Database) -> None:
+    """Schema version 3: contacts across channels, link codes, merges, agents."""
+    db.table("contacts").add_column("merged_into", int)
+    db.table("users").add_column("status", str, not_null_default="away")
+    db.table("link_codes").create(
+        {"id": int, "code_hash": str, "contact_id": int, "channel": str, "expires_at": float,
+         "used_by": str, "created_at": str},
+        pk="id", not_null={"code_hash", "contact_id", "channel", "expires_at", "created_at"},
+        foreign_keys=[("contact_id", "contacts", "id")],
+    )
+    db.table("link_codes").create_index(["code_hash"], unique=True)
+    db.table("merges").create(
+        {"id": int, "survivor_id": int, "other_id": int, "snapshot": str, "created_at": str,
+         "undone_at": str},
+        pk="id", not_null={"survivor_id", "other_id", "snapshot", "created_at"},
+        foreign_keys=[("survivor_id", "contacts", "id"), ("other_id", "contacts", "id")],
+    )
+    db.table("canned_responses").create(
+        {"id": int, "shortcut": str, "text": str, "created_at": str},
+        pk="id", not_null={"shortcut", "text", "created_at"},
+    )
+    db.table("canned_responses").create_index(["shortcut"], unique=True)
+    db.table("conversation_reads").create(
+        {"user_id": int, "conversation_id": int, "last_read_message_id": int},
+        pk=("user_id", "conversation_id"),
+        not_null={"user_id", "conversation_id", "last_read_message_id"},
+        foreign_keys=[("user_id", "users", "id"), ("conversation_id", "conversations", "id")],
+    )
+
+
+def migrate_v4(db: sqlite_utils.Database) -> None:
+    """Schema version 4: each revision names its author (older revisions: NULL, unknown)."""
+    table = db.table("article_revisions")
+    table.add_column("author_id", int)
+    table.add_column("author_name", str)
+    table.add_column("author_email", str)
+
+
 def _v5(db: sqlite_utils.Database) -> None:
     """The outbox leases only the oldest pending reply of each recipient: this index finds
-    an earlier pending reply to the same recipient without a scan."""
+    an earlier pending reply to the same recipient without a scan. ``messages.route_pid``/
+    ``route_since`` mirror PostgreSQL's routing claims (the shared ``ingest`` writes them;
+    always NULL here: one process owns the file)."""
     db.execute("CREATE INDEX outbox_recipient_pending ON outbox(channel, recipient, id)"
                " WHERE status = 'pending'")
+    db.table("messages").add_column("route_pid", int)
+    db.table("messages").add_column("route_since", str)
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
