@@ -49,7 +49,7 @@ def p90(values: Sequence[float]) -> float | None:
 def fold_cycles(events: Iterable[Event]) -> list[Cycle]:
     """The cycles the events describe (the definition the store's SQL follows)."""
     by_cycle: dict[tuple[int, int], list[Event]] = {}
-    for event in sorted(events, key=lambda e: (e.at, e.conversation_id)):
+    for event in sorted(events, key=lambda e: (e.at, e.id)):
         by_cycle.setdefault((event.conversation_id, event.cycle), []).append(event)
     cycles = []
     for (conversation_id, number), items in sorted(by_cycle.items()):
@@ -78,7 +78,7 @@ def fold_articles(events: Iterable[Event]) -> list[ArticleFigures]:
     """Per article: direct answers and what followed them in their cycle (the definition
     the store's SQL follows), the most failing first."""
     by_cycle: dict[tuple[int, int], list[Event]] = {}
-    for event in sorted(events, key=lambda e: e.at):
+    for event in sorted(events, key=lambda e: (e.at, e.id)):
         by_cycle.setdefault((event.conversation_id, event.cycle), []).append(event)
     counts: dict[int, list[int]] = {}
     for items in by_cycle.values():
@@ -94,7 +94,8 @@ def fold_articles(events: Iterable[Event]) -> list[ArticleFigures]:
             row[1] += unhelpful
             row[2] += handoff
             row[3] += not (unhelpful or handoff)
-    return sort_articles(ArticleFigures(a, *row) for a, row in counts.items())
+    return sort_articles(ArticleFigures(a, row[0], row[1], row[2], row[3])
+                         for a, row in counts.items())
 
 
 def sort_articles(rows: Iterable[ArticleFigures]) -> list[ArticleFigures]:

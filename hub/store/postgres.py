@@ -50,6 +50,7 @@ from hub.store.rows import MESSAGE_COLUMNS, message_from_row, outbox_from_row
 from hub.store.rules_contacts import ContactRules
 from hub.store.rules_conversations import ConversationRules
 from hub.store.rules_kb import KnowledgeRules
+from hub.store.rules_reports import ReportRules
 from hub.store.rules_users import UserRules
 from hub.store.sql import (
     Fetch,
@@ -145,7 +146,8 @@ async def _drive(conn: Conn, rule: Rule[T], step: Step, single: bool = False) ->
             raise RuntimeError(f"a one-statement rule went on to {step[0]!r}")
 
 
-class PostgresStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, Store):
+class PostgresStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, ReportRules,
+                    Store):
     auto_migrate = False
     several_processes = True
 

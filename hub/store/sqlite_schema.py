@@ -162,5 +162,22 @@ def _v5(db: sqlite_utils.Database) -> None:
     db.table("messages").add_column("route_since", str)
 
 
+def _v6(db: sqlite_utils.Database) -> None:
+    """Reports: what happened, as it happened (``events``, hub/cycles.py), and each
+    conversation's cycle number (0: no customer message yet; a conversation that has one is
+    in cycle 1 when migrated, its start unrecorded)."""
+    db.table("conversations").add_column("cycle", int, not_null_default=0)
+    db.execute("UPDATE conversations SET cycle = 1 WHERE EXISTS (SELECT 1 FROM messages m"
+               " WHERE m.conversation_id = conversations.id AND m.direction = 'in')")
+    db.table("events").create(
+        {"id": int, "conversation_id": int, "cycle": int, "kind": str, "at": float,
+         "channel": str, "agent_id": int, "article_id": int, "score": int},
+        pk="id", not_null={"conversation_id", "cycle", "kind", "at", "channel"},
+        foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db.execute("CREATE INDEX events_cycle ON events(conversation_id, cycle, kind)")
+    db.execute("CREATE INDEX events_starts ON events(at) WHERE kind IN ('opened', 'reopened')")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, migrate_v2, migrate_v3, migrate_v4, _v5]
+    _v1, migrate_v2, migrate_v3, migrate_v4, _v5, _v6]
