@@ -166,6 +166,9 @@ class WebChatChannel(Channel):
             if body["feedback"] != "unhelpful":
                 raise ApiError(422, "field 'feedback' must be 'unhelpful'")
             inbound = feedback_inbound(CHANNEL, visitor_id, field(body, "message_id", int))
+        elif "csat" in body:  # a survey button (the schema holds it to 1–5)
+            score = field(body, "csat", int)
+            inbound = InboundMessage(CHANNEL, visitor_id, str(score), csat_score=score)
         elif choice is not None:
             title = await self._choice_title(visitor_id, choice)
             inbound = InboundMessage(CHANNEL, visitor_id, title, choice_article_id=choice)

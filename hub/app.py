@@ -65,8 +65,8 @@ def create_app(
     outbox = OutboxWorker(store, outputs, settings)
     pipeline = Pipeline(store, bus, knowledge, settings, outbox.wake, outputs)
     # the desk and the assigner write turns through the pipeline (handoff/desk.py TurnWriter)
-    hub = Hub(settings, store, bus, knowledge, pipeline, HandoffDesk(store, pipeline),
-              outbox, outputs)
+    desk = HandoffDesk(store, pipeline, settings.csat)
+    hub = Hub(settings, store, bus, knowledge, pipeline, desk, outbox, outputs)
     app[HUB] = hub
     figures = metrics.StoreFigures(
         lambda: _store_figures(store), settings.metrics_refresh_seconds,

@@ -212,13 +212,18 @@ SCHEMAS: dict[str, Any] = {
                      "properties": {"text": _TEXT, "channel": _S}},
     "VisitorMessage": {"type": "object", "description": "one of: feedback on an answer"
                        " (feedback and message_id); a choice (the id of a suggestion the bot"
-                       " offered in this conversation); a text", "anyOf": [
+                       " offered in this conversation); a satisfaction rating (csat, 1-5:"
+                       " what the survey's buttons send); a text", "anyOf": [
         {"required": ["feedback", "message_id"]},
         {"required": ["choice"], "not": {"required": ["feedback"]}},
+        {"required": ["csat"], "not": {"anyOf": [{"required": ["choice"]},
+                                                 {"required": ["feedback"]}]}},
         {"required": ["text"], "not": {"anyOf": [{"required": ["choice"]},
-                                                 {"required": ["feedback"]}]}}],
+                                                 {"required": ["feedback"]},
+                                                 {"required": ["csat"]}]}}],
         "properties": {
         "text": _TEXT, "choice": _I, "client_message_id": _S,
+        "csat": {"type": "integer", "minimum": 1, "maximum": 5},
         "feedback": {"type": "string", "enum": ["unhelpful"]}, "message_id": _I}},
     "WebchatStart": {"type": "object", "properties": {
         "identifier": _S, "identifier_hash": _S}},
