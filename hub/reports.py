@@ -20,6 +20,7 @@ hold the two to each other); everything after that is here.
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections.abc import Callable, Iterable, Sequence
@@ -231,17 +232,14 @@ def timeseries(cycles: Sequence[Cycle], metric: str, interval: str, zone: ZoneIn
     while start < until:
         buckets.append(start)
         start = _next_bucket(start, interval, zone)
-    grouped: dict[datetime, list[Cycle]] = {b: [] for b in buckets}
+    starts = [b.timestamp() for b in buckets]
+    grouped: list[list[Cycle]] = [[] for _ in buckets]
     for c in cycles:
-        at = _instant(c.started)
-        if not since <= at < until:
-            continue
-        for b in reversed(buckets):
-            if b <= at:
-                grouped[b].append(c)
-                break
+        if since.timestamp() <= c.started < until.timestamp():
+            grouped[bisect.bisect_right(starts, c.started) - 1].append(c)
     counts = metric in ("conversations", "cycles")
-    return [Point(b, measure(cs) if cs or counts else None) for b, cs in grouped.items()]
+    return [Point(b, measure(cs) if cs or counts else None) for b, cs in zip(buckets, grouped,
+                                                                             strict=True)]
 
 
 def _next_bucket(start: datetime, interval: str, zone: ZoneInfo) -> datetime:
