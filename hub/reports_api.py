@@ -46,7 +46,7 @@ def _zone(hub: Hub) -> ZoneInfo:
 
 def _day(request: web.Request, name: str) -> date | None:
     text = request.query.get(name)
-    if text is None or text == "":
+    if text is None:
         return None
     try:
         return date.fromisoformat(text)
