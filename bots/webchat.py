@@ -146,6 +146,9 @@ class WebChatChannel(Channel):
 
     async def list_messages(self, request: web.Request) -> web.Response:
         visitor_id = self._visitor(request)
+        unknown = sorted(set(request.query) - {"after"})
+        if unknown:  # a misspelt "after" must not silently return everything
+            raise ApiError(422, f"query parameter {unknown[0]!r} is not known (only 'after')")
         after = _after(request)
         conversation = await self._conversation(visitor_id)
         messages = await self._store.list_messages(
