@@ -203,7 +203,8 @@ CREATE INDEX outbox_recipient_pending ON outbox(channel, recipient, id)
     WHERE status = 'pending';
 """
 
-# v6: reports — what happened, as it happened (hub/cycles.py), and each conversation's cycle
+# v6: reports — what happened, as it happened (hub/cycles.py), each cycle's figures as its
+# events come in, and each conversation's cycle number
 V6 = """
 ALTER TABLE conversations ADD COLUMN cycle integer NOT NULL DEFAULT 0;
 UPDATE conversations SET cycle = 1 WHERE EXISTS (SELECT 1 FROM messages m
@@ -220,7 +221,24 @@ CREATE TABLE events (
     score integer
 );
 CREATE INDEX events_cycle ON events(conversation_id, cycle, kind);
-CREATE INDEX events_starts ON events(at) WHERE kind IN ('opened', 'reopened');
+CREATE INDEX events_at ON events(at);
+CREATE TABLE cycles (
+    conversation_id bigint NOT NULL REFERENCES conversations(id),
+    cycle integer NOT NULL,
+    channel text NOT NULL,
+    started double precision NOT NULL,
+    reopened integer NOT NULL,
+    queued double precision,
+    replied double precision,
+    replied_by bigint,
+    resolved double precision,
+    resolved_by bigint,
+    bot integer NOT NULL DEFAULT 0,
+    csat_sent integer NOT NULL DEFAULT 0,
+    csat_score integer,
+    PRIMARY KEY (conversation_id, cycle)
+);
+CREATE INDEX cycles_started ON cycles(started);
 """
 
 MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6]
@@ -228,4 +246,4 @@ MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6]
 # every table, parents before children (the order ``db copy`` fills them in)
 TABLES = ("meta", "users", "sessions", "contacts", "identities", "conversations", "messages",
           "outbox", "articles", "article_revisions", "unanswered", "kb_settings", "link_codes",
-          "merges", "canned_responses", "conversation_reads", "events")
+          "merges", "canned_responses", "conversation_reads", "events", "cycles")

@@ -48,7 +48,7 @@ from hub.store.rules_contacts import (
     conversation,
     thread_id,
 )
-from hub.store.rules_reports import CSAT_PENDING, CYCLE_START, FIRST_REPLY, record
+from hub.store.rules_reports import CSAT_PENDING, first_reply, record, start_cycle
 from hub.store.sql import (
     Mode,
     Rule,
@@ -231,7 +231,7 @@ def _ingest(inbound: InboundMessage, route_owner: RouteOwner, at: float,
         answered = yield from _survey_answer(inbound, conversation_id, at, csat_window)
         if answered is not None:
             return answered
-    yield count(CYCLE_START, conversation_id, at, inbound.channel)
+    yield from start_cycle(conversation_id, at, inbound.channel)
     extras = dict(inbound.extras)
     if inbound.marks:
         extras["marks"] = list(inbound.marks)
@@ -379,7 +379,7 @@ class ConversationRules:
             *_changes(current, state, agent_id), *events])
         if any(r.author is Author.AGENT and not r.private for r in replies):
             agent = next(r.agent_id for r in replies if r.author is Author.AGENT)
-            yield count(FIRST_REPLY, conversation_id, at, agent)
+            yield from first_reply(conversation_id, at, agent)
         updated = yield one(UPDATE_TURN, state.value, assigned,
                             current.fallback_streak if fallback_streak is None
                             else fallback_streak, last_text, conversation_id)

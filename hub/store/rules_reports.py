@@ -7,10 +7,13 @@ Events are written by the rules that make the change, in its transaction
 caller says happened). ``at`` is the store's clock (``Store.clock``), in seconds since the
 epoch; a conversation's ``cycle`` column numbers its cycles (0: no customer message yet).
 
-The report reads fold the events into one row per cycle (``REPORT_CYCLES``) and one per
-article (``REPORT_ARTICLES``) in SQL, following ``hub.reports.fold_cycles`` and
-``fold_articles`` (the tests hold them to each other on both engines); "later" in a cycle is
-a larger event id (commit order).
+Each cycle's figures are also kept as its events come in, in the same statements' transaction
+(``cycles``: its start and channel, first queue, first agent reply, resolution and who
+resolved it, whether the bot decided anything, the survey), so a report over a window reads
+one row per cycle by an index on its start (``REPORT_CYCLES``) instead of grouping every
+event again. The rows follow ``hub.reports.fold_cycles`` over the events, and
+``REPORT_ARTICLES`` (over the events) follows ``fold_articles``: the tests hold them to each
+other on both engines. "Later" in a cycle is a larger event id (commit order).
 """
 
 from __future__ import annotations
@@ -31,6 +34,26 @@ CYCLE_START = Sql(
     f"INSERT INTO events ({_COLUMNS}) SELECT id, cycle + 1,"
     " CASE WHEN cycle = 0 THEN 'opened' ELSE 'reopened' END, $2, $3, NULL, NULL, NULL"
     " FROM conversations WHERE id = $1 AND (cycle = 0 OR state = 'resolved')")
+# ... and its row of figures (the same condition: run before the conversation moves on)
+CYCLE_ROW = Sql(
+    "INSERT INTO cycles (conversation_id, cycle, channel, started, reopened, bot, csat_sent)"
+    " SELECT id, cycle + 1, $3, $2, CASE WHEN cycle = 0 THEN 0 ELSE 1 END, 0, 0"
+    " FROM conversations WHERE id = $1 AND (cycle = 0 OR state = 'resolved')")
+# an event's mark on its cycle's figures (the first queue, resolution; a bot outcome; the
+# survey sent and answered)
+_CURRENT = "conversation_id = $1 AND cycle = (SELECT cycle FROM conversations WHERE id = $1)"
+CYCLE_EVENT = Sql(
+    "UPDATE cycles SET"
+    " queued = CASE WHEN $2 = 'queued' AND queued IS NULL THEN $3 ELSE queued END,"
+    " resolved_by = CASE WHEN $2 = 'resolved' AND resolved IS NULL THEN $4"
+    "  ELSE resolved_by END,"
+    " resolved = CASE WHEN $2 = 'resolved' AND resolved IS NULL THEN $3 ELSE resolved END,"
+    " bot = CASE WHEN $2 IN ('answer', 'suggest', 'fallback') THEN 1 ELSE bot END,"
+    " csat_sent = CASE WHEN $2 = 'csat_asked' THEN 1 ELSE csat_sent END,"
+    " csat_score = CASE WHEN $2 = 'csat_answered' THEN $5 ELSE csat_score END"
+    f" WHERE {_CURRENT}")
+CYCLE_REPLY = Sql(f"UPDATE cycles SET replied = $2, replied_by = $3 WHERE {_CURRENT}"
+                  " AND replied IS NULL")
 # the first public agent reply of the cycle (later ones are not events)
 FIRST_REPLY = Sql(
     f"INSERT INTO events ({_COLUMNS}) SELECT c.id, c.cycle, 'agent_reply', $2, c.channel, $3,"
@@ -49,20 +72,9 @@ CONVERSATION_EVENTS = Sql(f"SELECT id, {_COLUMNS} FROM events WHERE conversation
                           " ORDER BY id")
 # one row per cycle that started in [$1, $2)
 REPORT_CYCLES = Sql(
-    "SELECT s.conversation_id, s.cycle, s.channel, s.at AS started, s.kind AS start_kind,"
-    " MIN(CASE WHEN e.kind = 'queued' THEN e.at END) AS queued,"
-    " MIN(CASE WHEN e.kind = 'agent_reply' THEN e.at END) AS replied,"
-    " MAX(CASE WHEN e.kind = 'agent_reply' THEN e.agent_id END) AS replied_by,"
-    " MIN(CASE WHEN e.kind = 'resolved' THEN e.at END) AS resolved,"
-    " MAX(CASE WHEN e.kind = 'resolved' THEN e.agent_id END) AS resolved_by,"
-    " MAX(CASE WHEN e.kind IN ('answer', 'suggest', 'fallback') THEN 1 ELSE 0 END) AS bot,"
-    " MAX(CASE WHEN e.kind = 'csat_asked' THEN 1 ELSE 0 END) AS csat_sent,"
-    " MAX(CASE WHEN e.kind = 'csat_answered' THEN e.score END) AS csat_score"
-    " FROM events s JOIN events e ON e.conversation_id = s.conversation_id"
-    "  AND e.cycle = s.cycle"
-    " WHERE s.kind IN ('opened', 'reopened') AND s.at >= $1 AND s.at < $2"
-    " GROUP BY s.id, s.conversation_id, s.cycle, s.channel, s.at, s.kind"
-    " ORDER BY s.at, s.id")
+    "SELECT conversation_id, cycle, channel, started, reopened, queued, replied, replied_by,"
+    " resolved, resolved_by, bot, csat_sent, csat_score FROM cycles"
+    " WHERE started >= $1 AND started < $2")
 _LATER = ("SELECT 1 FROM events u WHERE u.conversation_id = a.conversation_id"
           " AND u.cycle = a.cycle AND u.id > a.id AND ")
 _UNHELPFUL = "u.kind = 'unhelpful' AND u.article_id = a.article_id"
@@ -78,10 +90,29 @@ REPORT_ARTICLES = Sql(
     " GROUP BY a.article_id")
 
 
+ROLLUP_KINDS = frozenset({"queued", "resolved", "answer", "suggest", "fallback",
+                          "csat_asked", "csat_answered"})
+
+
 def record(conversation_id: int, at: float, events: Sequence[NewEvent]) -> Rule[None]:
+    """The events, and their marks on their cycle's row of figures."""
     for event in events:
         yield count(EVENT, conversation_id, event.kind, at, event.agent_id, event.article_id,
                     event.score)
+        if event.kind in ROLLUP_KINDS:
+            yield count(CYCLE_EVENT, conversation_id, event.kind, at, event.agent_id,
+                        event.score)
+
+
+def start_cycle(conversation_id: int, at: float, channel: str) -> Rule[None]:
+    """A customer message: a new cycle when it is the first, or follows a resolution."""
+    if (yield count(CYCLE_START, conversation_id, at, channel)):
+        yield count(CYCLE_ROW, conversation_id, at, channel)
+
+
+def first_reply(conversation_id: int, at: float, agent_id: int | None) -> Rule[None]:
+    if (yield count(FIRST_REPLY, conversation_id, at, agent_id)):
+        yield count(CYCLE_REPLY, conversation_id, at, agent_id)
 
 
 def _cycle(row: Any) -> Cycle:
@@ -89,7 +120,7 @@ def _cycle(row: Any) -> Cycle:
     reply_counts = queued is not None and replied is not None and replied >= queued
     return Cycle(
         int(row["conversation_id"]), int(row["cycle"]), row["channel"], float(row["started"]),
-        row["start_kind"] == "reopened",
+        bool(row["reopened"]),
         queued=None if queued is None else float(queued),
         first_reply=float(replied) if reply_counts else None,
         first_reply_agent=row["replied_by"] if reply_counts else None,
