@@ -107,17 +107,34 @@ def sort_articles(rows: Iterable[ArticleFigures]) -> list[ArticleFigures]:
 
 # the summary ---------------------------------------------------------------------------
 Durations = Callable[[Cycle], tuple[float, float] | None]  # (start, end) of a duration
+Business = Callable[[float, float], float]  # business seconds between two instants
+
+
+def business_seconds(hours: BusinessHours | None) -> Business | None:
+    """Business seconds between instants (seconds since the epoch), remembered: a summary
+    asks for each cycle's durations overall, by channel and by agent."""
+    if hours is None:
+        return None
+    known: dict[tuple[float, float], float] = {}
+
+    def between(start: float, end: float) -> float:
+        found = known.get((start, end))
+        if found is None:
+            found = known[start, end] = hours.seconds_between_epoch(start, end)
+        return found
+
+    return between
 
 
 def _durations(cycles: Sequence[Cycle], span: Durations,
-               hours: BusinessHours | None) -> dict[str, Any]:
+               business: Business | None) -> dict[str, Any]:
     spans = [s for s in (span(c) for c in cycles) if s is not None]
     calendar = [end - start for start, end in spans]
     figures: dict[str, Any] = {"count": len(spans), "median_s": median(calendar),
                                "p90_s": p90(calendar)}
-    if hours is not None:
-        business = [hours.seconds_between(_instant(start), _instant(end)) for start, end in spans]
-        figures.update(median_business_s=median(business), p90_business_s=p90(business))
+    if business is not None:
+        inside = [business(start, end) for start, end in spans]
+        figures.update(median_business_s=median(inside), p90_business_s=p90(inside))
     else:
         figures.update(median_business_s=None, p90_business_s=None)
     return figures
@@ -144,7 +161,7 @@ def csat_figures(cycles: Sequence[Cycle]) -> dict[str, Any]:
             "satisfied_rate": rate(sum(s >= 4 for s in scores), len(scores))}
 
 
-def figures(cycles: Sequence[Cycle], hours: BusinessHours | None) -> dict[str, Any]:
+def figures(cycles: Sequence[Cycle], business: Business | None) -> dict[str, Any]:
     """The summary's figures over these cycles."""
     handoffs = sum(c.queued is not None for c in cycles)
     bot_handled = sum(c.bot_handled for c in cycles)
@@ -157,8 +174,8 @@ def figures(cycles: Sequence[Cycle], hours: BusinessHours | None) -> dict[str, A
         "bot_handled": bot_handled,
         "contained": contained,
         "containment_rate": rate(contained, bot_handled),
-        "first_response": _durations(cycles, _first_response, hours),
-        "resolution": _durations(cycles, _resolution, hours),
+        "first_response": _durations(cycles, _first_response, business),
+        "resolution": _durations(cycles, _resolution, business),
         "reopened": sum(c.reopened for c in cycles),
         "csat": csat_figures(cycles),
     }
@@ -174,25 +191,26 @@ def summary(cycles: Sequence[Cycle], hours: BusinessHours | None,
             agents: Iterable[AgentName] = ()) -> dict[str, Any]:
     """The summary: the figures, by channel, and by agent (the agent who resolved a cycle
     is credited with its resolution and its CSAT; first responses go to who replied)."""
+    business = business_seconds(hours)
     by_channel: dict[str, list[Cycle]] = {}
+    resolved: dict[int, list[Cycle]] = {}
+    replied: dict[int, list[Cycle]] = {}
     for c in cycles:
         by_channel.setdefault(c.channel, []).append(c)
+        if c.resolved_by is not None:
+            resolved.setdefault(c.resolved_by, []).append(c)
+        if c.first_reply_agent is not None:
+            replied.setdefault(c.first_reply_agent, []).append(c)
     names = {a.id: a.name for a in agents}
-    agent_ids = sorted({c.resolved_by for c in cycles if c.resolved_by is not None}
-                       | {c.first_reply_agent for c in cycles if c.first_reply_agent is not None})
-    by_agent = []
-    for agent_id in agent_ids:
-        resolved = [c for c in cycles if c.resolved_by == agent_id]
-        replied = [c for c in cycles if c.first_reply_agent == agent_id]
-        by_agent.append({
-            "agent_id": agent_id, "name": names.get(agent_id, ""),
-            "resolved": len(resolved),
-            "first_response": _durations(replied, _first_response, hours),
-            "resolution": _durations(resolved, _resolution, hours),
-            "csat": csat_figures(resolved),
-        })
-    return {**figures(cycles, hours),
-            "by_channel": {ch: figures(cs, hours) for ch, cs in sorted(by_channel.items())},
+    by_agent = [{
+        "agent_id": agent_id, "name": names.get(agent_id, ""),
+        "resolved": len(resolved.get(agent_id, ())),
+        "first_response": _durations(replied.get(agent_id, []), _first_response, business),
+        "resolution": _durations(resolved.get(agent_id, []), _resolution, business),
+        "csat": csat_figures(resolved.get(agent_id, [])),
+    } for agent_id in sorted(resolved.keys() | replied.keys())]
+    return {**figures(cycles, business),
+            "by_channel": {ch: figures(cs, business) for ch, cs in sorted(by_channel.items())},
             "by_agent": by_agent}
 
 

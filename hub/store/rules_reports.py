@@ -116,18 +116,12 @@ def first_reply(conversation_id: int, at: float, agent_id: int | None) -> Rule[N
 
 
 def _cycle(row: Any) -> Cycle:
-    queued, replied = row["queued"], row["replied"]
-    reply_counts = queued is not None and replied is not None and replied >= queued
-    return Cycle(
-        int(row["conversation_id"]), int(row["cycle"]), row["channel"], float(row["started"]),
-        bool(row["reopened"]),
-        queued=None if queued is None else float(queued),
-        first_reply=float(replied) if reply_counts else None,
-        first_reply_agent=row["replied_by"] if reply_counts else None,
-        resolved=None if row["resolved"] is None else float(row["resolved"]),
-        resolved_by=row["resolved_by"], bot_handled=bool(row["bot"]),
-        csat_sent=bool(row["csat_sent"]),
-        csat_score=None if row["csat_score"] is None else int(row["csat_score"]))
+    (conversation_id, number, channel, started, reopened, queued, replied, replied_by,
+     resolved, resolved_by, bot, csat_sent, csat_score) = row
+    counts = queued is not None and replied is not None and replied >= queued
+    return Cycle(conversation_id, number, channel, started, bool(reopened), queued,
+                 replied if counts else None, replied_by if counts else None, resolved,
+                 resolved_by, bool(bot), bool(csat_sent), csat_score)
 
 
 class ReportRules:
