@@ -126,18 +126,24 @@ def business_seconds(hours: BusinessHours | None) -> Business | None:
     return between
 
 
+def _spread(values: list[float]) -> tuple[float | None, float | None]:
+    """(median, p90), sorting once."""
+    if not values:
+        return None, None
+    values.sort()
+    n = len(values)
+    middle = values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+    return middle, values[math.ceil(0.9 * n) - 1]
+
+
 def _durations(cycles: Sequence[Cycle], span: Durations,
                business: Business | None) -> dict[str, Any]:
     spans = [s for s in (span(c) for c in cycles) if s is not None]
-    calendar = [end - start for start, end in spans]
-    figures: dict[str, Any] = {"count": len(spans), "median_s": median(calendar),
-                               "p90_s": p90(calendar)}
-    if business is not None:
-        inside = [business(start, end) for start, end in spans]
-        figures.update(median_business_s=median(inside), p90_business_s=p90(inside))
-    else:
-        figures.update(median_business_s=None, p90_business_s=None)
-    return figures
+    calendar = _spread([end - start for start, end in spans])
+    inside = _spread([business(start, end) for start, end in spans]) if business \
+        else (None, None)
+    return {"count": len(spans), "median_s": calendar[0], "p90_s": calendar[1],
+            "median_business_s": inside[0], "p90_business_s": inside[1]}
 
 
 def _first_response(c: Cycle) -> tuple[float, float] | None:
@@ -163,9 +169,14 @@ def csat_figures(cycles: Sequence[Cycle]) -> dict[str, Any]:
 
 def figures(cycles: Sequence[Cycle], business: Business | None) -> dict[str, Any]:
     """The summary's figures over these cycles."""
-    handoffs = sum(c.queued is not None for c in cycles)
-    bot_handled = sum(c.bot_handled for c in cycles)
-    contained = sum(c.contained for c in cycles)
+    handoffs = bot_handled = contained = reopened = 0
+    for c in cycles:
+        if c.queued is not None:
+            handoffs += 1
+        elif c.bot_handled:
+            contained += 1
+        bot_handled += c.bot_handled
+        reopened += c.reopened
     return {
         "conversations": len({c.conversation_id for c in cycles}),
         "cycles": len(cycles),
@@ -176,7 +187,7 @@ def figures(cycles: Sequence[Cycle], business: Business | None) -> dict[str, Any
         "containment_rate": rate(contained, bot_handled),
         "first_response": _durations(cycles, _first_response, business),
         "resolution": _durations(cycles, _resolution, business),
-        "reopened": sum(c.reopened for c in cycles),
+        "reopened": reopened,
         "csat": csat_figures(cycles),
     }
 
