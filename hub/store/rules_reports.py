@@ -68,6 +68,10 @@ CSAT_PENDING = Sql(
     "  AND a.kind = 'csat_asked' AND a.at >= $2)"
     " AND NOT EXISTS (SELECT 1 FROM events d WHERE d.conversation_id = c.id"
     "  AND d.cycle = c.cycle AND d.kind = 'csat_answered')")
+# a conversation folded into another (the same customer, found on a second channel): its
+# thread joins the other's, its cycles are not counted apart
+DROP_EVENTS = Sql("DELETE FROM events WHERE conversation_id = $1")
+DROP_CYCLES = Sql("DELETE FROM cycles WHERE conversation_id = $1")
 CONVERSATION_EVENTS = Sql(f"SELECT id, {_COLUMNS} FROM events WHERE conversation_id = $1"
                           " ORDER BY id")
 # one row per cycle that started in [$1, $2)
@@ -102,6 +106,11 @@ def record(conversation_id: int, at: float, events: Sequence[NewEvent]) -> Rule[
         if event.kind in ROLLUP_KINDS:
             yield count(CYCLE_EVENT, conversation_id, event.kind, at, event.agent_id,
                         event.score)
+
+
+def forget(conversation_id: int) -> Rule[None]:
+    yield count(DROP_CYCLES, conversation_id)
+    yield count(DROP_EVENTS, conversation_id)
 
 
 def start_cycle(conversation_id: int, at: float, channel: str) -> Rule[None]:
