@@ -4,17 +4,23 @@ Events, interactivity and commands arrive at our own aiohttp route ``POST
 /webhooks/slack/events``: the signature is checked on the raw body first (slack_sdk's
 ``SignatureVerifier``), then the request is dispatched to the app with Bolt's aiohttp
 adapter helpers. ``process_before_response`` makes Bolt run the listener, which commits the
-message, before Slack gets its 200. With ``SUPPORTHUB_SLACK_APP_TOKEN`` set, the same app
+message, before Slack gets its 200. Nothing else waits before the 200: a new user's display
+name (``users.info``) is looked up after the commit, in a task the channel owns, and written
+to their contact if it has no name yet (issue #16: the lookup before the ack made Slack's
+ack p99 18x the bare handler's). With ``SUPPORTHUB_SLACK_APP_TOKEN`` set, the same app
 also listens over Socket Mode, for running without a public URL.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import secrets
 from typing import Any
 
+import aiohttp
 from aiohttp import ClientError, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -44,6 +50,7 @@ from hub.store import Store
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/webhooks/slack/events"
+SESSION_CONNECTIONS = 64  # concurrent Web API calls (the outbox sends in parallel)
 SECTION_LIMIT = 3000  # characters of text in one Block Kit section
 # the conversation is gone for the bot: no reply there can ever be delivered
 _GONE = frozenset({"channel_not_found", "not_in_channel", "is_archived", "user_not_found",
@@ -71,6 +78,7 @@ class SlackChannel(Channel):
         self._socket: AsyncSocketModeHandler | None = None
         self._on_message: OnMessage | None = None
         self._names: dict[str, str | None] = {}
+        self._lookups: dict[str, asyncio.Task[None]] = {}  # user -> its name lookup
 
     # lifecycle -----------------------------------------------------------------
     def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
@@ -78,6 +86,12 @@ class SlackChannel(Channel):
         return [web.post(EVENTS_PATH, self.events)]
 
     async def start(self) -> None:
+        # one pooled session for every Web API call: without one, slack_sdk opens (and
+        # closes) a new ClientSession, and so a new connection, per call — ~35% of the hub's
+        # CPU when replying under load (issue #16's profile)
+        self._client.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=SESSION_CONNECTIONS),
+            timeout=aiohttp.ClientTimeout(total=self._client.timeout))
         if self._app_token:
             self._socket = AsyncSocketModeHandler(self._app, self._app_token)
             await self._socket.connect_async()
@@ -85,6 +99,15 @@ class SlackChannel(Channel):
     async def stop(self) -> None:
         if self._socket is not None:
             await self._socket.close_async()
+        lookups = list(self._lookups.values())
+        for task in lookups:
+            task.cancel()
+        for task in lookups:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        session, self._client.session = self._client.session, None
+        if session is not None:
+            await session.close()
 
     # inbound -------------------------------------------------------------------
     async def events(self, request: web.Request) -> web.Response:
@@ -102,11 +125,28 @@ class SlackChannel(Channel):
         if self._on_message is None:
             raise RuntimeError("the Slack channel is not attached to a hub")
         user = inbound.extras.get("user_id")
-        if inbound.display_name is None and isinstance(user, str):
-            name = await self._name(user)
-            if name:
-                inbound = dataclasses.replace(inbound, display_name=name)
+        unknown = inbound.display_name is None and isinstance(user, str) \
+            and user not in self._names
+        if inbound.display_name is None and isinstance(user, str) and self._names.get(user):
+            inbound = dataclasses.replace(inbound, display_name=self._names[user])
         await self._on_message(inbound)
+        if unknown and isinstance(user, str) and user not in self._lookups:
+            self._lookups[user] = asyncio.create_task(
+                self._name_contact(user, inbound.external_id), name=f"slack-name-{user}")
+
+    async def _name_contact(self, user: str, external_id: str) -> None:
+        """After the ack: the user's name, onto their contact if it has none yet."""
+        try:
+            name = await self._name(user)
+            status = await self._store.identity_status(CHANNEL, external_id)
+            if name and status is not None:
+                contact = await self._store.get_contact(status.contact_id)
+                if contact is not None and not contact.name:
+                    await self._store.update_contact(status.contact_id, name=name)
+        except Exception:  # best effort: the message is committed and answered anyway
+            log.warning("slack: could not name the contact of %s", user, exc_info=True)
+        finally:
+            self._lookups.pop(user, None)
 
     async def _on_message_event(self, event: dict[str, Any], body: dict[str, Any],
                                 context: dict[str, Any]) -> None:

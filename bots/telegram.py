@@ -41,6 +41,7 @@ from bots.telegram_inbound import (
     Choice,
     read_update,
 )
+from bots.telegram_request import AiohttpRequest
 from hub import metrics
 from hub.config import Settings
 from hub.model import InboundMessage, OutboxItem
@@ -69,9 +70,11 @@ def webhook_secret(settings: Settings) -> str:
 
 
 def make_bot(settings: Settings) -> Bot:
+    """PTB's Bot on aiohttp (``bots/telegram_request.py``), not its default httpx transport."""
     root = settings.telegram_api_url.rstrip("/")
     return Bot(settings.telegram_token, base_url=f"{root}/bot",
-               base_file_url=f"{root}/file/bot")
+               base_file_url=f"{root}/file/bot", request=AiohttpRequest(),
+               get_updates_request=AiohttpRequest(connections=1))
 
 
 async def register_webhook(settings: Settings, drop_pending: bool = False) -> str:

@@ -105,13 +105,19 @@ def create_app(
         await store.close()
 
     async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
-        await knowledge.reload()
+        try:
+            await knowledge.reload()
+        except BaseException:
+            await knowledge.close()  # no rebuild left retrying behind a failed start
+            raise
         yield
+        await knowledge.close()
 
     async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
         # several processes on one database hear each other's events (hub/relay.py);
         # listening starts before the knowledge base loads, so no change falls between
-        relay = make_relay(store, bus, knowledge.reload)
+        # (a change another process announces is rebuilt in the background, coalesced)
+        relay = make_relay(store, bus, knowledge.refresh)
         if relay is not None:
             await relay.start()
         yield

@@ -54,6 +54,7 @@ def _with_store(
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from bots.sdk_logging import quiet_sdk_loggers
     from bots.sink import sink_from_env
     from hub.app import Channel, create_app
     from hub.store import StoreError
@@ -61,6 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args, host=args.host, port=args.port, demo=args.demo or None)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_sdk_loggers(settings.log_level)
     app = create_app(settings, channels=cast("list[Channel]", sink_from_env()))
     base = f"http://{settings.host}:{settings.port}"
 

@@ -55,10 +55,14 @@ class Hub:
         """Some of this user's sessions ended: close their live sockets, in every process."""
         self.bus.publish(SessionsEnded(user_id))
 
-    async def knowledge_changed(self) -> None:
-        """Rebuild the matcher now, and tell other processes to do the same."""
-        await self.knowledge.reload()
+    async def knowledge_changed(self) -> int:
+        """Call after committing a knowledge-base change: the matcher is rebuilt in the
+        background (coalesced with other changes; ``knowledge/service.py``) and other
+        processes are told to do the same. Returns at once, with the change's generation
+        (``await hub.knowledge.settled(generation)`` waits until it is matched)."""
+        generation = self.knowledge.changed()
         self.bus.publish(KnowledgeChanged())
+        return generation
 
 
 HUB = web.AppKey("hub", Hub)

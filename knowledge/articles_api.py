@@ -1,7 +1,10 @@
 """``/api/v1/articles``: read by agents, changed by admins; and ``/api/v1/kb/match``.
 
 Every change is one store transaction (which also writes the article's history) followed
-by ``hub.knowledge_changed()``, so the next message is matched against the new version.
+by ``hub.knowledge_changed()``: the write answers once committed, and the matcher catches up
+in the background (one rebuild at a time, coalescing every change made meanwhile;
+``knowledge/service.py``). The bot matches the new version from the moment that rebuild is
+swapped in: within milliseconds on a small knowledge base, seconds at 15,000 phrasings.
 """
 
 from __future__ import annotations
@@ -26,11 +29,6 @@ from hub.store.base_kb import ArticleRevision, RevisionAuthor
 from knowledge.normalize import normalize
 
 routes = web.RouteTableDef()
-
-
-
-
-
 
 
 def article_json(article: Article, unhelpful: int | None = None) -> dict[str, Any]:

@@ -113,8 +113,8 @@ async def put_settings(request: web.Request) -> web.Response:
         raise ApiError(422, str(exc)) from None
     for key, value in changes.items():
         await hub.store.set_kb_setting(key, value)
-    if changes:
-        await hub.knowledge_changed()
+    if changes:  # the answer shows the settings in effect, so it waits for the rebuild
+        await hub.knowledge.settled(await hub.knowledge_changed())
     return web.json_response(_settings_json(hub))
 
 

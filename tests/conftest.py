@@ -62,7 +62,8 @@ class Running:
         return Visitor(self, body["visitor_token"], body["conversation_id"])
 
     async def settle(self) -> None:
-        """Wait until routing in flight is done."""
+        """Wait until routing in flight is done and the matcher includes every change."""
+        await self.hub.knowledge.settled()
         await self.hub.pipeline.drain()
 
 

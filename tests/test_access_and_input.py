@@ -138,6 +138,7 @@ async def test_admin_article_edit_is_used_on_the_next_message(hub: Running) -> N
     assert created.status == 201
     article = await created.json()
     assert article["status"] == "published"
+    await hub.settle()  # the write answered once committed; now the matcher has it too
     visitor = await hub.visitor()
     reply = await visitor.ask("can I bring my dog into the store")
     assert reply["text"] == article["answer"]
@@ -148,6 +149,7 @@ async def test_admin_article_edit_is_used_on_the_next_message(hub: Running) -> N
     # a draft is not used by the bot
     await hub.client.patch(f"/api/v1/articles/{article['id']}", headers=admin,
                            json={"status": "draft"})
+    await hub.settle()  # the write answered once committed; now the matcher has it too
     reply = await visitor.ask("can I bring my dog into the store")
     assert reply["text"] != article["answer"]
 

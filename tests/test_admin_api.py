@@ -62,6 +62,7 @@ async def test_create_edit_search_history_restore(hub: Running) -> None:
     admin = await admin_headers(hub)
     created = await _json(await hub.client.post("/api/v1/articles", json={
         **ARTICLE, "sms_answer": "Seeds.", "status": "draft"}, headers=admin), 201)
+    await hub.settle()  # the write answered once committed; now the matcher has it too
     assert created["sms_answer"] == "Seeds." and created["status"] == "draft"
     aid = created["id"]
     visitor = await hub.visitor()
@@ -69,6 +70,7 @@ async def test_create_edit_search_history_restore(hub: Running) -> None:
 
     await _json(await hub.client.patch(f"/api/v1/articles/{aid}",
                                        json={"status": "published"}, headers=admin))
+    await hub.settle()  # the write answered once committed; now the matcher has it too
     reply = await visitor.ask("what do parrots eat")
     assert reply["article_id"] == aid
     assert reply["text"] == "Seeds and fruit, friend."  # no name: the fallback text
@@ -85,6 +87,7 @@ async def test_create_edit_search_history_restore(hub: Running) -> None:
         f"/api/v1/articles/{aid}/restore", json={"revision_id": history[1]["id"]},
         headers=admin))
     assert restored["status"] == "draft"
+    await hub.settle()  # the write answered once committed; now the matcher has it too
     assert (await visitor.ask("what do parrots eat"))["article_id"] != aid
 
     await _json(await hub.client.delete(f"/api/v1/articles/{aid}", headers=admin))
@@ -156,6 +159,7 @@ async def test_fallbacks_and_unhelpful_answers_are_logged_grouped_and_resolved(
     groups = (await _json(await hub.client.get("/api/v1/kb/unanswered",
                                                headers=admin)))["groups"]
     assert all("juggle" not in g["text"].lower() for g in groups)
+    await hub.settle()  # the write answered once committed; now the matcher has it too
     visitor = await hub.visitor()
     assert (await visitor.ask("can you juggle flaming torches"))["article_id"] == target.id
     dismissed = await _json(await hub.client.post(
@@ -238,6 +242,7 @@ async def test_sms_variant_and_contact_fields(hub: Running) -> None:
         "title": "Parrot care", "questions": ["what do parrots eat"],
         "answer": "Hi {{first_name}}! Seeds, fruit and greens; see our full guide.",
         "sms_answer": "{{name}}: seeds and fruit."}, headers=admin)
+    await hub.settle()  # the write answered once committed; now the matcher has it too
     await hub.hub.pipeline.receive(InboundMessage("sms", "+15550001", "what do parrots eat",
                                                   display_name="Ann Lee"))
     await hub.hub.pipeline.receive(InboundMessage("telegram", "42", "what do parrots eat",

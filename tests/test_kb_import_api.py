@@ -94,6 +94,7 @@ async def test_an_imported_article_answers_the_next_message(hub: Running, fmt: s
     assert body["imported"] == 2
     assert [a["title"] for a in body["articles"]] == ["Alpaca grooming", "Llama treats"]
     assert len(await hub.hub.store.list_articles()) == before + 2
+    await hub.settle()  # the write answered once committed; now the matcher has it too
 
     match = await _match(hub, admin, "how should I groom an alpaca")
     assert match["outcome"] == "answer"

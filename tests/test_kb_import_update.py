@@ -266,6 +266,7 @@ async def test_an_update_import_through_the_api_answers_the_next_message(hub: Ru
     assert (body["mode"], body["imported"], body["added"], body["updated"],
             body["unchanged"]) == ("update", len(before), 0, 1, len(before) - 1)
     assert {"id": shipping.id, "title": shipping.title, "action": "updated"} in body["articles"]
+    await hub.settle()  # the write answered once committed; now the matcher has it too
 
     after = await store.list_articles()
     assert [a.id for a in after] == [a.id for a in before]

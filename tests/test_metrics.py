@@ -69,7 +69,8 @@ async def test_counters_histograms_and_gauges_follow_the_hub(
     await hub.settle()
 
     async with asyncio.timeout(5):  # the gauges catch up within a refresh
-        while value(after := await scrape(hub), "supporthub_conversations", state="queued") != 1:
+        while (value(after := await scrape(hub), "supporthub_conversations", state="queued"),
+               value(after, "supporthub_outbox_items", status="sent")) != (1, 5):
             await asyncio.sleep(0.05)
 
     def delta(name: str, **labels: str) -> float:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import HubFactory, Running
+from fakes import Failure
 from fakes import slack as sl
 from fakes.agent import dead_letters, take_over_and_reply, thread
 from fakes.slack import FakeSlack
@@ -66,8 +67,34 @@ async def test_a_direct_message_faq_is_answered_in_the_dm(hub: Running, fake: Fa
     assert posted.params["channel"] == "U0JANE" and not posted.params.get("thread_ts")
     assert "*3-5 business days*" in section_text(posted.params)
     assert "3-5 business days" in posted.params["text"]  # the notification fallback
+    assert await contact_name(hub, "U0JANE") == "Jane"  # looked up after the ack
+
+
+async def contact_name(running: Running, recipient: str, expected: str | None = "Jane",
+                       timeout: float = 8.0) -> str | None:
+    """The contact's name once it is ``expected`` (bounded wait: it is set after the ack)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            conversation = await running.hub.store.find_conversation("slack", recipient)
+            name = conversation.contact_name if conversation is not None else None
+            if name == expected:
+                return name
+            await asyncio.sleep(0.02)
+
+
+async def test_a_new_user_is_acknowledged_before_their_name_is_looked_up(
+    hub: Running, fake: FakeSlack,
+) -> None:
+    # users.info answers only after 3 s: the 200 must not wait for it
+    fake.fail_next("users.info", Failure(200, {"ok": True, "user": {
+        "id": "U0JANE", "name": "jane", "profile": {"display_name": "Jane"}}}, stall=3.0))
+    assert await post_event(hub, sl.dm("how long does shipping take?")) == 200
     conversation = await hub.hub.store.find_conversation("slack", "U0JANE")
-    assert conversation is not None and conversation.contact_name == "Jane"
+    assert conversation is not None and conversation.contact_name is None  # committed, unnamed
+    [posted] = await fake.wait_for("chat.postMessage")  # answered without waiting either
+    assert "3-5 business days" in posted.params["text"]
+    assert await contact_name(hub, "U0JANE") == "Jane"  # and then the name follows
+    assert len(fake.calls_to("users.info")) == 1
 
 
 async def test_a_mention_is_answered_in_its_thread_and_the_thread_continues(
