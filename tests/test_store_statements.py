@@ -56,8 +56,9 @@ SHARED = all_statements(rules_users, rules_kb, rules_contacts, rules_conversatio
 SQLITE_ONLY = all_statements(sqlite)
 
 
-def _arity(sql: Sql) -> int:
-    return max((int(n) for n in re.findall(r"\$(\d+)", sql.text)), default=0)
+def _arity(text: str) -> int:
+    """How many parameters a statement in either engine's spelling takes."""
+    return max((int(n) for n in re.findall(r"[$?](\d+)", text)), default=0)
 
 
 def test_the_statements_are_enumerated() -> None:
@@ -77,7 +78,7 @@ async def test_every_statement_compiles_on_sqlite(tmp_path: Any) -> None:
         if sql.sqlite is None:
             continue  # a lock only PostgreSQL takes
         try:
-            conn.execute(f"EXPLAIN {sql.sqlite}", [None] * _arity(sql)).fetchall()
+            conn.execute(f"EXPLAIN {sql.sqlite}", [None] * _arity(sql.sqlite)).fetchall()
         except sqlite3.Error as exc:
             failures.append(f"{sql.text}: {exc}")
     conn.close()
@@ -126,7 +127,7 @@ async def test_the_hot_lookups_use_their_indexes_on_sqlite(lookup: str, tmp_path
     _configure(conn)
     assert sql.sqlite is not None
     plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql.sqlite}",
-                                           [1] * _arity(sql))]
+                                           [1] * _arity(sql.sqlite))]
     conn.close()
     assert any(re.search(rf"\b(SEARCH|SCAN) \w+ USING (COVERING )?INDEX {index}\b", step)
                for step in plan), plan

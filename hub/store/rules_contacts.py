@@ -46,7 +46,7 @@ RETURNING_CONVERSATION = (
 THREAD = Sql(f"SELECT id FROM conversations WHERE contact_id = $1 {THREAD_ORDER} LIMIT 1")
 NEW_CONVERSATION = Sql(
     "INSERT INTO conversations (contact_id, state, channel, fallback_streak, created_at,"
-    " updated_at) VALUES ($1, 'bot', $2, 0, now(), now()) RETURNING id")
+    " updated_at) VALUES ($1, 'bot', $2, 0, {now}, {now}) RETURNING id")
 CONTACT = Sql("SELECT * FROM contacts WHERE id = $1")
 CONTACT_LOCKED = Sql("SELECT * FROM contacts WHERE id = $1 {lock}")
 LOCK_CONTACTS = Sql("SELECT 1 FROM contacts WHERE id {ids $1} ORDER BY id {lock}",
@@ -57,13 +57,13 @@ CONTACT_CONVERSATIONS = Sql("SELECT id FROM conversations WHERE contact_id = $1 
 IDENTITY_OWNER = Sql("SELECT contact_id FROM identities WHERE channel = $1 AND external_id = $2")
 NEW_IDENTITY = Sql(
     "INSERT INTO identities (contact_id, channel, external_id, reachable, opted_out,"
-    " created_at) VALUES ($1, $2, $3, {true}, {false}, now())")
+    " created_at) VALUES ($1, $2, $3, {true}, {false}, {now})")
 MOVE_MESSAGES = Sql("UPDATE messages SET conversation_id = $1 WHERE conversation_id = $2")
 MOVE_OUTBOX = Sql("UPDATE outbox SET conversation_id = $1 WHERE conversation_id = $2")
 DROP_READ_MARKS = Sql("DELETE FROM conversation_reads WHERE conversation_id = $1")
 DROP_CONVERSATION = Sql("DELETE FROM conversations WHERE id = $1")
 TAKE_FOLDED = Sql(
-    "UPDATE conversations SET channel = $1, updated_at = now(),"
+    "UPDATE conversations SET channel = $1, updated_at = {now},"
     " last_message_text = COALESCE($2, last_message_text),"
     " state = CASE WHEN state = 'resolved' THEN 'bot' ELSE state END WHERE id = $3")
 MOVE_CONVERSATIONS = Sql("UPDATE conversations SET contact_id = $1 WHERE contact_id = $2")
@@ -74,7 +74,7 @@ ABSORB_FIELDS = Sql(
 MARK_MERGED = Sql("UPDATE contacts SET merged_into = $1 WHERE id = $2")
 
 NEW_LINK_CODE = Sql("INSERT INTO link_codes (code_hash, contact_id, channel, expires_at,"
-                    " created_at) VALUES ($1, $2, $3, $4, now())")
+                    " created_at) VALUES ($1, $2, $3, $4, {now})")
 LINK_CODE = Sql("SELECT * FROM link_codes WHERE code_hash = $1 {lock}")
 USE_LINK_CODE = Sql("UPDATE link_codes SET used_by = $1 WHERE code_hash = $2")
 UPDATE_CONTACT = Sql(
@@ -83,7 +83,7 @@ UPDATE_CONTACT = Sql(
 IDENTITY_IDS = Sql("SELECT id FROM identities WHERE contact_id = $1")
 CONVERSATION_IDS = Sql("SELECT id FROM conversations WHERE contact_id = $1")
 NEW_MERGE = Sql("INSERT INTO merges (survivor_id, other_id, snapshot, created_at)"
-                " VALUES ($1, $2, $3, now()) RETURNING id")
+                " VALUES ($1, $2, $3, {now}) RETURNING id")
 MERGE = Sql("SELECT * FROM merges WHERE id = $1 {lock}")
 GIVE_BACK_IDENTITIES = Sql(
     "UPDATE identities SET contact_id = $1 WHERE id {ids $2} AND contact_id = $3")
@@ -91,7 +91,7 @@ GIVE_BACK_CONVERSATIONS = Sql(
     "UPDATE conversations SET contact_id = $1 WHERE id {ids $2} AND contact_id = $3")
 RESTORE_CONTACT = Sql("UPDATE contacts SET name = $1, email = $2, phone = $3, attributes = $4,"
                       " merged_into = NULL WHERE id = $5")
-UNDO_MERGE = Sql("UPDATE merges SET undone_at = now() WHERE id = $1")
+UNDO_MERGE = Sql("UPDATE merges SET undone_at = {now} WHERE id = $1")
 SEARCH = Sql(
     "SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id"
     " WHERE EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id"

@@ -78,7 +78,7 @@ NAME_CONTACT = Sql("UPDATE contacts SET name = $1 WHERE id = $2 AND name IS NULL
 PHONE_TWIN = Sql("SELECT contact_id FROM identities WHERE channel IN ($1, $2)"
                  " AND channel <> $3 AND external_id = $4 ORDER BY id LIMIT 1")
 NEW_CONTACT = Sql(
-    "INSERT INTO contacts (name, attributes, created_at) VALUES ($1, '{}', now()) RETURNING id")
+    "INSERT INTO contacts (name, attributes, created_at) VALUES ($1, '{}', {now}) RETURNING id")
 # a new message comes back as message_from_row reads it (no second statement to read it)
 _RETURNING_MESSAGE = ("RETURNING id, conversation_id, author, channel, text, created_at,"
                       " direction, platform_message_id, suggestions, agent_id, article_id,"
@@ -87,15 +87,15 @@ _RETURNING_MESSAGE = ("RETURNING id, conversation_id, author, channel, text, cre
 INSERT_ANSWER = Sql(
     "INSERT INTO messages (conversation_id, direction, author, channel, text,"
     " platform_message_id, private, handled, created_at) VALUES ($1, 'in', 'customer', $2, $3,"
-    f" $4, {{false}}, {{true}}, now()) {_RETURNING_MESSAGE}, NULL AS agent_name")
+    f" $4, {{false}}, {{true}}, {{now}}) {_RETURNING_MESSAGE}, NULL AS agent_name")
 INSERT_INBOUND = Sql(
     "INSERT INTO messages (conversation_id, direction, author, channel, text,"
     " platform_message_id, article_id, private, handled, extras, route_pid, route_since,"
     " created_at) VALUES ($1, 'in', 'customer', $2, $3, $4, $5, {false}, {false}, $6, $7, $8,"
-    f" now()) {_RETURNING_MESSAGE}, NULL AS agent_name")
+    f" {{now}}) {_RETURNING_MESSAGE}, NULL AS agent_name")
 # a resolved conversation is reopened for the bot
 TOUCH_INBOUND = Sql(
-    "UPDATE conversations SET channel = $1, updated_at = now(), last_message_text = $2,"
+    "UPDATE conversations SET channel = $1, updated_at = {now}, last_message_text = $2,"
     " fallback_streak = CASE WHEN state = 'resolved' THEN 0 ELSE fallback_streak END,"
     " cycle = CASE WHEN cycle = 0 OR state = 'resolved' THEN cycle + 1 ELSE cycle END,"
     " state = CASE WHEN state = 'resolved' THEN 'bot' ELSE state END WHERE id = $3"
@@ -129,7 +129,7 @@ MARK_HANDLED = Sql("UPDATE messages SET handled = {true} WHERE id = $1 AND handl
 INSERT_REPLY = Sql(
     "INSERT INTO messages (conversation_id, direction, author, channel, text, suggestions,"
     " agent_id, article_id, private, extras, handled, created_at)"
-    " VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, $8, $9, {true}, now())"
+    " VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, $8, $9, {true}, {now})"
     f" {_RETURNING_MESSAGE}, (SELECT name FROM users WHERE id = $6) AS agent_name")
 RECIPIENT = Sql("SELECT external_id FROM identities WHERE contact_id = $1 AND channel = $2"
                 " ORDER BY id DESC LIMIT 1")
@@ -137,9 +137,9 @@ RECIPIENT = Sql("SELECT external_id FROM identities WHERE contact_id = $1 AND ch
 INSERT_OUTBOX = Sql(
     "INSERT INTO outbox (message_id, conversation_id, channel, recipient, status, attempts,"
     " next_attempt_at, created_at, sent_at) VALUES ($1, $2, $3, $4,"
-    " CASE WHEN $5 THEN 'sent' ELSE 'pending' END, 0, 0, now(), CASE WHEN $5 THEN now() END)")
+    " CASE WHEN $5 THEN 'sent' ELSE 'pending' END, 0, 0, {now}, CASE WHEN $5 THEN {now} END)")
 UPDATE_TURN = Sql(
-    "UPDATE conversations SET state = $1, assigned_agent_id = $2, updated_at = now(),"
+    "UPDATE conversations SET state = $1, assigned_agent_id = $2, updated_at = {now},"
     " fallback_streak = $3, last_message_text = COALESCE($4, last_message_text) WHERE id = $5"
     f" {RETURNING_CONVERSATION}")
 IDENTITY_STATUS = Sql("SELECT contact_id, reachable, opted_out FROM identities"
@@ -149,7 +149,7 @@ SET_IDENTITY_STATUS = Sql(
     " opted_out = COALESCE($2, opted_out) WHERE channel = $3 AND external_id = $4")
 
 OUTBOX_SENT = Sql(
-    "UPDATE outbox SET status = 'sent', sent_at = now(), platform_message_id = $1,"
+    "UPDATE outbox SET status = 'sent', sent_at = {now}, platform_message_id = $1,"
     " locked_until = NULL, last_error = NULL WHERE id = $2")
 OUTBOX_DEAD = Sql(
     "UPDATE outbox SET status = 'dead', last_error = $1, locked_until = NULL WHERE id = $2")

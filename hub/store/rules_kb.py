@@ -37,27 +37,27 @@ LOCK_FILL_EMPTY = Sql("SELECT pg_advisory_xact_lock(hashtext("
 # so SQLite counts past every id the history has seen.
 INSERT_ARTICLE = Sql(
     f"INSERT INTO articles ({_COLUMNS}, created_at, updated_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, now(), now()) RETURNING *",
+    " VALUES ($1, $2, $3, $4, $5, $6, {now}, {now}) RETURNING *",
     sqlite_fork=f"INSERT INTO articles (id, {_COLUMNS}, created_at, updated_at)"
     " VALUES (max(coalesce((SELECT max(id) FROM articles), 0),"
     " coalesce((SELECT max(article_id) FROM article_revisions), 0)) + 1,"
-    " $1, $2, $3, $4, $5, $6, now(), now()) RETURNING *")
+    " $1, $2, $3, $4, $5, $6, {now}, {now}) RETURNING *")
 UPDATE_ARTICLE = Sql(
     "UPDATE articles SET title = $1, questions = $2, answer = $3, tags = $4, status = $5,"
-    " sms_answer = $6, updated_at = now() WHERE id = $7 RETURNING *")
+    " sms_answer = $6, updated_at = {now} WHERE id = $7 RETURNING *")
 # an import's update writes nothing when the row already is so ("unchanged")
 UPDATE_CHANGED_ARTICLE = Sql(
     "UPDATE articles SET title = $1, questions = $2, answer = $3, tags = $4, status = $5,"
-    " sms_answer = $6, updated_at = now() WHERE id = $7"
+    " sms_answer = $6, updated_at = {now} WHERE id = $7"
     f" AND ({_COLUMNS}) {{distinct}} ($1, $2, $3, $4, $5, $6) RETURNING *")
 INSERT_ARTICLE_WITH_ID = Sql(
     f"INSERT INTO articles (id, {_COLUMNS}, created_at, updated_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now()) RETURNING *")
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, {now}, {now}) RETURNING *")
 DELETE_ARTICLE = Sql("DELETE FROM articles WHERE id = $1")
 # a snapshot of the article's current row (for "delete": as it was right before)
 WRITE_REVISION = Sql(
     f"INSERT INTO article_revisions (article_id, action, {_COLUMNS}, created_at, author_id,"
-    f" author_name, author_email) SELECT id, $1, {_COLUMNS}, now(), $3, $4, $5"
+    f" author_name, author_email) SELECT id, $1, {_COLUMNS}, {{now}}, $3, $4, $5"
     " FROM articles WHERE id = $2")
 HISTORY = Sql(f"SELECT {REVISION_COLUMNS} FROM article_revisions WHERE article_id = $1"
               " ORDER BY revision_id DESC")
@@ -65,7 +65,7 @@ REVISION = Sql(f"SELECT {_COLUMNS} FROM article_revisions WHERE id = $1 AND arti
 
 INSERT_UNANSWERED = Sql(
     "INSERT INTO unanswered (text, kind, conversation_id, message_id, article_id, dismissed,"
-    " created_at) VALUES ($1, $2, $3, $4, $5, {false}, now()) RETURNING *")
+    " created_at) VALUES ($1, $2, $3, $4, $5, {false}, {now}) RETURNING *")
 OPEN_UNANSWERED = Sql(
     "SELECT * FROM unanswered WHERE dismissed = {false} ORDER BY id DESC LIMIT $1")
 DISMISS_UNANSWERED = Sql(

@@ -25,7 +25,7 @@ ADD_META = Sql("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) 
 
 INSERT_USER = Sql(
     "INSERT INTO users (email, name, role, password_hash, active, created_at)"
-    " VALUES ($1, $2, $3, $4, {true}, now()) RETURNING *")
+    " VALUES ($1, $2, $3, $4, {true}, {now}) RETURNING *")
 SET_PASSWORD = Sql("UPDATE users SET password_hash = $1 WHERE email = $2 RETURNING *")
 USER_BY_ID = Sql("SELECT * FROM users WHERE id = $1")
 USER_BY_EMAIL = Sql("SELECT * FROM users WHERE email = $1")
@@ -35,7 +35,7 @@ UPDATE_USER = Sql(
     " active = COALESCE($3, active), status = COALESCE($4, status) WHERE id = $5 RETURNING *")
 END_USER_SESSIONS = Sql("DELETE FROM sessions WHERE user_id = $1")
 INSERT_SESSION = Sql("INSERT INTO sessions (token_hash, user_id, created_at, expires_at)"
-                     " VALUES ($1, $2, now(), $3)")
+                     " VALUES ($1, $2, {now}, $3)")
 SESSION_USER = Sql(
     "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id"
     " WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = {true}")
@@ -47,7 +47,7 @@ OPEN_COUNTS = Sql(
 
 ALL_CANNED = Sql("SELECT * FROM canned_responses ORDER BY shortcut")
 INSERT_CANNED = Sql("INSERT INTO canned_responses (shortcut, text, created_at)"
-                    " VALUES ($1, $2, now()) RETURNING id")
+                    " VALUES ($1, $2, {now}) RETURNING id")
 UPDATE_CANNED = Sql("UPDATE canned_responses SET shortcut = $1, text = $2 WHERE id = $3"
                     " RETURNING id")
 DELETE_CANNED = Sql("DELETE FROM canned_responses WHERE id = $1")

@@ -24,10 +24,13 @@ marker                        PostgreSQL                  SQLite
 ``{lock}``, ``{lock X}``      ``FOR UPDATE``, ``FOR X``   nothing: one writer at a time
 ``{least}`` / ``{greatest}``  ``LEAST`` / ``GREATEST``    ``min`` / ``max``
 ``{distinct}`` (row values)   ``IS DISTINCT FROM``        ``IS NOT``
+``{now}``                     ``now()``                   the time, a parameter (below)
 ============================  ==========================  ==============================
 
-``now()`` needs no marker: SQLite connections get a ``now()`` function that returns the
-ISO-8601 UTC text its timestamp columns hold (PostgreSQL's is the transaction's start).
+``{now}`` is ``now()`` on PostgreSQL (the transaction's start) and, on SQLite, one more
+parameter the driver appends: the ISO-8601 UTC text its timestamp columns hold, taken in
+Python before the statement runs (a SQLite function calling back into Python would need the
+GIL in the middle of a statement, and wait for the event loop's thread to let it go).
 A statement that only serialises processes (an advisory lock, locking rows it does not read)
 is ``Sql(..., lock_only=True)``: SQLite skips it, its single writer serialises already.
 """
@@ -64,13 +67,16 @@ _COMMON = {"{least}": ("LEAST", "min"), "{greatest}": ("GREATEST", "max"),
 
 def _postgres(text: str) -> str:
     text = _IDS.sub(r"= ANY($\1::bigint[])", text)
-    text = _LOCK.sub(lambda m: f" FOR {m.group(1) or 'UPDATE'}", text)
+    text = _LOCK.sub(lambda m: f" FOR {m.group(1) or 'UPDATE'}", text).replace("{now}", "now()")
     for marker, (pg, _) in _COMMON.items():
         text = text.replace(marker, pg)
     return text
 
 
 def _sqlite(text: str) -> str:
+    # the time is one more parameter, which the driver appends (see Sql.now)
+    last = max((int(n) for n in _PLACEHOLDER.findall(text)), default=0)
+    text = text.replace("{now}", f"${last + 1}")
     text = _IDS.sub(r"IN (SELECT value FROM json_each($\1))", text)
     text = _LOCK.sub("", text)
     for marker, (_, lite) in _COMMON.items():
@@ -82,10 +88,11 @@ class Sql:
     """One statement, in both engines' spelling (translated once, when the constant is made).
 
     ``lists``: the (0-based) parameters that are id lists, which SQLite receives as JSON.
+    ``now``: whether it says ``{now}``; SQLite then gets the time as one more parameter.
     ``sqlite_fork``: SQLite's own wording of a genuine fork (say where it is made, and why).
     """
 
-    __slots__ = ("lists", "postgres", "sqlite", "text")
+    __slots__ = ("adjust", "lists", "now", "postgres", "sqlite", "text")
 
     def __init__(self, text: str, *, lock_only: bool = False,
                  sqlite_fork: str | None = None) -> None:
@@ -94,6 +101,9 @@ class Sql:
         self.sqlite: str | None = None if lock_only else _sqlite(
             " ".join((sqlite_fork or text).split()))
         self.lists = tuple(int(n) - 1 for n in _IDS.findall(self.text))
+        self.now = "{now}" in self.text
+        # whether SQLite's driver has more to do than run it as it is
+        self.adjust = self.sqlite is None or bool(self.lists) or self.now
 
     def __repr__(self) -> str:
         return f"Sql({self.text!r})"

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hub.store.sql import Fetch, ForeignKeyViolation, Rule, Step, UniqueViolation
+from hub.store.sql import Fetch, ForeignKeyViolation, Rule, Sql, Step, UniqueViolation
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,8 @@ _MAX_BATCH = 512
 _CHECKPOINT_EVERY_SECONDS = 1.0
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
 def _configure(conn: sqlite3.Connection) -> None:
     conn.row_factory = sqlite3.Row
-    # the rules' now(): the ISO-8601 UTC text the timestamp columns hold (see sql.py)
-    conn.create_function("now", 0, _now)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
 
@@ -238,27 +232,36 @@ def _violation(exc: sqlite3.IntegrityError) -> BaseException:
     return exc
 
 
+def _adjusted(sql: Sql, params: tuple[Any, ...], stamp: str) -> tuple[Any, ...]:
+    if sql.lists:  # id lists go to SQLite's json_each as JSON
+        params = tuple(json.dumps(list(p)) if i in sql.lists else p
+                       for i, p in enumerate(params))
+    return (*params, stamp) if sql.now else params  # {now}: the time, the last parameter
+
+
 def drive(conn: sqlite3.Connection, rule: Rule[T], step: Step) -> T:
     """Run a started rule to its end on this connection (the writer's, inside the job's
-    SAVEPOINT, or a read-only one): a plain loop (on the hot path: kept lean)."""
-    execute, one, many = conn.execute, Fetch.ONE, Fetch.ALL
+    SAVEPOINT, or a read-only one): a plain loop, kept lean (it is the hot path). Every
+    ``{now}`` of one rule is the same time, as PostgreSQL's ``now()`` is the transaction's."""
+    execute, send, one, many = conn.execute, rule.send, Fetch.ONE, Fetch.ALL
+    stamp = ""
     while True:
         sql, params, fetch = step
         try:
-            if sql.sqlite is None:  # a lock only PostgreSQL needs
-                step = rule.send(None)
-                continue
-            if sql.lists:  # id lists go to SQLite's json_each as JSON
-                params = tuple(json.dumps(list(p)) if i in sql.lists else p
-                               for i, p in enumerate(params))
+            if sql.adjust:
+                if sql.sqlite is None:  # a lock only PostgreSQL needs
+                    step = send(None)
+                    continue
+                stamp = stamp or datetime.now(UTC).isoformat()
+                params = _adjusted(sql, params, stamp)
             try:
-                cursor = execute(sql.sqlite, params)
+                cursor = execute(sql.sqlite, params)  # type: ignore[arg-type]
                 result = (cursor.fetchone() if fetch is one else
                           cursor.fetchall() if fetch is many else cursor.rowcount)
             except sqlite3.IntegrityError as exc:
                 step = rule.throw(_violation(exc))
             else:
-                step = rule.send(result)
+                step = send(result)
         except StopIteration as stop:
             answer: T = stop.value
             return answer
