@@ -165,6 +165,7 @@ class OutboxItem:
     suggestions: tuple[Suggestion, ...]
     attempts: int
     agent_name: str | None = None
+    marks: tuple[str, ...] = ()  # "csat": the satisfaction survey (buttons where they exist)
 
 
 @dataclass(frozen=True, slots=True)

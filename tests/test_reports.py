@@ -290,3 +290,34 @@ async def test_no_survey_when_it_is_off(start_hub: HubFactory) -> None:
     await visitor.ask("5")  # a question like any other: the conversation reopens
     kinds = [e.kind for e in await hub.hub.store.conversation_events(visitor.conversation_id)]
     assert "csat_asked" not in kinds and kinds[-2:] == ["reopened", "fallback"]
+
+
+async def test_telegram_survey_buttons(world: dict[str, Any]) -> None:
+    hub: Running = world["hub"]
+    clock, ann, fake = world["clock"], world["ann"], world["fake"]
+    clock.set(0, 11)
+    await telegram(hub, "I want to talk to a human", 501)
+    conversation = await hub.hub.store.find_conversation("telegram", "501")
+    assert conversation is not None
+    await act(hub, ann, conversation.id, "claim")
+    await act(hub, ann, conversation.id, "resolve")
+    async with asyncio.timeout(10):
+        while not (surveys := [m for m in fake.sent() if m["chat_id"] == "501"
+                               and "How did we do?" in m["text"]]):
+            await asyncio.sleep(0.05)
+    [row] = surveys[0]["reply_markup"]["inline_keyboard"]
+    assert [b["text"] for b in row] == ["1", "2", "3", "4", "5"]
+    message = {"message_id": 7000, "date": 0, "chat": tg.private_chat(501), "from": tg.BOT,
+               "text": surveys[0]["text"], "reply_markup": surveys[0]["reply_markup"]}
+    clock.set(0, 11, 5)
+    resp = await hub.client.post(
+        "/webhooks/telegram", data=tg.json_body(tg.callback_update(message, row[3], 501)),
+        headers={"Content-Type": "application/json", SECRET_HEADER: SECRET})
+    assert resp.status == 200
+    await hub.settle()
+    events = await hub.hub.store.conversation_events(conversation.id)
+    ann_id = (await call(hub, "GET", "/api/v1/auth/me", ann))["user"]["id"]
+    assert [(e.kind, e.score, e.agent_id) for e in events if e.kind == "csat_answered"] == [
+        ("csat_answered", 4, ann_id)]
+    refreshed = await hub.hub.store.get_conversation(conversation.id)
+    assert refreshed is not None and refreshed.state.value == "resolved"

@@ -90,7 +90,7 @@ LEASE_DUE = Sql(
     " FROM due, messages m LEFT JOIN users u ON u.id = m.agent_id"
     " WHERE o.id = due.id AND m.id = o.message_id"
     " RETURNING o.id, o.message_id, o.conversation_id, o.channel, o.recipient,"
-    " o.attempts, o.next_attempt_at, m.text, m.suggestions, u.name AS agent_name")
+    " o.attempts, o.next_attempt_at, m.text, m.suggestions, m.extras, u.name AS agent_name")
 # routing claims: unrouted messages whose claiming session has ended (or none claimed)
 CLAIM_UNROUTED = Sql(
     "WITH orphaned AS ("

@@ -33,7 +33,7 @@ T = TypeVar("T")
 # the due, pending items, oldest due first (through the index outbox(status, next_attempt_at))
 DUE_OUTBOX = Sql(
     "SELECT o.id, o.message_id, o.conversation_id, o.channel, o.recipient, o.attempts,"
-    " m.text, m.suggestions, u.name AS agent_name"
+    " m.text, m.suggestions, m.extras, u.name AS agent_name"
     " FROM outbox o JOIN messages m ON m.id = o.message_id"
     " LEFT JOIN users u ON u.id = m.agent_id"
     " WHERE o.status = 'pending' AND o.next_attempt_at <= $1"
