@@ -29,6 +29,7 @@ from hub.events import EventBus
 from hub.outbox import OutboxWorker
 from hub.pipeline import Pipeline
 from hub.relay import make_relay
+from hub.reports_api import reports_routes
 from hub.store import Store, make_store
 from knowledge.admin import admin_routes
 from knowledge.matcher import Thresholds
@@ -65,8 +66,8 @@ def create_app(
     outbox = OutboxWorker(store, outputs, settings)
     pipeline = Pipeline(store, bus, knowledge, settings, outbox.wake, outputs)
     # the desk and the assigner write turns through the pipeline (handoff/desk.py TurnWriter)
-    hub = Hub(settings, store, bus, knowledge, pipeline, HandoffDesk(store, pipeline),
-              outbox, outputs)
+    desk = HandoffDesk(store, pipeline, settings.csat)
+    hub = Hub(settings, store, bus, knowledge, pipeline, desk, outbox, outputs)
     app[HUB] = hub
     figures = metrics.StoreFigures(
         lambda: _store_figures(store), settings.metrics_refresh_seconds,
@@ -84,6 +85,7 @@ def create_app(
     app.router.add_routes(console_routes())
     app.router.add_routes(contacts_routes())
     app.router.add_routes(admin_routes())
+    app.router.add_routes(reports_routes())
     app.router.add_get("/api/openapi.json", openapi.document)
     app.router.add_get("/", _index)
 

@@ -12,6 +12,7 @@ midnight at the end of the day); hours across midnight are two ranges.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from dataclasses import dataclass
@@ -41,14 +42,9 @@ class BusinessHours:
     week: tuple[tuple[Opening, ...], ...]  # Monday first, each day's openings in order
     holidays: frozenset[date] = frozenset()
 
-    def openings_on(self, day: date) -> list[tuple[datetime, datetime]]:
+    def openings_on(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """The instants (UTC) the hub opens and closes on this local date."""
-        if day in self.holidays:
-            return []
-        spans = []
-        for opening in self.week[day.weekday()]:
-            spans.append((self._instant(day, opening.start), self._instant(day, opening.end)))
-        return spans
+        return _openings(self, day)
 
     def _instant(self, day: date, minutes: int) -> datetime:
         local_day = day + timedelta(days=minutes // 1440)
@@ -57,17 +53,22 @@ class BusinessHours:
 
     def seconds_between(self, start: datetime, end: datetime) -> float:
         """Seconds of business hours in [start, end) (0 when end is not after start)."""
+        return self.seconds_between_epoch(start.timestamp(), end.timestamp())
+
+    def seconds_between_epoch(self, start: float, end: float) -> float:
+        """The same between two instants in seconds since the epoch (what reports hold)."""
         if end <= start:
             return 0.0
         total = 0.0
-        day = start.astimezone(self.zone).date() - timedelta(days=1)  # a span may start late
-        last = end.astimezone(self.zone).date()
+        day = datetime.fromtimestamp(start, self.zone).date()
+        last = datetime.fromtimestamp(end, self.zone).date()
+        one = timedelta(days=1)
         while day <= last:
-            for opens, closes in self.openings_on(day):
+            for opens, closes in _epoch_openings(self, day):
                 lo, hi = max(opens, start), min(closes, end)
                 if hi > lo:
-                    total += (hi - lo).total_seconds()
-            day += timedelta(days=1)
+                    total += hi - lo
+            day += one
         return total
 
     def is_open(self, at: datetime) -> bool:
@@ -91,6 +92,20 @@ class BusinessHours:
         at 09:00 (Europe/Berlin)``."""
         local = at.astimezone(self.zone)
         return f"{local:%A} {local.day} {local:%B} at {local:%H:%M} ({self.zone.key})"
+
+
+@functools.lru_cache(maxsize=8192)
+def _openings(hours: BusinessHours, day: date) -> tuple[tuple[datetime, datetime], ...]:
+    """(remembered: a report asks for the same days again and again)"""
+    if day in hours.holidays:
+        return ()
+    return tuple((hours._instant(day, o.start), hours._instant(day, o.end))
+                 for o in hours.week[day.weekday()])
+
+
+@functools.lru_cache(maxsize=8192)
+def _epoch_openings(hours: BusinessHours, day: date) -> tuple[tuple[float, float], ...]:
+    return tuple((opens.timestamp(), closes.timestamp()) for opens, closes in _openings(hours, day))
 
 
 def configured(spec: str, timezone: str, holidays: str) -> BusinessHours | None:

@@ -12,6 +12,17 @@ EVENT_KINDS = frozenset({"opened", "reopened", "queued", "claimed", "agent_reply
 
 
 @dataclass(frozen=True, slots=True)
+class NewEvent:
+    """What the caller of a turn says happened (a bot outcome, "didn't help", a survey sent);
+    the store adds the state changes (queued, claimed, released, resolved, first reply)."""
+
+    kind: str
+    article_id: int | None = None
+    score: int | None = None
+    agent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One thing that happened, as the store records it (``at``: seconds since the epoch)."""
 
@@ -23,6 +34,7 @@ class Event:
     agent_id: int | None = None
     article_id: int | None = None
     score: int | None = None
+    id: int = 0  # the store's order: of two events at one instant, the later has the larger
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +75,7 @@ class ArticleFigures:
     unhelpful: int  # answers followed by "didn't help" about the article in the cycle
     handoffs: int  # answers followed by a handoff in the cycle
     deflected: int  # answers followed by neither
+    title: str = ""
 
     @property
     def deflection_rate(self) -> float | None:

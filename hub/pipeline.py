@@ -30,12 +30,15 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
-from handoff import linking
+from handoff import linking, survey
 from handoff.intent import wants_human
-from hub import marks, metrics
+from hub import business_hours, marks, metrics
 from hub.config import Settings
+from hub.cycles import NewEvent
 from hub.events import ConversationChanged, EventBus, MessageCreated
 from hub.model import (
     Article,
@@ -106,18 +109,34 @@ class Pipeline:
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        self._hours = business_hours.configured(settings.business_hours, settings.timezone,
+                                                settings.holidays)
 
     # committing ------------------------------------------------------------
     async def receive(self, inbound: InboundMessage) -> Ingested:
         """Commit an inbound message; routing follows in the background."""
-        ingested = await self._store.ingest(inbound)
+        window = 0.0
+        if self._settings.csat:  # a bare 1–5 may answer a pending survey (the store decides)
+            window = float(self._settings.csat_window)
+            if inbound.csat_score is None and inbound.choice_article_id is None:
+                inbound = replace(inbound, csat_score=survey.rating(inbound.text))
+        elif inbound.csat_score is not None:
+            inbound = replace(inbound, csat_score=None)
+        ingested = await self._store.ingest(inbound, csat_window=window)
         if not ingested.duplicate:
             metrics.MESSAGES_RECEIVED.labels(inbound.channel).inc()
             self._bus.publish(MessageCreated(ingested.message))
             self._bus.publish(ConversationChanged(ingested.conversation))
-        if not ingested.handled:
+        if ingested.csat_score is not None and not ingested.duplicate:
+            metrics.CSAT_ANSWERS.labels(str(ingested.csat_score)).inc()
+            self._spawn(self._thank(ingested.conversation.id))
+        elif not ingested.handled:
             self._start_routing(ingested.message)
         return ingested
+
+    async def _thank(self, conversation_id: int) -> None:
+        await self.commit(conversation_id, [NewMessage(Author.BOT, survey.THANKS_TEXT)],
+                          expect=frozenset({ConversationState.RESOLVED}))
 
     def _start_routing(self, message: Message) -> None:
         """Route ``message`` in the background, unless this process is routing it already
@@ -261,7 +280,8 @@ class Pipeline:
         if wants_human(marked.text):
             metrics.HANDOFFS.labels("asked").inc()
             await self.commit(
-                conversation.id, [NewMessage(Author.BOT, HANDOFF_TEXT)], handled=message.id,
+                conversation.id, [NewMessage(Author.BOT, self._handoff_text(HANDOFF_TEXT))],
+                handled=message.id,
                 new_state=ConversationState.QUEUED, expect=BOT_STATES, fallback_streak=0,
             )
             return
@@ -273,7 +293,9 @@ class Pipeline:
                     await self._store.log_unanswered(found.entry())
                 await self.commit(conversation.id,
                                   [feedback.unhelpful_reply(self._knowledge, found)],
-                                  handled=message.id, expect=BOT_STATES, fallback_streak=0)
+                                  handled=message.id, expect=BOT_STATES, fallback_streak=0,
+                                  events=[NewEvent("unhelpful", article_id=found.article_id
+                                                   if found is not None else None)])
                 return
         if message.article_id is not None:  # a pressed suggestion button
             await self._answer_choice(conversation, message, message.article_id)
@@ -290,8 +312,9 @@ class Pipeline:
             metrics.BOT_OUTCOMES.labels("answer").inc()
             text = await self._answer_text(message, conversation, article)
             reply = NewMessage(Author.BOT, text, article_id=article.id)
+        outcome = [] if article is None else [NewEvent("answer", article_id=article.id)]
         await self.commit(conversation.id, [reply], handled=message.id, expect=BOT_STATES,
-                          fallback_streak=0)
+                          fallback_streak=0, events=outcome)
 
     async def _answer_by_match(
         self, conversation: Conversation, message: Message, text: str
@@ -307,6 +330,7 @@ class Pipeline:
                     [NewMessage(Author.BOT, await self._answer_text(message, conversation, article),
                                 article_id=article.id)],
                     handled=message.id, expect=BOT_STATES, fallback_streak=0,
+                    events=[NewEvent("answer", article_id=article.id)],
                 )
                 return
         if result.outcome in ("answer", "suggest") and result.matches:
@@ -315,6 +339,7 @@ class Pipeline:
             await self.commit(
                 conversation.id, [NewMessage(Author.BOT, SUGGEST_TEXT, suggestions=suggestions)],
                 handled=message.id, expect=BOT_STATES, fallback_streak=0,
+                events=[NewEvent("suggest")],
             )
             return
         metrics.BOT_OUTCOMES.labels("fallback").inc()
@@ -324,15 +349,27 @@ class Pipeline:
         if streak >= self._settings.fallbacks_before_handoff:
             metrics.HANDOFFS.labels("fallbacks").inc()
             await self.commit(
-                conversation.id, [NewMessage(Author.BOT, HANDOFF_AFTER_FALLBACKS_TEXT)],
+                conversation.id,
+                [NewMessage(Author.BOT, self._handoff_text(HANDOFF_AFTER_FALLBACKS_TEXT))],
                 handled=message.id, new_state=ConversationState.QUEUED, expect=BOT_STATES,
-                fallback_streak=0,
+                fallback_streak=0, events=[NewEvent("fallback")],
             )
         else:
             await self.commit(
                 conversation.id, [NewMessage(Author.BOT, FALLBACK_TEXT)], handled=message.id,
-                expect=BOT_STATES, fallback_streak=streak,
+                expect=BOT_STATES, fallback_streak=streak, events=[NewEvent("fallback")],
             )
+
+    def _handoff_text(self, text: str) -> str:
+        """The handoff message; outside business hours it says when a person will answer."""
+        if self._hours is None:
+            return text
+        now = datetime.fromtimestamp(self._store.clock(), UTC)
+        opening = self._hours.next_opening(now)
+        if opening is None or opening == now:
+            return text
+        return (f"{text} Our team is away right now: a person will answer from"
+                f" {self._hours.describe(opening)}.")
 
     async def _answer_text(
         self, message: Message, conversation: Conversation, article: Article
@@ -354,8 +391,10 @@ class Pipeline:
         agent_id: int | None = None,
         require_agent_id: int | None = None,
         fallback_streak: int | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> Turn:
-        """Write a turn, then tell the live views and wake the outbox.
+        """Write a turn (with ``events``, for the reports), then tell the live views and wake
+        the outbox.
 
         Replies to a channel whose delivery is the store (the web chat) are delivered by
         this commit and the live push: their outbox rows are written as sent, and the
@@ -365,7 +404,7 @@ class Pipeline:
         turn = await self._store.record_turn(
             conversation_id, replies, handled_message_id=handled, new_state=new_state,
             expect_states=expect, agent_id=agent_id, require_agent_id=require_agent_id,
-            fallback_streak=fallback_streak, delivered_by_store=by_store,
+            fallback_streak=fallback_streak, delivered_by_store=by_store, events=events,
         )
         if turn.applied:
             for message in turn.messages:

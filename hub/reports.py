@@ -20,6 +20,7 @@ hold the two to each other); everything after that is here.
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections.abc import Callable, Iterable, Sequence
@@ -49,7 +50,7 @@ def p90(values: Sequence[float]) -> float | None:
 def fold_cycles(events: Iterable[Event]) -> list[Cycle]:
     """The cycles the events describe (the definition the store's SQL follows)."""
     by_cycle: dict[tuple[int, int], list[Event]] = {}
-    for event in sorted(events, key=lambda e: (e.at, e.conversation_id)):
+    for event in sorted(events, key=lambda e: (e.at, e.id)):
         by_cycle.setdefault((event.conversation_id, event.cycle), []).append(event)
     cycles = []
     for (conversation_id, number), items in sorted(by_cycle.items()):
@@ -78,7 +79,7 @@ def fold_articles(events: Iterable[Event]) -> list[ArticleFigures]:
     """Per article: direct answers and what followed them in their cycle (the definition
     the store's SQL follows), the most failing first."""
     by_cycle: dict[tuple[int, int], list[Event]] = {}
-    for event in sorted(events, key=lambda e: e.at):
+    for event in sorted(events, key=lambda e: (e.at, e.id)):
         by_cycle.setdefault((event.conversation_id, event.cycle), []).append(event)
     counts: dict[int, list[int]] = {}
     for items in by_cycle.values():
@@ -94,7 +95,8 @@ def fold_articles(events: Iterable[Event]) -> list[ArticleFigures]:
             row[1] += unhelpful
             row[2] += handoff
             row[3] += not (unhelpful or handoff)
-    return sort_articles(ArticleFigures(a, *row) for a, row in counts.items())
+    return sort_articles(ArticleFigures(a, row[0], row[1], row[2], row[3])
+                         for a, row in counts.items())
 
 
 def sort_articles(rows: Iterable[ArticleFigures]) -> list[ArticleFigures]:
@@ -105,20 +107,43 @@ def sort_articles(rows: Iterable[ArticleFigures]) -> list[ArticleFigures]:
 
 # the summary ---------------------------------------------------------------------------
 Durations = Callable[[Cycle], tuple[float, float] | None]  # (start, end) of a duration
+Business = Callable[[float, float], float]  # business seconds between two instants
+
+
+def business_seconds(hours: BusinessHours | None) -> Business | None:
+    """Business seconds between instants (seconds since the epoch), remembered: a summary
+    asks for each cycle's durations overall, by channel and by agent."""
+    if hours is None:
+        return None
+    known: dict[tuple[float, float], float] = {}
+
+    def between(start: float, end: float) -> float:
+        found = known.get((start, end))
+        if found is None:
+            found = known[start, end] = hours.seconds_between_epoch(start, end)
+        return found
+
+    return between
+
+
+def _spread(values: list[float]) -> tuple[float | None, float | None]:
+    """(median, p90), sorting once."""
+    if not values:
+        return None, None
+    values.sort()
+    n = len(values)
+    middle = values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+    return middle, values[math.ceil(0.9 * n) - 1]
 
 
 def _durations(cycles: Sequence[Cycle], span: Durations,
-               hours: BusinessHours | None) -> dict[str, Any]:
+               business: Business | None) -> dict[str, Any]:
     spans = [s for s in (span(c) for c in cycles) if s is not None]
-    calendar = [end - start for start, end in spans]
-    figures: dict[str, Any] = {"count": len(spans), "median_s": median(calendar),
-                               "p90_s": p90(calendar)}
-    if hours is not None:
-        business = [hours.seconds_between(_instant(start), _instant(end)) for start, end in spans]
-        figures.update(median_business_s=median(business), p90_business_s=p90(business))
-    else:
-        figures.update(median_business_s=None, p90_business_s=None)
-    return figures
+    calendar = _spread([end - start for start, end in spans])
+    inside = _spread([business(start, end) for start, end in spans]) if business \
+        else (None, None)
+    return {"count": len(spans), "median_s": calendar[0], "p90_s": calendar[1],
+            "median_business_s": inside[0], "p90_business_s": inside[1]}
 
 
 def _first_response(c: Cycle) -> tuple[float, float] | None:
@@ -142,11 +167,16 @@ def csat_figures(cycles: Sequence[Cycle]) -> dict[str, Any]:
             "satisfied_rate": rate(sum(s >= 4 for s in scores), len(scores))}
 
 
-def figures(cycles: Sequence[Cycle], hours: BusinessHours | None) -> dict[str, Any]:
+def figures(cycles: Sequence[Cycle], business: Business | None) -> dict[str, Any]:
     """The summary's figures over these cycles."""
-    handoffs = sum(c.queued is not None for c in cycles)
-    bot_handled = sum(c.bot_handled for c in cycles)
-    contained = sum(c.contained for c in cycles)
+    handoffs = bot_handled = contained = reopened = 0
+    for c in cycles:
+        if c.queued is not None:
+            handoffs += 1
+        elif c.bot_handled:
+            contained += 1
+        bot_handled += c.bot_handled
+        reopened += c.reopened
     return {
         "conversations": len({c.conversation_id for c in cycles}),
         "cycles": len(cycles),
@@ -155,9 +185,9 @@ def figures(cycles: Sequence[Cycle], hours: BusinessHours | None) -> dict[str, A
         "bot_handled": bot_handled,
         "contained": contained,
         "containment_rate": rate(contained, bot_handled),
-        "first_response": _durations(cycles, _first_response, hours),
-        "resolution": _durations(cycles, _resolution, hours),
-        "reopened": sum(c.reopened for c in cycles),
+        "first_response": _durations(cycles, _first_response, business),
+        "resolution": _durations(cycles, _resolution, business),
+        "reopened": reopened,
         "csat": csat_figures(cycles),
     }
 
@@ -172,25 +202,26 @@ def summary(cycles: Sequence[Cycle], hours: BusinessHours | None,
             agents: Iterable[AgentName] = ()) -> dict[str, Any]:
     """The summary: the figures, by channel, and by agent (the agent who resolved a cycle
     is credited with its resolution and its CSAT; first responses go to who replied)."""
+    business = business_seconds(hours)
     by_channel: dict[str, list[Cycle]] = {}
+    resolved: dict[int, list[Cycle]] = {}
+    replied: dict[int, list[Cycle]] = {}
     for c in cycles:
         by_channel.setdefault(c.channel, []).append(c)
+        if c.resolved_by is not None:
+            resolved.setdefault(c.resolved_by, []).append(c)
+        if c.first_reply_agent is not None:
+            replied.setdefault(c.first_reply_agent, []).append(c)
     names = {a.id: a.name for a in agents}
-    agent_ids = sorted({c.resolved_by for c in cycles if c.resolved_by is not None}
-                       | {c.first_reply_agent for c in cycles if c.first_reply_agent is not None})
-    by_agent = []
-    for agent_id in agent_ids:
-        resolved = [c for c in cycles if c.resolved_by == agent_id]
-        replied = [c for c in cycles if c.first_reply_agent == agent_id]
-        by_agent.append({
-            "agent_id": agent_id, "name": names.get(agent_id, ""),
-            "resolved": len(resolved),
-            "first_response": _durations(replied, _first_response, hours),
-            "resolution": _durations(resolved, _resolution, hours),
-            "csat": csat_figures(resolved),
-        })
-    return {**figures(cycles, hours),
-            "by_channel": {ch: figures(cs, hours) for ch, cs in sorted(by_channel.items())},
+    by_agent = [{
+        "agent_id": agent_id, "name": names.get(agent_id, ""),
+        "resolved": len(resolved.get(agent_id, ())),
+        "first_response": _durations(replied.get(agent_id, []), _first_response, business),
+        "resolution": _durations(resolved.get(agent_id, []), _resolution, business),
+        "csat": csat_figures(resolved.get(agent_id, [])),
+    } for agent_id in sorted(resolved.keys() | replied.keys())]
+    return {**figures(cycles, business),
+            "by_channel": {ch: figures(cs, business) for ch, cs in sorted(by_channel.items())},
             "by_agent": by_agent}
 
 
@@ -230,17 +261,14 @@ def timeseries(cycles: Sequence[Cycle], metric: str, interval: str, zone: ZoneIn
     while start < until:
         buckets.append(start)
         start = _next_bucket(start, interval, zone)
-    grouped: dict[datetime, list[Cycle]] = {b: [] for b in buckets}
+    starts = [b.timestamp() for b in buckets]
+    grouped: list[list[Cycle]] = [[] for _ in buckets]
     for c in cycles:
-        at = _instant(c.started)
-        if not since <= at < until:
-            continue
-        for b in reversed(buckets):
-            if b <= at:
-                grouped[b].append(c)
-                break
+        if since.timestamp() <= c.started < until.timestamp():
+            grouped[bisect.bisect_right(starts, c.started) - 1].append(c)
     counts = metric in ("conversations", "cycles")
-    return [Point(b, measure(cs) if cs or counts else None) for b, cs in grouped.items()]
+    return [Point(b, measure(cs) if cs or counts else None) for b, cs in zip(buckets, grouped,
+                                                                             strict=True)]
 
 
 def _next_bucket(start: datetime, interval: str, zone: ZoneInfo) -> datetime:

@@ -32,6 +32,7 @@ from hub.store import (
     rules_contacts,
     rules_conversations,
     rules_kb,
+    rules_reports,
     rules_users,
     sqlite,
 )
@@ -50,7 +51,8 @@ def all_statements(*modules: Any) -> list[Sql]:
     return found
 
 
-SHARED = all_statements(rules_users, rules_kb, rules_contacts, rules_conversations)
+SHARED = all_statements(rules_users, rules_kb, rules_contacts, rules_conversations,
+                        rules_reports)
 SQLITE_ONLY = all_statements(sqlite)
 
 
