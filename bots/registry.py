@@ -36,4 +36,11 @@ def configured_channels(settings: Settings, store: Store) -> list[Channel]:
     elif settings.twilio_account_sid or settings.twilio_auth_token:
         log.warning("twilio: SMS and WhatsApp need SUPPORTHUB_TWILIO_ACCOUNT_SID, "
                     "SUPPORTHUB_TWILIO_AUTH_TOKEN and SUPPORTHUB_TWILIO_FROM: they are off")
+    if settings.email_address and settings.smtp_url:
+        from bots.email import EmailChannel
+
+        channels.append(EmailChannel(settings, store))
+    elif settings.email_address or settings.imap_url or settings.email_listen:
+        log.warning("email: SUPPORTHUB_EMAIL_ADDRESS and SUPPORTHUB_SMTP_URL are both needed "
+                    "to answer mail: email is off")
     return channels

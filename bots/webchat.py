@@ -138,6 +138,13 @@ class WebChatChannel(Channel):
                                                         identifier)
         else:  # no identifier, or one without a valid HMAC: anonymous, nothing linked
             conversation = await self._conversation(visitor_id)
+        email = field(body, "email", str, required=False)
+        email_hash = field(body, "email_hash", str, required=False)
+        address = email.strip().lower() if email else ""
+        if address and email_hash and linking.identifier_valid(secret, address, email_hash):
+            # the site vouches for the user's address: their mail lands in this thread
+            conversation = await linking.join_site_user(self._store, CHANNEL, visitor_id,
+                                                        address, kind="email")
         channels = self._site.channels
         return web.json_response(
             {"visitor_token": token, "conversation_id": conversation.id,

@@ -20,6 +20,7 @@ from handoff.assignment import Assigner
 from handoff.console import console_routes
 from handoff.contacts_api import contacts_routes
 from handoff.desk import HandoffDesk
+from handoff.email_api import email_routes
 from hub import api, metrics, openapi
 from hub.auth import VisitorTokens
 from hub.config import Settings
@@ -84,6 +85,7 @@ def create_app(
     app.router.add_routes(api.routes)
     app.router.add_routes(console_routes())
     app.router.add_routes(contacts_routes())
+    app.router.add_routes(email_routes())
     app.router.add_routes(admin_routes())
     app.router.add_routes(reports_routes())
     app.router.add_get("/api/openapi.json", openapi.document)

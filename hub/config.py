@@ -86,6 +86,17 @@ class Settings:
     sms_max_segments: int = 4  # a longer SMS answer is cut at a sentence to fit
     # answer STOP/START/HELP ourselves: only when Twilio's Advanced Opt-Out is off
     twilio_keyword_replies: bool = False
+    # email (bots/email.py): on when the address and SMTP_URL are set; mail comes in by IMAP
+    # and/or the built-in SMTP receiver (EMAIL_LISTEN, "host:port")
+    email_address: str = ""
+    email_name: str = "Support"  # the display name of replies ("Ana (Support)" for agents)
+    smtp_url: str = ""
+    imap_url: str = ""
+    email_listen: str = ""
+    email_max_bytes: int = 25 * 1024 * 1024
+    email_max_attachment_bytes: int = 10 * 1024 * 1024
+    imap_poll_seconds: float = 60.0  # without IDLE: how often to look; with it: re-IDLE
+    email_send_timeout: float = 60.0
 
 
 def _coerce(name: str, kind: Any, raw: Any) -> Any:

@@ -191,3 +191,27 @@ class NewMessage:
     channel: str | None = None  # default: the conversation's current channel
     private: bool = False
     marks: tuple[str, ...] = ()  # "csat": the satisfaction survey
+
+
+@dataclass(frozen=True, slots=True)
+class NewMailAttachment:
+    """An attachment of a received mail, as the email channel hands it to the store:
+    ``data`` is None when it was over ``SUPPORTHUB_EMAIL_MAX_ATTACHMENT_BYTES`` (listed,
+    not kept)."""
+
+    filename: str
+    content_type: str
+    size: int
+    data: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class MailAttachment:
+    """A stored attachment's description (its bytes are fetched on their own)."""
+
+    id: int
+    message_id: int
+    filename: str
+    content_type: str
+    size: int
+    kept: bool

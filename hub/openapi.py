@@ -228,7 +228,7 @@ SCHEMAS: dict[str, Any] = {
         "csat": {"type": "integer", "minimum": 1, "maximum": 5},
         "feedback": {"type": "string", "enum": ["unhelpful"]}, "message_id": _I}},
     "WebchatStart": {"type": "object", "properties": {
-        "identifier": _S, "identifier_hash": _S}},
+        "identifier": _S, "identifier_hash": _S, "email": _S, "email_hash": _S}},
     "WebchatSession": {"type": "object", "properties": {
         "visitor_token": _S, "conversation_id": _I,
         "link_channels": {"type": "array", "items": _S}}},
@@ -382,7 +382,7 @@ _PASSWORD = {"type": "string", "minLength": 10,
              "description": "at least 10 characters; left out: one is generated"}
 SCHEMAS.update({
     "LinkRequest": {"type": "object", "required": ["channel"], "properties": {"channel": {
-        "type": "string", "enum": ["telegram", "sms", "whatsapp", "slack"]}}},
+        "type": "string", "enum": ["telegram", "sms", "whatsapp", "slack", "email"]}}},
     "LinkOffer": {"type": "object", "properties": {
         "code": _S, "expires_at": _T, "instructions": _S, "channel": _S,
         "url": {"type": "string", "nullable": True}}},
@@ -530,3 +530,23 @@ DOCUMENT: dict[str, Any] = {
 
 async def document(request: web.Request) -> web.Response:
     return web.json_response(DOCUMENT)
+
+
+# email (issue 14): what a received mail was, its original, its attachments ----------------
+def _download_op(summary: str, media: str) -> dict[str, Any]:
+    op = _op(summary, params=_CONV, errors=(404,))
+    op["responses"]["200"]["content"] = {media: {"schema": {"type": "string",
+                                                            "format": "binary"}}}
+    return op
+
+
+PATHS.update({
+    "/api/v1/messages/{id}/email": {"get": _op(
+        "A received mail's subject, sender, recipients, attachments and what could not be"
+        " read (agents)", params=_CONV, errors=(404,))},
+    "/api/v1/messages/{id}/original": {"get": _download_op(
+        "A received mail as it arrived (agents; text/plain, never rendered)", "text/plain")},
+    "/api/v1/attachments/{id}": {"get": _download_op(
+        "An attachment of a received mail, as a download (agents; 404: over the size limit,"
+        " listed but not kept)", "application/octet-stream")},
+})

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -75,6 +76,11 @@ WELCOME_TEXT = (
     "Hi! Ask me anything about your order, shipping, returns or your account, in your own "
     "words. Say \"agent\" at any time to reach a person."
 )
+EMAIL_QUEUED_TEXT = (
+    "Thanks for your message. A person from our team will read it and reply to this email."
+)
+EMAIL = "email"
+_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|antw|fwd?|wg|tr)\s*:\s*)+", re.IGNORECASE)
 ATTACHMENT_TEXT = (
     "Thanks, I've kept that for our team to see. I can only read text, though: "
     "please type your question, or say \"agent\" to reach a person."
@@ -85,6 +91,19 @@ BOT_STATES = frozenset({ConversationState.BOT})
 RECOVER_SECONDS = 1.0  # several processes: how often each looks for a dead one's messages
 ORDER_WAIT_SECONDS = 30.0  # the longest a message waits for an earlier one to be routed
 RETRY_MAX_SECONDS = 60.0  # the longest pause between tries of a failing routing
+
+
+def _subject(message: Message) -> str:
+    """An email's subject (its ``[subject: …]`` mark) without ``Re:``/``Fwd:``."""
+    subject = marks.detail(message.text, marks.SUBJECT, message.marks) or ""
+    return _REPLY_PREFIX.sub("", subject).strip()
+
+
+def _first_paragraph(text: str) -> str:
+    for paragraph in re.split(r"\n\s*\n", text):
+        if paragraph.strip():
+            return paragraph.strip()
+    return ""
 
 
 class Pipeline:
@@ -249,12 +268,22 @@ class Pipeline:
         conversation = await self._store.get_conversation(message.conversation_id)
         if conversation is None:
             return
-        code = linking.code_in(message.text) if not message.marks else None
+        marked = marks.parse(message.text, message.marks)  # see hub/marks.py
+        email = message.channel == EMAIL
+        subject = _subject(message) if email else ""
+        words = _first_paragraph(marked.text) if email else marked.text
+        if not message.marks:
+            code = linking.code_in(message.text)
+        elif email and not marked.silent:  # mailed: in the subject or the first line
+            code = linking.code_in_any([subject, words.split("\n")[0]])
+        else:
+            code = None
         if code is not None:  # continue elsewhere: a link code (handoff/linking.py)
             await linking.redeem(self._store, self._bus, self.commit, conversation, message,
                                  code)
             return
-        target = linking.continue_request(message.text) if not message.marks else None
+        target = linking.continue_request(message.text) if not message.marks else \
+            linking.continue_request(words) if email and not marked.silent else None
         if target is not None:  # "continue on SMS": a code for the other channel
             username = getattr(self._channels.get("telegram"), "username", None)
             reply = await linking.offer_reply(self._store, self._settings, conversation,
@@ -265,7 +294,6 @@ class Pipeline:
             # a person has it (or it waits for one): the bot stays silent
             await self.commit(conversation.id, (), handled=message.id)
             return
-        marked = marks.parse(message.text, message.marks)  # see hub/marks.py
         if marked.silent:  # an edit, an opt-out: kept for the agent, never answered
             await self.commit(conversation.id, (), handled=message.id)
             return
@@ -273,11 +301,14 @@ class Pipeline:
             await self.commit(conversation.id, [NewMessage(Author.BOT, WELCOME_TEXT)],
                               handled=message.id, expect=BOT_STATES)
             return
+        if marked.attachments_only and email:  # files only: for a person to look at
+            await self._queue_email(conversation, message)
+            return
         if marked.attachments_only:
             await self.commit(conversation.id, [NewMessage(Author.BOT, ATTACHMENT_TEXT)],
                               handled=message.id, expect=BOT_STATES)
             return
-        if wants_human(marked.text):
+        if wants_human(words):
             metrics.HANDOFFS.labels("asked").inc()
             await self.commit(
                 conversation.id, [NewMessage(Author.BOT, self._handoff_text(HANDOFF_TEXT))],
@@ -286,21 +317,59 @@ class Pipeline:
             )
             return
         thumbs_down = feedback.UNHELPFUL in marked.tags
-        if thumbs_down or feedback.is_unhelpful(marked.text):  # "that didn't help"
+        if thumbs_down or feedback.is_unhelpful(words):  # "that didn't help"
             found = await feedback.find_unhelpful(self._store, message, thumbs_down)
             if found is not None or thumbs_down:
                 if found is not None:
                     await self._store.log_unanswered(found.entry())
-                await self.commit(conversation.id,
-                                  [feedback.unhelpful_reply(self._knowledge, found)],
-                                  handled=message.id, expect=BOT_STATES, fallback_streak=0,
+                reply = feedback.unhelpful_reply(self._knowledge, found)
+                if email and not reply.suggestions:  # no "put it another way" by mail
+                    await self._queue_email(conversation, message)
+                    return
+                await self.commit(conversation.id, [reply], handled=message.id,
+                                  expect=BOT_STATES, fallback_streak=0,
                                   events=[NewEvent("unhelpful", article_id=found.article_id
                                                    if found is not None else None)])
                 return
         if message.article_id is not None:  # a pressed suggestion button
             await self._answer_choice(conversation, message, message.article_id)
             return
+        if email:
+            await self._answer_email(conversation, message, f"{subject}\n{words}".strip())
+            return
         await self._answer_by_match(conversation, message, marked.text)
+
+    async def _answer_email(
+        self, conversation: Conversation, message: Message, question: str
+    ) -> None:
+        """Email: the bot answers only when it is sure (the ``answer`` outcome, on the subject
+        and the first paragraph), offers suggestions as a numbered list, and otherwise hands
+        the mail to the agents at once: a "could you put it another way?" costs the customer
+        a round trip of minutes."""
+        result = self._knowledge.match(question)
+        best = result.best
+        article = self._knowledge.article(best.article_id) \
+            if result.outcome == "answer" and best is not None else None
+        if article is not None:
+            text = await self._answer_text(message, conversation, article)
+            await self.commit(conversation.id, [NewMessage(Author.BOT, text,
+                                                           article_id=article.id)],
+                              handled=message.id, expect=BOT_STATES, fallback_streak=0)
+            return
+        if result.outcome in ("answer", "suggest") and result.matches:
+            suggestions = tuple(Suggestion(m.article_id, m.title) for m in result.matches[:3])
+            await self.commit(
+                conversation.id, [NewMessage(Author.BOT, SUGGEST_TEXT, suggestions=suggestions)],
+                handled=message.id, expect=BOT_STATES, fallback_streak=0)
+            return
+        await self._store.log_unanswered(NewUnanswered(
+            question, UnansweredKind.FALLBACK, conversation.id, message.id))
+        await self._queue_email(conversation, message)
+
+    async def _queue_email(self, conversation: Conversation, message: Message) -> None:
+        await self.commit(conversation.id, [NewMessage(Author.BOT, EMAIL_QUEUED_TEXT)],
+                          handled=message.id, new_state=ConversationState.QUEUED,
+                          expect=BOT_STATES, fallback_streak=0)
 
     async def _answer_choice(
         self, conversation: Conversation, message: Message, article_id: int

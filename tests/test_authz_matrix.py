@@ -97,6 +97,9 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/conversations/{id}/notes"): Call(_CONV, body=lambda i: {
         "text": "a private note"}),
     ("GET", "/api/v1/contacts/{id}"): Call({"id": "contact"}),
+    ("GET", "/api/v1/messages/{id}/email"): Call({"id": "n"}),
+    ("GET", "/api/v1/messages/{id}/original"): Call({"id": "n"}),
+    ("GET", "/api/v1/attachments/{id}"): Call({"id": "n"}),
     ("PATCH", "/api/v1/contacts/{id}"): Call({"id": "contact"}, body=lambda i: {
         "name": "Renamed"}),
     ("POST", "/api/v1/contacts/{id}/merge"): Call({"id": "contact"}, body=lambda i: {

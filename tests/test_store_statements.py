@@ -31,6 +31,7 @@ from hub.store import (
     make_store,
     rules_contacts,
     rules_conversations,
+    rules_email,
     rules_kb,
     rules_reports,
     rules_users,
@@ -52,7 +53,7 @@ def all_statements(*modules: Any) -> list[Sql]:
 
 
 SHARED = all_statements(rules_users, rules_kb, rules_contacts, rules_conversations,
-                        rules_reports)
+                        rules_email, rules_reports)
 SQLITE_ONLY = all_statements(sqlite)
 
 

@@ -18,8 +18,10 @@ from hub.model import (
     ConversationState,
     InboundMessage,
     Ingested,
+    MailAttachment,
     Message,
     NewArticle,
+    NewMailAttachment,
     NewMessage,
     OutboxItem,
     Role,
@@ -29,7 +31,7 @@ from hub.store.base_contacts import ContactStore
 from hub.store.base_kb import ArticleChange, KnowledgeStore, RevisionAuthor
 from hub.store.notifications import Notifications
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class StoreError(Exception):
@@ -366,3 +368,28 @@ class Store(KnowledgeStore, ContactStore, ABC):
     @abstractmethod
     async def delete_article(self, article_id: int, *,
                              author: RevisionAuthor | None = None) -> None: ...
+
+    # email (bots/email.py) ----------------------------------------------------
+    @abstractmethod
+    async def save_mail(self, message_id: int, raw: bytes,
+                        attachments: Sequence[NewMailAttachment]) -> bool:
+        """Keep a received mail's original and attachments with its message, once (a second
+        call for the same message changes nothing and returns False)."""
+
+    @abstractmethod
+    async def mail_original(self, message_id: int) -> bytes | None: ...
+
+    @abstractmethod
+    async def mail_attachments(self, message_ids: Sequence[int]) -> list[MailAttachment]: ...
+
+    @abstractmethod
+    async def mail_attachment(self, attachment_id: int
+                              ) -> tuple[MailAttachment, bytes | None] | None:
+        """The attachment and its bytes (None: it was too large to keep)."""
+
+    @abstractmethod
+    async def imap_cursor(self, mailbox: str) -> tuple[int, int] | None:
+        """(UIDVALIDITY, last committed UID) of an IMAP mailbox."""
+
+    @abstractmethod
+    async def save_imap_cursor(self, mailbox: str, uidvalidity: int, last_uid: int) -> None: ...

@@ -48,6 +48,7 @@ from hub.store.postgres_url import PgTarget, parse_pg_url
 from hub.store.rows import MESSAGE_COLUMNS, message_from_row, outbox_from_row
 from hub.store.rules_contacts import ContactRules
 from hub.store.rules_conversations import ConversationRules
+from hub.store.rules_email import EmailRules
 from hub.store.rules_kb import KnowledgeRules
 from hub.store.rules_reports import ReportRules
 from hub.store.rules_users import UserRules
@@ -139,8 +140,8 @@ async def _drive(conn: Conn, rule: Rule[T], step: Step, single: bool = False) ->
             raise RuntimeError(f"a one-statement rule went on to {step[0]!r}")
 
 
-class PostgresStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, ReportRules,
-                    Store):
+class PostgresStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, EmailRules,
+                    ReportRules, Store):
     auto_migrate = False
     several_processes = True
 

@@ -163,6 +163,19 @@ def _v5(db: sqlite_utils.Database) -> None:
 
 
 def _v6(db: sqlite_utils.Database) -> None:
+    """Email: each received mail's original and attachments (bytes only up to the limit),
+    and the IMAP reader's cursor per mailbox."""
+    db.execute("CREATE TABLE email_originals (message_id INTEGER PRIMARY KEY"
+               " REFERENCES messages(id), raw BLOB NOT NULL, created_at TEXT NOT NULL)")
+    db.execute("CREATE TABLE email_attachments (id INTEGER PRIMARY KEY, message_id INTEGER"
+               " NOT NULL REFERENCES messages(id), filename TEXT NOT NULL, content_type TEXT"
+               " NOT NULL, size INTEGER NOT NULL, data BLOB)")
+    db.execute("CREATE INDEX email_attachments_message ON email_attachments(message_id)")
+    db.execute("CREATE TABLE email_cursors (mailbox TEXT PRIMARY KEY, uidvalidity INTEGER"
+               " NOT NULL, last_uid INTEGER NOT NULL)")
+
+
+def _v7(db: sqlite_utils.Database) -> None:
     """Reports: what happened, as it happened (``events``, hub/cycles.py), each cycle's
     figures as its events come in (``cycles``), and each conversation's cycle number (0: no
     customer message yet; a conversation that has one is in cycle 1 when migrated, its start
@@ -193,4 +206,4 @@ def _v6(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, migrate_v2, migrate_v3, migrate_v4, _v5, _v6]
+    _v1, migrate_v2, migrate_v3, migrate_v4, _v5, _v6, _v7]
