@@ -39,7 +39,7 @@ from bots.twilio_inbound import (
     media,
     render_reply,
 )
-from hub import marks
+from hub import marks, metrics
 from hub.config import Settings
 from hub.model import Author, InboundMessage, OutboxItem
 from hub.store import Store
@@ -240,6 +240,7 @@ def twilio_channels(settings: Settings, store: Store) -> list[Channel]:
 
 
 def _forbidden() -> web.Response:
+    metrics.WEBHOOK_VERIFICATION_FAILURES.labels("twilio").inc()
     return web.json_response({"error": {"code": "forbidden", "message":
                               "missing or wrong X-Twilio-Signature"}}, status=403)
 

@@ -153,6 +153,9 @@ class WebChatChannel(Channel):
 
     async def list_messages(self, request: web.Request) -> web.Response:
         visitor_id = self._visitor(request)
+        unknown = sorted(set(request.query) - {"after"})
+        if unknown:  # a misspelt "after" must not silently return everything
+            raise ApiError(422, f"query parameter {unknown[0]!r} is not known (only 'after')")
         after = _after(request)
         conversation = await self._conversation(visitor_id)
         messages = await self._store.list_messages(
@@ -173,6 +176,9 @@ class WebChatChannel(Channel):
             if body["feedback"] != "unhelpful":
                 raise ApiError(422, "field 'feedback' must be 'unhelpful'")
             inbound = feedback_inbound(CHANNEL, visitor_id, field(body, "message_id", int))
+        elif "csat" in body:  # a survey button (the schema holds it to 1–5)
+            score = field(body, "csat", int)
+            inbound = InboundMessage(CHANNEL, visitor_id, str(score), csat_score=score)
         elif choice is not None:
             title = await self._choice_title(visitor_id, choice)
             inbound = InboundMessage(CHANNEL, visitor_id, title, choice_article_id=choice)

@@ -58,6 +58,17 @@ class Settings:
     # for the per-address limits on logins and new chat sessions
     trusted_proxies: str = ""
     cookie_secure: bool = False
+    # reports: business hours (hub/business_hours.py; empty: calendar time only), their
+    # time zone, and holidays (ISO dates, comma-separated); checked at start
+    # (business_hours.configured)
+    business_hours: str = ""
+    timezone: str = "UTC"
+    holidays: str = ""
+    # the satisfaction survey after each resolution, answerable for this many seconds
+    csat: bool = True
+    csat_window: int = 3 * 24 * 3600
+    # /metrics: how often the shared figures (queue, outbox) are read from the store
+    metrics_refresh_seconds: float = 5.0
     # channels (see bots/)
     telegram_token: str = ""
     telegram_webhook_secret: str = ""

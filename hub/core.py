@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from bots.base import OutputChannel
 from handoff.desk import HandoffDesk
@@ -34,6 +35,8 @@ class Hub:
     trusted_proxies: frozenset[str] = field(init=False)
     # live sockets authorised by an agent session, closed when it ends (hub/sessions.py)
     session_watch: SessionWatch = field(init=False)
+    # what /metrics shows (hub/metrics.py), set by the app factory
+    metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
         self.session_limiter = RateLimiter(

@@ -57,6 +57,9 @@ class InboundMessage:
     # "photo", "opt-out"… Only adapters set these; words a customer types are never marks.
     marks: tuple[str, ...] = ()
     extras: Mapping[str, Any] = field(default_factory=dict)
+    # a 1–5 rating (a survey button, or a bare number the pipeline read): recorded as the
+    # answer to a pending satisfaction survey, else an ordinary message
+    csat_score: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +165,7 @@ class OutboxItem:
     suggestions: tuple[Suggestion, ...]
     attempts: int
     agent_name: str | None = None
+    marks: tuple[str, ...] = ()  # "csat": the satisfaction survey (buttons where they exist)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +176,7 @@ class Ingested:
     conversation: Conversation
     duplicate: bool
     handled: bool  # already routed (a redelivery of a handled message)
+    csat_score: int | None = None  # the message answered a pending survey with this score
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +190,7 @@ class NewMessage:
     article_id: int | None = None
     channel: str | None = None  # default: the conversation's current channel
     private: bool = False
+    marks: tuple[str, ...] = ()  # "csat": the satisfaction survey
 
 
 @dataclass(frozen=True, slots=True)

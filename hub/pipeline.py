@@ -46,12 +46,15 @@ import re
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
-from handoff import linking
+from handoff import linking, survey
 from handoff.intent import wants_human
-from hub import marks
+from hub import business_hours, marks, metrics
 from hub.config import Settings
+from hub.cycles import NewEvent
 from hub.events import ConversationChanged, EventBus, MessageCreated
 from hub.model import (
     Article,
@@ -157,16 +160,29 @@ class Pipeline:
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        self._hours = business_hours.configured(settings.business_hours, settings.timezone,
+                                                settings.holidays)
 
     # committing ------------------------------------------------------------
     async def receive(self, inbound: InboundMessage) -> Ingested:
         """Commit an inbound message; routing follows in the background."""
         self._count_received()
-        ingested = await self._store.ingest(inbound)
+        window = 0.0
+        if self._settings.csat:  # a bare 1–5 may answer a pending survey (the store decides)
+            window = float(self._settings.csat_window)
+            if inbound.csat_score is None and inbound.choice_article_id is None:
+                inbound = replace(inbound, csat_score=survey.rating(inbound.text))
+        elif inbound.csat_score is not None:
+            inbound = replace(inbound, csat_score=None)
+        ingested = await self._store.ingest(inbound, csat_window=window)
         if not ingested.duplicate:
+            metrics.MESSAGES_RECEIVED.labels(inbound.channel).inc()
             self._bus.publish(MessageCreated(ingested.message))
             self._bus.publish(ConversationChanged(ingested.conversation))
-        if not ingested.handled:
+        if ingested.csat_score is not None and not ingested.duplicate:
+            metrics.CSAT_ANSWERS.labels(str(ingested.csat_score)).inc()
+            self._spawn(self._thank(ingested.conversation.id))
+        elif not ingested.handled:
             if self._backlog or (self._queue.full() and not self._store.several_processes):
                 if ingested.message.id not in self._routing:
                     self._backlog.add(ingested.message.id)  # read back from the store
@@ -174,6 +190,10 @@ class Pipeline:
             else:
                 await self._enqueue(ingested.message)
         return ingested
+
+    async def _thank(self, conversation_id: int) -> None:
+        await self.commit(conversation_id, [NewMessage(Author.BOT, survey.THANKS_TEXT)],
+                          expect=frozenset({ConversationState.RESOLVED}))
 
     def _count_received(self, more: int = 1) -> None:
         window = int(time.monotonic() / BUSY_WINDOW)
@@ -425,8 +445,10 @@ class Pipeline:
                               handled=message.id, expect=BOT_STATES)
             return
         if wants_human(words):
+            metrics.HANDOFFS.labels("asked").inc()
             await self.commit(
-                conversation.id, [NewMessage(Author.BOT, HANDOFF_TEXT)], handled=message.id,
+                conversation.id, [NewMessage(Author.BOT, self._handoff_text(HANDOFF_TEXT))],
+                handled=message.id,
                 new_state=ConversationState.QUEUED, expect=BOT_STATES, fallback_streak=0,
             )
             return
@@ -441,7 +463,9 @@ class Pipeline:
                     await self._queue_email(conversation, message)
                     return
                 await self.commit(conversation.id, [reply], handled=message.id,
-                                  expect=BOT_STATES, fallback_streak=0)
+                                  expect=BOT_STATES, fallback_streak=0,
+                                  events=[NewEvent("unhelpful", article_id=found.article_id
+                                                   if found is not None else None)])
                 return
         if message.article_id is not None:  # a pressed suggestion button
             await self._answer_choice(conversation, message, message.article_id)
@@ -490,10 +514,12 @@ class Pipeline:
         if article is None:
             reply = NewMessage(Author.BOT, UNKNOWN_CHOICE_TEXT)
         else:
+            metrics.BOT_OUTCOMES.labels("answer").inc()
             text = await self._answer_text(message, conversation, article)
             reply = NewMessage(Author.BOT, text, article_id=article.id)
+        outcome = [] if article is None else [NewEvent("answer", article_id=article.id)]
         await self.commit(conversation.id, [reply], handled=message.id, expect=BOT_STATES,
-                          fallback_streak=0)
+                          fallback_streak=0, events=outcome)
 
     async def _answer_by_match(
         self, conversation: Conversation, message: Message, text: str
@@ -503,34 +529,52 @@ class Pipeline:
         if result.outcome == "answer" and best is not None:
             article = self._knowledge.article(best.article_id)
             if article is not None:
+                metrics.BOT_OUTCOMES.labels("answer").inc()
                 await self.commit(
                     conversation.id,
                     [NewMessage(Author.BOT, await self._answer_text(message, conversation, article),
                                 article_id=article.id)],
                     handled=message.id, expect=BOT_STATES, fallback_streak=0,
+                    events=[NewEvent("answer", article_id=article.id)],
                 )
                 return
         if result.outcome in ("answer", "suggest") and result.matches:
             suggestions = tuple(Suggestion(m.article_id, m.title) for m in result.matches[:3])
+            metrics.BOT_OUTCOMES.labels("suggest").inc()
             await self.commit(
                 conversation.id, [NewMessage(Author.BOT, SUGGEST_TEXT, suggestions=suggestions)],
                 handled=message.id, expect=BOT_STATES, fallback_streak=0,
+                events=[NewEvent("suggest")],
             )
             return
+        metrics.BOT_OUTCOMES.labels("fallback").inc()
         await self._store.log_unanswered(NewUnanswered(
             text, UnansweredKind.FALLBACK, conversation.id, message.id))
         streak = conversation.fallback_streak + 1
         if streak >= self._settings.fallbacks_before_handoff:
+            metrics.HANDOFFS.labels("fallbacks").inc()
             await self.commit(
-                conversation.id, [NewMessage(Author.BOT, HANDOFF_AFTER_FALLBACKS_TEXT)],
+                conversation.id,
+                [NewMessage(Author.BOT, self._handoff_text(HANDOFF_AFTER_FALLBACKS_TEXT))],
                 handled=message.id, new_state=ConversationState.QUEUED, expect=BOT_STATES,
-                fallback_streak=0,
+                fallback_streak=0, events=[NewEvent("fallback")],
             )
         else:
             await self.commit(
                 conversation.id, [NewMessage(Author.BOT, FALLBACK_TEXT)], handled=message.id,
-                expect=BOT_STATES, fallback_streak=streak,
+                expect=BOT_STATES, fallback_streak=streak, events=[NewEvent("fallback")],
             )
+
+    def _handoff_text(self, text: str) -> str:
+        """The handoff message; outside business hours it says when a person will answer."""
+        if self._hours is None:
+            return text
+        now = datetime.fromtimestamp(self._store.clock(), UTC)
+        opening = self._hours.next_opening(now)
+        if opening is None or opening == now:
+            return text
+        return (f"{text} Our team is away right now: a person will answer from"
+                f" {self._hours.describe(opening)}.")
 
     async def _answer_text(
         self, message: Message, conversation: Conversation, article: Article
@@ -552,8 +596,10 @@ class Pipeline:
         agent_id: int | None = None,
         require_agent_id: int | None = None,
         fallback_streak: int | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> Turn:
-        """Write a turn, then tell the live views and wake the outbox.
+        """Write a turn (with ``events``, for the reports), then tell the live views and wake
+        the outbox.
 
         Replies to a channel whose delivery is the store (the web chat) are delivered by
         this commit and the live push: their outbox rows are written as sent, and the
@@ -563,10 +609,12 @@ class Pipeline:
         turn = await self._store.record_turn(
             conversation_id, replies, handled_message_id=handled, new_state=new_state,
             expect_states=expect, agent_id=agent_id, require_agent_id=require_agent_id,
-            fallback_streak=fallback_streak, delivered_by_store=by_store,
+            fallback_streak=fallback_streak, delivered_by_store=by_store, events=events,
         )
         if turn.applied:
             for message in turn.messages:
+                if not message.private:
+                    metrics.MESSAGES_SENT.labels(message.channel).inc()
                 self._bus.publish(MessageCreated(message))
             self._bus.publish(ConversationChanged(turn.conversation))
             if any(not m.private and m.channel not in by_store for m in turn.messages):

@@ -111,6 +111,14 @@ def _breaks_a_rule_between_fields(case: Any) -> bool:
         and suggest > answer
 
 
+def _refused_by_a_report_rule(case: Any) -> bool:
+    """What a report's query may say that no schema can: an impossible date (2026-02-30),
+    ``to`` before ``from``, a channel that is not on, an agent that does not exist — a 422
+    naming the parameter."""
+    return case.path.startswith("/api/v1/reports/") and bool(
+        set(case.query or {}) & {"from", "to", "channel", "agent_id"})
+
+
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
@@ -119,7 +127,8 @@ def test_the_server_does_what_the_document_says(case: Any, live_hub: LiveHub) ->
             and case.path_parameters.get("id") == live_hub.admin_id:
         case.path_parameters["id"] = live_hub.agent_id  # the admin stays logged in
     excluded = [positive_data_acceptance] \
-        if case.path in NOT_PLAIN_HTTP or _breaks_a_rule_between_fields(case) else []
+        if case.path in NOT_PLAIN_HTTP or _breaks_a_rule_between_fields(case) \
+        or _refused_by_a_report_rule(case) else []
     visitor = case.operation.definition.raw.get("security") == [{"visitorToken": []}]
     case.call_and_validate(base_url=live_hub.base_url,
                            headers=live_hub.visitor_headers if visitor else live_hub.headers,

@@ -33,6 +33,7 @@ from hub.store import (
     rules_conversations,
     rules_email,
     rules_kb,
+    rules_reports,
     rules_users,
     sqlite,
 )
@@ -52,7 +53,7 @@ def all_statements(*modules: Any) -> list[Sql]:
 
 
 SHARED = all_statements(rules_users, rules_kb, rules_contacts, rules_conversations,
-                        rules_email)
+                        rules_email, rules_reports)
 SQLITE_ONLY = all_statements(sqlite)
 
 

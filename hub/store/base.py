@@ -5,10 +5,12 @@ Each method is one transaction: it either happens whole or not at all.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from hub.cycles import ArticleFigures, Cycle, Event, NewEvent
 from hub.model import (
     Article,
     Contact,
@@ -29,7 +31,7 @@ from hub.store.base_contacts import ContactStore
 from hub.store.base_kb import ArticleChange, KnowledgeStore, RevisionAuthor
 from hub.store.notifications import Notifications
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class StoreError(Exception):
@@ -96,6 +98,9 @@ class Store(KnowledgeStore, ContactStore, ABC):
     # process dies (``claim_unrouted`` hands its messages to a survivor), and a
     # conversation's messages are routed in order across processes (``earlier_unrouted``).
     several_processes: bool = False
+    # "now" for the events reports are made of, in seconds since the epoch (tests set a
+    # controlled clock)
+    clock: Callable[[], float] = time.time
 
     # lifecycle -----------------------------------------------------------
     @abstractmethod
@@ -127,7 +132,7 @@ class Store(KnowledgeStore, ContactStore, ABC):
 
     # conversations -------------------------------------------------------
     @abstractmethod
-    async def ingest(self, inbound: InboundMessage) -> Ingested:
+    async def ingest(self, inbound: InboundMessage, csat_window: float = 0.0) -> Ingested:
         """Commit a customer message, creating contact, identity and conversation as needed.
 
         A repeated (channel, platform_message_id) is not stored again: the first copy is
@@ -206,6 +211,7 @@ class Store(KnowledgeStore, ContactStore, ABC):
         require_agent_id: int | None = None,
         fallback_streak: int | None = None,
         delivered_by_store: Collection[str] = (),
+        events: Sequence[NewEvent] = (),
     ) -> Turn:
         """Append replies (each customer-visible one with its outbox row), change state, and
         mark the inbound message handled — all in one transaction.
@@ -221,6 +227,9 @@ class Store(KnowledgeStore, ContactStore, ABC):
         ``require_agent_id`` the conversation must also be assigned to that agent.
         ``agent_id`` sets the assigned agent when ``new_state`` is ASSIGNED; leaving ASSIGNED
         clears it.
+        The turn's events are written with it (hub/store/rules_reports.py): the state
+        change's (queued, claimed, released, resolved — credited to ``agent_id``, else the
+        assigned agent), the cycle's first public agent reply, and ``events``.
         """
 
     @abstractmethod
@@ -318,6 +327,19 @@ class Store(KnowledgeStore, ContactStore, ABC):
     @abstractmethod
     async def delete_user_sessions(self, user_id: int) -> None:
         """End every session of a user (e.g. when their role changes)."""
+
+    # reports (hub/store/rules_reports.py) -----------------------------------
+    @abstractmethod
+    async def report_cycles(self, since: float, until: float) -> list[Cycle]:
+        """Every cycle that started in [since, until) (seconds since the epoch)."""
+
+    @abstractmethod
+    async def report_articles(self, since: float, until: float) -> list[ArticleFigures]:
+        """Per article answered directly in [since, until): what followed the answers."""
+
+    @abstractmethod
+    async def conversation_events(self, conversation_id: int) -> list[Event]:
+        """A conversation's events, in the order they were recorded."""
 
     # knowledge -----------------------------------------------------------
     @abstractmethod

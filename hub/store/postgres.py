@@ -51,6 +51,7 @@ from hub.store.rules_contacts import ContactRules
 from hub.store.rules_conversations import ConversationRules
 from hub.store.rules_email import EmailRules
 from hub.store.rules_kb import KnowledgeRules
+from hub.store.rules_reports import ReportRules
 from hub.store.rules_users import UserRules
 from hub.store.sql import (
     Fetch,
@@ -88,7 +89,7 @@ LEASE_DUE = Sql(
     " FROM due, messages m LEFT JOIN users u ON u.id = m.agent_id"
     " WHERE o.id = due.id AND m.id = o.message_id"
     " RETURNING o.id, o.message_id, o.conversation_id, o.channel, o.recipient,"
-    " o.attempts, o.next_attempt_at, m.text, m.suggestions, u.name AS agent_name")
+    " o.attempts, o.next_attempt_at, m.text, m.suggestions, m.extras, u.name AS agent_name")
 # routing claims: unrouted messages whose claiming session has ended (or none claimed)
 CLAIM_UNROUTED = Sql(
     "WITH orphaned AS ("
@@ -141,7 +142,7 @@ async def _drive(conn: Conn, rule: Rule[T], step: Step, single: bool = False) ->
 
 
 class PostgresStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, EmailRules,
-                    Store):
+                    ReportRules, Store):
     auto_migrate = False
     several_processes = True
 

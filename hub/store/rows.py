@@ -116,6 +116,7 @@ def outbox_from_row(row: Row) -> OutboxItem:
         suggestions=load_suggestions(row["suggestions"]),
         attempts=int(row["attempts"]),
         agent_name=row["agent_name"],
+        marks=tuple(json.loads(row["extras"]).get("marks", ())) if row["extras"] else (),
     )
 
 

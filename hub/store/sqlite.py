@@ -23,6 +23,7 @@ from hub.store.rules_contacts import ContactRules
 from hub.store.rules_conversations import ConversationRules
 from hub.store.rules_email import EmailRules
 from hub.store.rules_kb import KnowledgeRules
+from hub.store.rules_reports import ReportRules
 from hub.store.rules_users import UserRules
 from hub.store.sql import Mode, Rule, Sql, count, rows, start
 from hub.store.sqlite_engine import SQLiteEngine, drive
@@ -33,7 +34,7 @@ T = TypeVar("T")
 # the due, pending items, oldest due first (through the index outbox(status, next_attempt_at))
 DUE_OUTBOX = Sql(
     "SELECT o.id, o.message_id, o.conversation_id, o.channel, o.recipient, o.attempts,"
-    " m.text, m.suggestions, u.name AS agent_name"
+    " m.text, m.suggestions, m.extras, u.name AS agent_name"
     " FROM outbox o JOIN messages m ON m.id = o.message_id"
     " LEFT JOIN users u ON u.id = m.agent_id"
     " WHERE o.status = 'pending' AND o.next_attempt_at <= $1"
@@ -58,7 +59,7 @@ def _schema_version(conn: sqlite3.Connection) -> int:
 
 
 class SQLiteStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, EmailRules,
-                  Store):
+                  ReportRules, Store):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
