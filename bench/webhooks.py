@@ -168,9 +168,9 @@ def requests_for(target: str, tag: int, count: int, chats: int,
 
 
 # running wrk -------------------------------------------------------------------------------
-def run_wrk(base: str, lines_file: Path, script: Path, seconds: int, pin: bool) -> dict[str,
-                                                                                          float]:
-    cmd = ["wrk", "-t1", "-c64", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), base,
+def run_wrk(base: str, lines_file: Path, script: Path, seconds: int, pin: bool,
+            connections: int = 64) -> dict[str, float]:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), base,
            "--", str(lines_file)]
     if pin:
         cmd = ["taskset", "-c", "1", *cmd]

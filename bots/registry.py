@@ -43,4 +43,11 @@ def configured_channels(settings: Settings, store: Store) -> list[Channel]:
     elif settings.messenger_page_token or settings.instagram_token:
         log.warning("meta: Messenger and Instagram need SUPPORTHUB_META_APP_SECRET (to verify "
                     "webhooks) and a token: they are off")
+    if settings.email_address and settings.smtp_url:
+        from bots.email import EmailChannel
+
+        channels.append(EmailChannel(settings, store))
+    elif settings.email_address or settings.imap_url or settings.email_listen:
+        log.warning("email: SUPPORTHUB_EMAIL_ADDRESS and SUPPORTHUB_SMTP_URL are both needed "
+                    "to answer mail: email is off")
     return channels

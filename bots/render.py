@@ -73,3 +73,18 @@ def slack_plain(text: str) -> str:
     """Slack's ``text`` fallback (notifications): escaped, formatting dropped."""
     return _convert(text, _slack_escape, "{}", "{}",
                     lambda label, url: f"<{url}|{_slack_escape(label).replace('|', '/')}>")
+
+
+def email_inline_html(text: str) -> str:
+    """One line of an email's HTML part: ``<strong>``, ``<em>``, links; the rest escaped."""
+    return _convert(text, lambda s: html.escape(s, quote=False), "<strong>{}</strong>",
+                    "<em>{}</em>", lambda label, url: f'<a href="{html.escape(url)}">'
+                                                      f"{html.escape(label, quote=False)}</a>")
+
+
+def email_html(text: str) -> str:
+    """An email's HTML part: paragraphs and line breaks kept, everything else escaped."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    return "\n".join("<p>" + "<br>\n".join(email_inline_html(line)
+                                           for line in paragraph.splitlines()) + "</p>"
+                     for paragraph in paragraphs)

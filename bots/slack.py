@@ -36,12 +36,16 @@ from bots.slack_inbound import (
     ACTION_ID,
     ACTION_PREFIX,
     CHANNEL,
+    RATING_ID,
+    RATING_PREFIX,
     choice,
     message_event,
+    rating,
     recipient_of_message,
     split_recipient,
     thread_key,
 )
+from hub import metrics
 from hub.config import Settings
 from hub.model import InboundMessage, OutboxItem
 from hub.store import Store
@@ -74,6 +78,7 @@ class SlackChannel(Channel):
         self._app.event("message")(self._on_message_event)
         self._app.event("app_mention")(self._on_mention)
         self._app.action(ACTION_ID)(self._on_choice)
+        self._app.action(RATING_ID)(self._on_rating)
         self._socket: AsyncSocketModeHandler | None = None
         self._on_message: OnMessage | None = None
         self._names: dict[str, str | None] = {}
@@ -112,6 +117,7 @@ class SlackChannel(Channel):
     async def events(self, request: web.Request) -> web.Response:
         body = await request.read()
         if self._verifier is None or not _valid(self._verifier, body, request):
+            metrics.WEBHOOK_VERIFICATION_FAILURES.labels(CHANNEL).inc()
             return web.json_response({"error": {"code": "unauthorized", "message":
                                       "missing, stale or wrong Slack signature"}}, status=401)
         bolt_response = await self._app.async_dispatch(await to_bolt_request(request))
@@ -170,6 +176,11 @@ class SlackChannel(Channel):
         await self._commit(choice(body, action))
         await ack()
 
+    async def _on_rating(self, ack: AsyncAck, body: dict[str, Any],
+                         action: dict[str, Any]) -> None:
+        await self._commit(rating(body, action))
+        await ack()
+
     async def _name(self, user: str) -> str | None:
         """The user's display name, for the agent; best effort, remembered."""
         if user not in self._names:
@@ -199,6 +210,10 @@ class SlackChannel(Channel):
                  "text": {"type": "plain_text", "text": s.title[:75], "emoji": True}}
                 for s in reply.suggestions[:25]
             ]})
+        elif "csat" in reply.marks:  # the satisfaction survey: five buttons
+            blocks.append({"type": "actions", "elements": [
+                {"type": "button", "action_id": f"{RATING_PREFIX}{n}", "value": str(n),
+                 "text": {"type": "plain_text", "text": str(n)}} for n in range(1, 6)]})
         fallback = render.slack_plain(reply.text)
         if reply.agent_name:
             fallback = f"{reply.agent_name}: {fallback}"

@@ -19,6 +19,8 @@ from hub.model import InboundMessage
 CHANNEL = "slack"
 ACTION_PREFIX = "kb:"
 ACTION_ID = re.compile(r"^kb:\d+$")
+RATING_PREFIX = "csat:"  # a satisfaction-survey button: csat:1 … csat:5
+RATING_ID = re.compile(r"^csat:[1-5]$")
 THREAD_SEPARATOR = "/"
 # message subtypes that are a person writing; everything else (joins, bots, topic
 # changes, deletions) is not for the bot
@@ -98,11 +100,8 @@ def recipient_of_message(event: dict[str, Any]) -> str | None:
     return None
 
 
-def choice(body: dict[str, Any], action: dict[str, Any]) -> InboundMessage | None:
-    """A pressed suggestion button (``block_actions``)."""
-    action_id = action.get("action_id", "")
-    if not ACTION_ID.match(action_id):
-        return None
+def _presser(body: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(recipient, user, channel) of a ``block_actions`` press, or None."""
     user = (body.get("user") or {}).get("id")
     container = body.get("container") or {}
     channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
@@ -110,17 +109,40 @@ def choice(body: dict[str, Any], action: dict[str, Any]) -> InboundMessage | Non
         return None
     thread_ts = container.get("thread_ts") or (body.get("message") or {}).get("thread_ts")
     if channel.startswith("D"):
-        recipient = user
-    elif thread_ts:
-        recipient = thread_key(channel, thread_ts)
-    else:
+        return user, user, channel
+    if thread_ts:
+        return thread_key(channel, thread_ts), user, channel
+    return None
+
+
+def choice(body: dict[str, Any], action: dict[str, Any]) -> InboundMessage | None:
+    """A pressed suggestion button (``block_actions``)."""
+    action_id = action.get("action_id", "")
+    presser = _presser(body)
+    if not ACTION_ID.match(action_id) or presser is None:
         return None
+    recipient, user, channel = presser
     title = (action.get("text") or {}).get("text") or action_id
     return InboundMessage(
         CHANNEL, recipient, title,
         platform_message_id=f"action:{user}:{action.get('action_ts') or body.get('trigger_id')}",
         choice_article_id=int(action_id[len(ACTION_PREFIX):]),
         extras={"user_id": user, "channel_id": channel},
+    )
+
+
+def rating(body: dict[str, Any], action: dict[str, Any]) -> InboundMessage | None:
+    """A pressed satisfaction-survey button (``csat:1`` … ``csat:5``)."""
+    action_id = action.get("action_id", "")
+    presser = _presser(body)
+    if not RATING_ID.match(action_id) or presser is None:
+        return None
+    recipient, user, channel = presser
+    score = int(action_id[len(RATING_PREFIX):])
+    return InboundMessage(
+        CHANNEL, recipient, str(score),
+        platform_message_id=f"action:{user}:{action.get('action_ts') or body.get('trigger_id')}",
+        csat_score=score, extras={"user_id": user, "channel_id": channel},
     )
 
 

@@ -37,11 +37,13 @@ from bots.telegram_inbound import (
     CALLBACK_PREFIX,
     CHANNEL,
     GROUPS,
+    RATING_PREFIX,
     BotIdentity,
     Choice,
     read_update,
 )
 from bots.telegram_request import AiohttpRequest
+from hub import metrics
 from hub.config import Settings
 from hub.model import InboundMessage, OutboxItem
 from hub.store import Store
@@ -149,6 +151,7 @@ class TelegramChannel(Channel):
     async def webhook(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, self._secret):
+            metrics.WEBHOOK_VERIFICATION_FAILURES.labels(CHANNEL).inc()
             return web.json_response({"error": {"code": "forbidden", "message":
                                       "bad or missing secret token"}}, status=403)
         try:
@@ -175,6 +178,9 @@ class TelegramChannel(Channel):
                 await self._bot.answer_callback_query(read.callback_query_id)
         elif read is not None:
             await self._on_message(read)
+            if update.callback_query is not None:  # a survey button
+                with contextlib.suppress(TelegramError):
+                    await self._bot.answer_callback_query(update.callback_query.id)
 
     async def _choice_message(self, choice: Choice) -> InboundMessage:
         title = choice.title
@@ -227,6 +233,10 @@ class TelegramChannel(Channel):
                 [InlineKeyboardButton(s.title, callback_data=f"{CALLBACK_PREFIX}{s.article_id}")]
                 for s in reply.suggestions
             ])
+        elif "csat" in reply.marks:  # the satisfaction survey: five buttons in a row
+            markup = InlineKeyboardMarkup([[
+                InlineKeyboardButton(str(n), callback_data=f"{RATING_PREFIX}{n}")
+                for n in range(1, 6)]])
         message_id: str | None = None
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1

@@ -19,6 +19,7 @@ from hub.model import InboundMessage
 
 CHANNEL = "telegram"
 CALLBACK_PREFIX = "kb:"
+RATING_PREFIX = "csat:"  # a satisfaction-survey button: csat:1 … csat:5
 GROUPS = frozenset({Chat.GROUP, Chat.SUPERGROUP})
 
 
@@ -50,11 +51,16 @@ def read_update(update: Update, me: BotIdentity | None) -> InboundMessage | Choi
     return None
 
 
-def _choice(query: CallbackQuery) -> Choice | None:
+def _choice(query: CallbackQuery) -> Choice | InboundMessage | None:
     data = query.data or ""
+    message = query.message
+    if data.startswith(RATING_PREFIX) and data[len(RATING_PREFIX):] in ("1", "2", "3", "4", "5"):
+        score = int(data[len(RATING_PREFIX):])
+        chat = message.chat.id if message is not None else query.from_user.id
+        return InboundMessage(CHANNEL, str(chat), str(score), platform_message_id=f"cb:{query.id}",
+                              display_name=query.from_user.full_name, csat_score=score)
     if not data.startswith(CALLBACK_PREFIX) or not data[len(CALLBACK_PREFIX):].isdigit():
         return None
-    message = query.message
     chat_id = message.chat.id if message is not None else query.from_user.id
     title = None
     markup = getattr(message, "reply_markup", None)

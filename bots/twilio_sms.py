@@ -43,7 +43,7 @@ from bots.twilio_inbound import (
 )
 from handoff.reach import sender
 from handoff.windows import Mode, window
-from hub import marks
+from hub import marks, metrics
 from hub.config import Settings
 from hub.model import Author, InboundMessage, OutboxItem
 from hub.store import Store
@@ -276,6 +276,7 @@ def twilio_channels(settings: Settings, store: Store) -> list[Channel]:
 
 
 def _forbidden() -> web.Response:
+    metrics.WEBHOOK_VERIFICATION_FAILURES.labels("twilio").inc()
     return web.json_response({"error": {"code": "forbidden", "message":
                               "missing or wrong X-Twilio-Signature"}}, status=403)
 

@@ -138,6 +138,13 @@ class WebChatChannel(Channel):
                                                         identifier)
         else:  # no identifier, or one without a valid HMAC: anonymous, nothing linked
             conversation = await self._conversation(visitor_id)
+        email = field(body, "email", str, required=False)
+        email_hash = field(body, "email_hash", str, required=False)
+        address = email.strip().lower() if email else ""
+        if address and email_hash and linking.identifier_valid(secret, address, email_hash):
+            # the site vouches for the user's address: their mail lands in this thread
+            conversation = await linking.join_site_user(self._store, CHANNEL, visitor_id,
+                                                        address, kind="email")
         channels = self._site.channels
         return web.json_response(
             {"visitor_token": token, "conversation_id": conversation.id,
@@ -146,6 +153,9 @@ class WebChatChannel(Channel):
 
     async def list_messages(self, request: web.Request) -> web.Response:
         visitor_id = self._visitor(request)
+        unknown = sorted(set(request.query) - {"after"})
+        if unknown:  # a misspelt "after" must not silently return everything
+            raise ApiError(422, f"query parameter {unknown[0]!r} is not known (only 'after')")
         after = _after(request)
         conversation = await self._conversation(visitor_id)
         messages = await self._store.list_messages(
@@ -166,6 +176,9 @@ class WebChatChannel(Channel):
             if body["feedback"] != "unhelpful":
                 raise ApiError(422, "field 'feedback' must be 'unhelpful'")
             inbound = feedback_inbound(CHANNEL, visitor_id, field(body, "message_id", int))
+        elif "csat" in body:  # a survey button (the schema holds it to 1–5)
+            score = field(body, "csat", int)
+            inbound = InboundMessage(CHANNEL, visitor_id, str(score), csat_score=score)
         elif choice is not None:
             title = await self._choice_title(visitor_id, choice)
             inbound = InboundMessage(CHANNEL, visitor_id, title, choice_article_id=choice)

@@ -41,6 +41,9 @@ _AGENT_FILTER = re.compile(openapi.AGENT_FILTER)  # the OpenAPI document's own p
 
 
 
+EMAIL = "email"
+
+
 async def _contact(hub: Hub, contact_id: int) -> Contact:
     contact = await hub.store.get_contact(contact_id)
     if contact is None:
@@ -61,7 +64,22 @@ async def reachable_channels(hub: Hub, contact: Contact) -> list[str]:
         if status is not None and status.reachable and not status.opted_out and (
                 consent is None or consent.allowed):
             found.append(identity.channel)
+    if EMAIL not in found and await _unclaimed_address(hub, contact) is not None:
+        found.append(EMAIL)  # the contact's address, known, and nobody else's
     return found
+
+
+async def _unclaimed_address(hub: Hub, contact: Contact) -> str | None:
+    """The contact's email field when email is on, the contact has no email identity, and
+    no other contact has that address: an agent may write to it."""
+    if EMAIL not in hub.channels or not contact.email or "@" not in contact.email:
+        return None
+    if any(i.channel == EMAIL for i in contact.identities):
+        return None
+    address = contact.email.strip().lower()
+    if await hub.store.identity_status(EMAIL, address) is not None:
+        return None  # another contact's address: merge them first
+    return address
 
 
 async def check_reply_channel(hub: Hub, conversation_id: int, channel: str) -> None:
@@ -69,10 +87,14 @@ async def check_reply_channel(hub: Hub, conversation_id: int, channel: str) -> N
     conversation = await hub.store.get_conversation(conversation_id)
     if conversation is None:
         raise NotFound(f"conversation {conversation_id} not found")
-    reachable = await reachable_channels(hub, await _contact(hub, conversation.contact_id))
+    contact = await _contact(hub, conversation.contact_id)
+    reachable = await reachable_channels(hub, contact)
     if channel not in reachable:
         raise ApiError(409, f"field 'channel': the contact cannot be reached on {channel!r}"
                        f" (reachable: {', '.join(reachable) or 'none'})")
+    address = await _unclaimed_address(hub, contact) if channel == EMAIL else None
+    if address is not None:  # the first mail to a known address: it becomes an identity
+        await hub.store.attach_identity(contact.id, EMAIL, address)
 
 
 async def add_note(hub: Hub, conversation_id: int, agent: User, text: str) -> Message:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from handoff import survey
+from hub.cycles import NewEvent
 from hub.model import Author, Conversation, ConversationState, Message, NewMessage, User
 from hub.store import Conflict, NotFound, Store, Turn
 
@@ -37,13 +39,15 @@ class TurnWriter(Protocol):
         agent_id: int | None = None,
         require_agent_id: int | None = None,
         fallback_streak: int | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> Turn: ...
 
 
 class HandoffDesk:
-    def __init__(self, store: Store, turns: TurnWriter) -> None:
+    def __init__(self, store: Store, turns: TurnWriter, csat: bool = True) -> None:
         self._store = store
         self._turns = turns
+        self._csat = csat  # ask "how did we do?" after every resolution (handoff/survey.py)
 
     async def _get(self, conversation_id: int) -> Conversation:
         conversation = await self._store.get_conversation(conversation_id)
@@ -84,11 +88,14 @@ class HandoffDesk:
         if current.state is ConversationState.ASSIGNED and current.assigned_agent_id != agent.id \
                 and agent.role.value != "admin":
             raise Conflict(f"conversation {conversation_id} is assigned to someone else")
+        replies = [NewMessage(Author.SYSTEM, "This conversation was marked as resolved. "
+                              "Write again any time if you need anything else.")]
+        if self._csat:
+            replies.append(survey.question())
         turn = await self._turns.commit(
-            conversation_id,
-            [NewMessage(Author.SYSTEM, "This conversation was marked as resolved. "
-                        "Write again any time if you need anything else.")],
-            new_state=ConversationState.RESOLVED, expect=RESOLVABLE, fallback_streak=0,
+            conversation_id, replies, new_state=ConversationState.RESOLVED, expect=RESOLVABLE,
+            fallback_streak=0, agent_id=agent.id,  # the resolution is credited to them
+            events=[NewEvent("csat_asked")] if self._csat else (),
         )
         if not turn.applied:
             raise Conflict(f"conversation {conversation_id} is already resolved")

@@ -24,7 +24,7 @@ from hub.store import Store, Turn
 from hub.store.base_contacts import Redemption
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-LINK_CHANNELS = ("telegram", "sms", "whatsapp", "slack", "messenger", "instagram")
+LINK_CHANNELS = ("telegram", "sms", "whatsapp", "slack", "messenger", "instagram", "email")
 SITE_USER_CHANNEL = "web_user"  # a website's own user id, vouched for by its HMAC
 _CODE = re.compile(r"^\s*/?(?:start\s+)?([A-Za-z2-9]{4})[\s-]?([A-Za-z2-9]{4})\s*$")
 
@@ -53,12 +53,13 @@ _CHANNEL_WORDS = {
     "text messages": "sms", "phone": "sms", "whatsapp": "whatsapp", "whats app": "whatsapp",
     "slack": "slack", "messenger": "messenger", "facebook messenger": "messenger",
     "facebook": "messenger", "instagram": "instagram", "insta": "instagram",
+    "email": "email", "e-mail": "email", "mail": "email",
 }
 _CONTINUE = re.compile(
     r"^\s*(?:/link\s+|(?:i\s+(?:want|would like|'d like)\s+to\s+|can\s+i\s+|let'?s\s+|please\s+)?"
     r"(?:continue|carry on|switch|move|talk|chat)\s+(?:on|by|in|over|via|to|with)\s+)"
     r"(?P<channel>telegram|sms|texts?|text messages?|phone|whats ?app|slack|"
-    r"(?:facebook )?messenger|facebook|instagram|insta)"
+    r"(?:facebook )?messenger|facebook|instagram|insta|e-?mail|mail)"
     r"(?:\s+(?:please|instead))?\s*[.!?]*\s*$",
     re.IGNORECASE,
 )
@@ -68,7 +69,7 @@ SAME_CHANNEL_TEXT = "You're already talking to us on {channel}."
 UNAVAILABLE_TEXT = "Sorry, we can't be reached on {channel} yet."
 CHANNEL_NAMES = {"telegram": "Telegram", "sms": "SMS", "whatsapp": "WhatsApp",
                  "slack": "Slack", "webchat": "the web chat", "messenger": "Messenger",
-                 "instagram": "Instagram"}
+                 "instagram": "Instagram", "email": "email"}
 
 
 def continue_request(text: str) -> str | None:
@@ -86,6 +87,15 @@ def new_code() -> str:
         digits = sum(ch.isdigit() for ch in raw)
         if 2 <= digits <= 6:
             return f"{raw[:4]}-{raw[4:]}"
+
+
+def code_in_any(texts: list[str]) -> str | None:
+    """The first of ``texts`` that is a code (an email's subject, then its first line)."""
+    for text in texts:
+        found = code_in(text)
+        if found is not None:
+            return found
+    return None
 
 
 def code_in(text: str) -> str | None:
@@ -127,6 +137,10 @@ def instructions(channel: str, code: str, settings: Settings,
         return f"Send {code} to our Page on Messenger.", None
     if channel == "instagram":
         return f"Send {code} to our Instagram account in a direct message.", None
+    if channel == "email":
+        address = settings.email_address or "our support address"
+        return (f"Email {code} to {address} (as the subject or the message).",
+                f"mailto:{address}?subject={code}" if settings.email_address else None)
     return f"Send {code} to our app in a direct message on Slack.", None
 
 
@@ -173,15 +187,16 @@ def identifier_valid(secret: str, identifier: str, given_hash: str) -> bool:
 
 
 async def join_site_user(store: Store, channel: str, visitor_id: str,
-                         identifier: str) -> Conversation:
+                         identifier: str, kind: str = SITE_USER_CHANNEL) -> Conversation:
     """Make this web-chat visitor the contact of the site's (verified) user, so each of the
-    user's devices shares one contact and one thread."""
-    known = await store.identity_status(SITE_USER_CHANNEL, identifier)
+    user's devices shares one contact and one thread. ``kind`` ``email``: the site vouches
+    for the user's email address, so their mail joins the same contact and thread."""
+    known = await store.identity_status(kind, identifier)
     if known is not None:
         joined = await store.attach_identity(known.contact_id, channel, visitor_id)
         return joined.conversation
     conversation = await store.start_conversation(channel, visitor_id)
-    joined = await store.attach_identity(conversation.contact_id, SITE_USER_CHANNEL, identifier)
+    joined = await store.attach_identity(conversation.contact_id, kind, identifier)
     return joined.conversation
 
 

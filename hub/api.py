@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from handoff import reach
 from handoff.contacts_api import add_note, check_reply_channel, contact_detail, filter_conversations
@@ -243,24 +244,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    hub = hub_of(request)
-    stats = await hub.store.outbox_stats()
-    states = {state.value: n for state, n in (await hub.store.conversation_counts()).items()}
-    lines = [
-        "# HELP supporthub_outbox_items Outbox items by status.",
-        "# TYPE supporthub_outbox_items gauge",
-        f'supporthub_outbox_items{{status="pending"}} {stats.pending}',
-        f'supporthub_outbox_items{{status="sent"}} {stats.sent}',
-        f'supporthub_outbox_items{{status="dead"}} {stats.dead}',
-        "# HELP supporthub_conversations Conversations by state.",
-        "# TYPE supporthub_conversations gauge",
-        *(f'supporthub_conversations{{state="{k}"}} {v}' for k, v in states.items()),
-        "# HELP supporthub_live_subscribers Open live connections (WebSockets).",
-        "# TYPE supporthub_live_subscribers gauge",
-        f"supporthub_live_subscribers {len(hub.bus)}",
-        "# HELP supporthub_knowledge_articles Articles loaded in the matcher.",
-        "# TYPE supporthub_knowledge_articles gauge",
-        f"supporthub_knowledge_articles {len(hub.knowledge)}",
-    ]
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
-
+    """Prometheus text; the shared figures come from a cache (hub/metrics.py), so a scrape
+    never waits for the store."""
+    body = generate_latest(hub_of(request).metrics)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

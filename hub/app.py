@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from aiohttp import web
@@ -19,8 +20,9 @@ from handoff.assignment import Assigner
 from handoff.console import console_routes
 from handoff.contacts_api import contacts_routes
 from handoff.desk import HandoffDesk
+from handoff.email_api import email_routes
 from handoff.outreach_api import outreach_routes
-from hub import api, openapi
+from hub import api, metrics, openapi
 from hub.auth import VisitorTokens
 from hub.config import Settings
 from hub.core import HUB, Hub
@@ -29,6 +31,7 @@ from hub.events import EventBus
 from hub.outbox import OutboxWorker
 from hub.pipeline import Pipeline
 from hub.relay import make_relay
+from hub.reports_api import reports_routes
 from hub.store import Store, make_store
 from knowledge.admin import admin_routes
 from knowledge.matcher import Thresholds
@@ -56,7 +59,7 @@ def create_app(
     run_outbox: bool = True,
 ) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware], client_max_size=settings.max_body_bytes
+        middlewares=[_webhook_timing, error_middleware], client_max_size=settings.max_body_bytes
     )
     store = store or make_store(settings.database_url)
     bus = EventBus()
@@ -64,10 +67,16 @@ def create_app(
     outputs: dict[str, OutputChannel] = {}
     outbox = OutboxWorker(store, outputs, settings)
     pipeline = Pipeline(store, bus, knowledge, settings, outbox.wake, outputs)
+    outbox.step_back_while(pipeline.acks_busy)  # acknowledgements first during a burst
     # the desk and the assigner write turns through the pipeline (handoff/desk.py TurnWriter)
-    hub = Hub(settings, store, bus, knowledge, pipeline, HandoffDesk(store, pipeline),
-              outbox, outputs)
+    desk = HandoffDesk(store, pipeline, settings.csat)
+    hub = Hub(settings, store, bus, knowledge, pipeline, desk, outbox, outputs)
     app[HUB] = hub
+    figures = metrics.StoreFigures(
+        lambda: _store_figures(store), settings.metrics_refresh_seconds,
+        lambda: {"supporthub_live_subscribers": len(bus),
+                 "supporthub_knowledge_articles": len(knowledge)})
+    hub.metrics = metrics.registry(figures)
     webchat = WebChatChannel(store, bus, hub)
     all_channels: list[Channel] = [webchat, *configured_channels(settings, store), *channels]
     for channel in all_channels:
@@ -79,7 +88,9 @@ def create_app(
     app.router.add_routes(console_routes())
     app.router.add_routes(contacts_routes())
     app.router.add_routes(outreach_routes())
+    app.router.add_routes(email_routes())
     app.router.add_routes(admin_routes())
+    app.router.add_routes(reports_routes())
     app.router.add_get("/api/openapi.json", openapi.document)
     app.router.add_get("/", _index)
 
@@ -167,15 +178,50 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+        # the queue and outbox gauges: read once now, then refreshed in the background
+        await figures.refresh()
+        task = asyncio.create_task(figures.run(), name="metrics-figures")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def close_live(app: web.Application) -> None:
         bus.close_all()
 
     app.cleanup_ctx.extend(
         [store_ctx, relay_ctx, knowledge_ctx, channels_ctx, pipeline_ctx, outbox_ctx,
-         assignment_ctx, session_watch_ctx, campaigns_ctx]
+         assignment_ctx, session_watch_ctx, campaigns_ctx, metrics_ctx]
     )
     app.on_shutdown.append(close_live)
     return app
+
+
+async def _store_figures(store: Store) -> metrics.Figures:
+    stats = await store.outbox_stats()
+    counts = await store.conversation_counts()
+    return metrics.Figures(
+        outbox={"pending": stats.pending, "sent": stats.sent, "dead": stats.dead},
+        conversations={state.value: n for state, n in counts.items()}, at=time.time())
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _webhook_timing(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Time each platform webhook from arrival to acknowledgement, by channel
+    (``/webhooks/<channel>/…``; only routes that exist, so a stray path adds no label)."""
+    if (not request.path.startswith("/webhooks/")
+            or request.match_info.http_exception is not None):
+        return await handler(request)
+    started = time.perf_counter()
+    try:
+        return await handler(request)
+    finally:
+        channel = request.path.split("/")[2] or "unknown"
+        metrics.WEBHOOK_ACK_SECONDS.labels(channel).observe(time.perf_counter() - started)
 
 
 async def _index(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
+from hub import business_hours
 from hub.config import ConfigError, Settings, load_settings
 from hub.model import Role
 
@@ -22,7 +23,10 @@ class CliError(Exception):
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
-    return load_settings(database_url=getattr(args, "db", None), **extra)
+    settings = load_settings(database_url=getattr(args, "db", None), **extra)
+    # a mistake in the business hours stops every command with one line
+    business_hours.configured(settings.business_hours, settings.timezone, settings.holidays)
+    return settings
 
 
 def _with_store(

@@ -58,6 +58,17 @@ class Settings:
     # for the per-address limits on logins and new chat sessions
     trusted_proxies: str = ""
     cookie_secure: bool = False
+    # reports: business hours (hub/business_hours.py; empty: calendar time only), their
+    # time zone, and holidays (ISO dates, comma-separated); checked at start
+    # (business_hours.configured)
+    business_hours: str = ""
+    timezone: str = "UTC"
+    holidays: str = ""
+    # the satisfaction survey after each resolution, answerable for this many seconds
+    csat: bool = True
+    csat_window: int = 3 * 24 * 3600
+    # /metrics: how often the shared figures (queue, outbox) are read from the store
+    metrics_refresh_seconds: float = 5.0
     # channels (see bots/)
     telegram_token: str = ""
     telegram_webhook_secret: str = ""
@@ -85,6 +96,17 @@ class Settings:
     # after the 24-hour window, an agent's reply may go tagged HUMAN_AGENT for 7 days (needs
     # Meta's app review of the Human Agent permission); the bot's never
     meta_human_agent_tag: bool = False
+    # email (bots/email.py): on when the address and SMTP_URL are set; mail comes in by IMAP
+    # and/or the built-in SMTP receiver (EMAIL_LISTEN, "host:port")
+    email_address: str = ""
+    email_name: str = "Support"  # the display name of replies ("Ana (Support)" for agents)
+    smtp_url: str = ""
+    imap_url: str = ""
+    email_listen: str = ""
+    email_max_bytes: int = 25 * 1024 * 1024
+    email_max_attachment_bytes: int = 10 * 1024 * 1024
+    imap_poll_seconds: float = 60.0  # without IDLE: how often to look; with it: re-IDLE
+    email_send_timeout: float = 60.0
 
 
 def _coerce(name: str, kind: Any, raw: Any) -> Any:

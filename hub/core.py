@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from bots.base import OutputChannel
 from handoff.desk import HandoffDesk
@@ -37,6 +38,8 @@ class Hub:
     session_watch: SessionWatch = field(init=False)
     # sends campaigns at their rate, resuming what a previous run left (hub/campaigns.py)
     campaigns: CampaignRunner = field(init=False)
+    # what /metrics shows (hub/metrics.py), set by the app factory
+    metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
         self.session_limiter = RateLimiter(

@@ -34,6 +34,7 @@ _CONVERTERS: dict[str, Convert] = {
     "integer": int,
     "double precision": float,
     "text": str,
+    "bytea": bytes,  # email originals and attachments
 }
 
 

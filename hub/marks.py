@@ -22,7 +22,10 @@ OPT_OUT = "opt-out"
 OPT_IN = "opt-in"
 KEYWORD = "keyword"
 START = "start"  # a customer opened the bot (Telegram's /start): greeted, not matched
-SILENT = frozenset({EDITED, OPT_OUT, OPT_IN, KEYWORD})
+# email: an automatic mail (auto-reply, bulk, bounce…), stored for the agents, never answered
+AUTOMATED = "automated"
+SUBJECT = "subject"  # email: the mail's subject, as the detail of the mark
+SILENT = frozenset({EDITED, OPT_OUT, OPT_IN, KEYWORD, AUTOMATED})
 ATTACHMENTS = frozenset({
     "photo", "video", "voice", "audio", "sticker", "document", "animation", "video note",
     "location", "contact", "media",
@@ -66,6 +69,20 @@ def tag_names(tags: list[str]) -> tuple[str, ...]:
     """The names of marks made with :func:`mark`: what an adapter puts in
     ``InboundMessage.marks`` so the pipeline can trust them."""
     return tuple(match.group(1) for tag in tags if (match := _MARK.match(tag)))
+
+
+def detail(text: str, tag: str, allowed: tuple[str, ...]) -> str | None:
+    """The detail of mark ``tag`` (``[subject: Where is my order]`` → the subject) among the
+    marks the adapter set at the start of ``text``; None when it has none."""
+    position = 0
+    for _ in allowed:
+        match = _MARK.match(text, position)
+        if match is None or match.group(1) not in allowed:
+            return None
+        if match.group(1) == tag:
+            return match.group(2)
+        position = match.end()
+    return None
 
 
 def parse(text: str, allowed: tuple[str, ...]) -> Marked:

@@ -57,6 +57,9 @@ class InboundMessage:
     # "photo", "opt-out"… Only adapters set these; words a customer types are never marks.
     marks: tuple[str, ...] = ()
     extras: Mapping[str, Any] = field(default_factory=dict)
+    # a 1–5 rating (a survey button, or a bare number the pipeline read): recorded as the
+    # answer to a pending satisfaction survey, else an ordinary message
+    csat_score: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +176,7 @@ class OutboxItem:
     attempts: int
     agent_name: str | None = None
     template: TemplateSend | None = None  # send this template instead of ``text``
+    marks: tuple[str, ...] = ()  # "csat": the satisfaction survey (buttons where they exist)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +187,7 @@ class Ingested:
     conversation: Conversation
     duplicate: bool
     handled: bool  # already routed (a redelivery of a handled message)
+    csat_score: int | None = None  # the message answered a pending survey with this score
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,3 +202,28 @@ class NewMessage:
     channel: str | None = None  # default: the conversation's current channel
     private: bool = False
     template: TemplateSend | None = None  # sent instead of ``text`` (which describes it)
+    marks: tuple[str, ...] = ()  # "csat": the satisfaction survey
+
+
+@dataclass(frozen=True, slots=True)
+class NewMailAttachment:
+    """An attachment of a received mail, as the email channel hands it to the store:
+    ``data`` is None when it was over ``SUPPORTHUB_EMAIL_MAX_ATTACHMENT_BYTES`` (listed,
+    not kept)."""
+
+    filename: str
+    content_type: str
+    size: int
+    data: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class MailAttachment:
+    """A stored attachment's description (its bytes are fetched on their own)."""
+
+    id: int
+    message_id: int
+    filename: str
+    content_type: str
+    size: int
+    kept: bool

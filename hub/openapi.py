@@ -124,6 +124,8 @@ SCHEMAS: dict[str, Any] = {
         "direction": {"type": "string", "enum": ["in", "out"]}, "channel": _S, "text": _S,
         "created_at": _T, "agent_name": {"type": "string", "nullable": True},
         "article_id": {"type": "integer", "nullable": True}, "private": {"type": "boolean"},
+        "csat": {"type": "boolean", "description": "the satisfaction survey: answer with"
+                 " POST /api/v1/webchat/messages {\"csat\": 1..5}"},
         "suggestions": {"type": "array", "items": {"$ref": "#/components/schemas/Suggestion"}}}},
     "Conversation": {"type": "object", "required": ["id", "contact_id", "state", "channel"],
                      "properties": {
@@ -212,16 +214,21 @@ SCHEMAS: dict[str, Any] = {
                      "properties": {"text": _TEXT, "channel": _S}},
     "VisitorMessage": {"type": "object", "description": "one of: feedback on an answer"
                        " (feedback and message_id); a choice (the id of a suggestion the bot"
-                       " offered in this conversation); a text", "anyOf": [
+                       " offered in this conversation); a satisfaction rating (csat, 1-5:"
+                       " what the survey's buttons send); a text", "anyOf": [
         {"required": ["feedback", "message_id"]},
         {"required": ["choice"], "not": {"required": ["feedback"]}},
+        {"required": ["csat"], "not": {"anyOf": [{"required": ["choice"]},
+                                                 {"required": ["feedback"]}]}},
         {"required": ["text"], "not": {"anyOf": [{"required": ["choice"]},
-                                                 {"required": ["feedback"]}]}}],
+                                                 {"required": ["feedback"]},
+                                                 {"required": ["csat"]}]}}],
         "properties": {
         "text": _TEXT, "choice": _I, "client_message_id": _S,
+        "csat": {"type": "integer", "minimum": 1, "maximum": 5},
         "feedback": {"type": "string", "enum": ["unhelpful"]}, "message_id": _I}},
     "WebchatStart": {"type": "object", "properties": {
-        "identifier": _S, "identifier_hash": _S}},
+        "identifier": _S, "identifier_hash": _S, "email": _S, "email_hash": _S}},
     "WebchatSession": {"type": "object", "properties": {
         "visitor_token": _S, "conversation_id": _I,
         "link_channels": {"type": "array", "items": _S}}},
@@ -376,7 +383,7 @@ _PASSWORD = {"type": "string", "minLength": 10,
 SCHEMAS.update({
     "LinkRequest": {"type": "object", "required": ["channel"], "properties": {"channel": {
         "type": "string", "enum": ["telegram", "sms", "whatsapp", "slack", "messenger",
-                                   "instagram"]}}},
+                                   "instagram", "email"]}}},
     "LinkOffer": {"type": "object", "properties": {
         "code": _S, "expires_at": _T, "instructions": _S, "channel": _S,
         "url": {"type": "string", "nullable": True}}},
@@ -463,6 +470,35 @@ PATHS.update({
                                          ok="Agent")},
 })
 
+# reports (issue 15) ------------------------------------------------------------------
+_DAY = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        "description": "an ISO date (YYYY-MM-DD) in SUPPORTHUB_TIMEZONE, both ends included"}
+_WINDOW = [_query("from", _DAY), _query("to", _DAY)]
+_NARROW = [_query("channel", _S), _query("agent_id", {"type": "string",
+                                                    "pattern": "^[0-9]{1,18}$"})]
+_REPORT_ERRORS = (422,)  # a malformed date, to before from, an unknown channel or agent
+PATHS.update({
+    "/api/v1/reports/summary": {"get": _op(
+        "The summary over cycles that started in the window (default: the last 7 days)",
+        auth="admin", params=_WINDOW + _NARROW, errors=_REPORT_ERRORS)},
+    "/api/v1/reports/articles": {"get": _op(
+        "Per article: direct answers, didn't help, handoffs after them, deflection rate",
+        auth="admin", params=_WINDOW, errors=_REPORT_ERRORS)},
+    "/api/v1/reports/timeseries": {"get": _op(
+        "One figure per hour or day of the window", auth="admin", errors=_REPORT_ERRORS,
+        params=[_query("metric", {"type": "string", "enum": [
+            "conversations", "cycles", "handoff_rate", "containment_rate",
+            "first_response_median_s", "resolution_median_s", "csat_average",
+            "csat_response_rate"]}, required=True),
+            _query("interval", {"type": "string", "enum": ["hour", "day"]}),
+            *_WINDOW, *_NARROW])},
+    "/api/v1/reports/export.csv": {"get": _op(
+        "One CSV row per cycle of the window", auth="admin", params=_WINDOW + _NARROW,
+        errors=_REPORT_ERRORS)},
+})
+PATHS["/api/v1/reports/export.csv"]["get"]["responses"]["200"]["content"] = {
+    "text/csv": {"schema": {"type": "string"}}}
+
 # The routes that are no API operation, with their access rule (``ACCESS``)
 SCHEMAS.update({
     "Notify": {"type": "object", "properties": {
@@ -534,14 +570,15 @@ PATHS.update({
 
 PAGES: dict[str, str] = {
     "/": "public", "/chat": "public", "/widget.js": "public", "/console": "public",
-    "/admin": "admin-page", "/admin/agents": "admin-page", "/metrics": "public",
+    "/admin": "admin-page", "/admin/agents": "admin-page", "/admin/reports": "admin-page",
+    "/metrics": "public",
     "/api/openapi.json": "public",
     "/webhooks/telegram": "signed", "/webhooks/twilio/sms": "signed",
     "/webhooks/twilio/status": "signed", "/webhooks/slack/events": "signed",
     "/webhooks/meta": "signed",
 }
 # static files (scripts, styles) of the pages, public
-STATIC_PREFIXES = ("/static/chat", "/static/console", "/static/admin")
+STATIC_PREFIXES = ("/static/chat", "/static/console", "/static/admin", "/static/reports")
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -563,3 +600,23 @@ DOCUMENT: dict[str, Any] = {
 
 async def document(request: web.Request) -> web.Response:
     return web.json_response(DOCUMENT)
+
+
+# email (issue 14): what a received mail was, its original, its attachments ----------------
+def _download_op(summary: str, media: str) -> dict[str, Any]:
+    op = _op(summary, params=_CONV, errors=(404,))
+    op["responses"]["200"]["content"] = {media: {"schema": {"type": "string",
+                                                            "format": "binary"}}}
+    return op
+
+
+PATHS.update({
+    "/api/v1/messages/{id}/email": {"get": _op(
+        "A received mail's subject, sender, recipients, attachments and what could not be"
+        " read (agents)", params=_CONV, errors=(404,))},
+    "/api/v1/messages/{id}/original": {"get": _download_op(
+        "A received mail as it arrived (agents; text/plain, never rendered)", "text/plain")},
+    "/api/v1/attachments/{id}": {"get": _download_op(
+        "An attachment of a received mail, as a download (agents; 404: over the size limit,"
+        " listed but not kept)", "application/octet-stream")},
+})

@@ -9,6 +9,11 @@ Replies to one recipient go out in order, across processes: the store leases onl
 oldest pending reply of each recipient (``Store.lease_outbox``), so a batch holds at most
 one reply per recipient and the next is leased once it is sent or dead-lettered — never
 while it waits for a retry or is leased elsewhere.
+
+Deliveries are marked sent in batches: a delivery that ends while such a write runs waits
+for the next one, which marks every delivery that ended meanwhile in one store call
+(``Store.outbox_delivered_many``). A delivery counts as done (and its recipient's next reply
+may be leased) only once its mark is committed.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from bots.base import OutputChannel, PermanentFailure, RetryLater
 from handoff.reach import sender
@@ -31,6 +36,8 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 60.0
 POLL_SECONDS = 1.0
 BATCH = 100
+BUSY_BATCH = 8  # deliveries in flight while acknowledgements come first (a burst)
+BUSY_POLL_SECONDS = 0.1
 
 
 class OutboxWorker:
@@ -42,6 +49,15 @@ class OutboxWorker:
         self._settings = settings
         self._wake = asyncio.Event()
         self.delivered = 0
+        self._busy: Callable[[], bool] = lambda: False
+        # deliveries waiting for their "sent" mark, and the task writing marks
+        self._marks: list[tuple[int, str | None, asyncio.Future[None]]] = []
+        self._marking: asyncio.Task[None] | None = None
+
+    def step_back_while(self, busy: Callable[[], bool]) -> None:
+        """While ``busy()`` (the pipeline's ``acks_busy``: a burst of inbound messages),
+        keep at most ``BUSY_BATCH`` deliveries in flight, so acknowledgements come first."""
+        self._busy = busy
 
     def wake(self) -> None:
         self._wake.set()
@@ -70,7 +86,8 @@ class OutboxWorker:
         try:
             while True:
                 self._wake.clear()  # before leasing: a wake-up meanwhile is not lost
-                room = BATCH - len(in_flight)
+                busy = self._busy()
+                room = (BUSY_BATCH if busy else BATCH) - len(in_flight)
                 if room > 0:
                     try:
                         items = await self._store.lease_outbox(time.time(), LEASE_SECONDS,
@@ -85,12 +102,16 @@ class OutboxWorker:
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
                 # cancellation that lands as the event is set, and the worker never stops
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(POLL_SECONDS):
+                    async with asyncio.timeout(BUSY_POLL_SECONDS if busy else POLL_SECONDS):
                         await self._wake.wait()
         finally:
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
+            if self._marking is not None:
+                self._marking.cancel()
+                await asyncio.gather(self._marking, return_exceptions=True)
+                self._marking = None
 
     async def _deliver_logged(self, item: OutboxItem) -> None:
         try:
@@ -134,5 +155,31 @@ class OutboxWorker:
             log.info("outbox %s: retry at %.1f: %s", item.id, retry_at, error)
             await self._store.outbox_failed(item.id, error, retry_at)
             return
-        await self._store.outbox_delivered(item.id, platform_id)
+        await self._mark_sent(item.id, platform_id)
         self.delivered += 1
+
+    async def _mark_sent(self, outbox_id: int, platform_id: str | None) -> None:
+        """Mark an item sent, in one store call with every other delivery that ends while
+        the previous call runs; return once the mark is committed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._marks.append((outbox_id, platform_id, done))
+        if self._marking is None:
+            self._marking = asyncio.create_task(self._write_marks(), name="outbox-marks")
+        await done
+
+    async def _write_marks(self) -> None:
+        try:
+            while self._marks:
+                batch, self._marks = self._marks, []
+                try:
+                    await self._store.outbox_delivered_many([(i, p) for i, p, _ in batch])
+                except Exception as exc:  # each delivery logs it; the items stay leased
+                    for _, _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._marking = None

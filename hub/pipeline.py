@@ -5,6 +5,21 @@ platform); routing runs as an owned background task. A repeated platform message
 stored once, and routed once: a message is marked handled in the same transaction that
 writes its replies.
 
+Routing never holds up an acknowledgement: ``receive`` hands the committed message to a
+queue read by ``ROUTERS`` routing workers (bounded concurrency: a burst is absorbed by the
+queue, not by thousands of tasks competing with the acknowledgements for the event loop).
+The queue holds at most ``QUEUE_LIMIT`` messages. On SQLite, where one process owns the
+file, a message that finds it full is left in the store (committed, unrouted: nothing is
+lost) and from then on every new one is too, until the workers have read the backlog back
+from the store, oldest first (``Store.claim_unrouted``), so each conversation's order is
+kept. Where several processes share the database, a full queue makes ``receive`` wait for
+room (back-pressure on the platform) instead.
+
+Acknowledgements come first: while messages arrive faster than ``BUSY_RATE`` a second
+(a burst), only ``ROUTERS_WHEN_BUSY`` workers route and the outbox keeps few deliveries in
+flight (``acks_busy``), so the event loop's time goes to committing and acknowledging; the
+bot falls behind during the burst (bounded: the queue, then the store) and catches up after.
+
 No committed message is left unrouted while some process runs:
 
 - at start, the messages no live process is routing are routed (``Store.claim_unrouted``:
@@ -27,15 +42,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
-from handoff import linking
+from handoff import linking, survey
 from handoff.intent import wants_human
-from hub import marks
+from hub import business_hours, marks, metrics
 from hub.config import Settings
+from hub.cycles import NewEvent
 from hub.events import ConversationChanged, EventBus, MessageCreated
 from hub.model import (
     Article,
@@ -72,6 +91,11 @@ WELCOME_TEXT = (
     "Hi! Ask me anything about your order, shipping, returns or your account, in your own "
     "words. Say \"agent\" at any time to reach a person."
 )
+EMAIL_QUEUED_TEXT = (
+    "Thanks for your message. A person from our team will read it and reply to this email."
+)
+EMAIL = "email"
+_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|antw|fwd?|wg|tr)\s*:\s*)+", re.IGNORECASE)
 ATTACHMENT_TEXT = (
     "Thanks, I've kept that for our team to see. I can only read text, though: "
     "please type your question, or say \"agent\" to reach a person."
@@ -82,6 +106,25 @@ BOT_STATES = frozenset({ConversationState.BOT})
 RECOVER_SECONDS = 1.0  # several processes: how often each looks for a dead one's messages
 ORDER_WAIT_SECONDS = 30.0  # the longest a message waits for an earlier one to be routed
 RETRY_MAX_SECONDS = 60.0  # the longest pause between tries of a failing routing
+ROUTERS = 8  # routing workers: messages routed at once by this process
+QUEUE_LIMIT = 10_000  # messages waiting in memory for a routing worker
+REFILL = 500  # backlog messages read back from the store at a time
+BUSY_RATE = 1000.0  # messages/s received at which routing and sending step back
+ROUTERS_WHEN_BUSY = 2  # routing workers that go on during a burst
+BUSY_WINDOW = 0.1  # seconds: the window the rate is counted over
+
+
+def _subject(message: Message) -> str:
+    """An email's subject (its ``[subject: …]`` mark) without ``Re:``/``Fwd:``."""
+    subject = marks.detail(message.text, marks.SUBJECT, message.marks) or ""
+    return _REPLY_PREFIX.sub("", subject).strip()
+
+
+def _first_paragraph(text: str) -> str:
+    for paragraph in re.split(r"\n\s*\n", text):
+        if paragraph.strip():
+            return paragraph.strip()
+    return ""
 
 
 class Pipeline:
@@ -103,41 +146,165 @@ class Pipeline:
         self._tasks: set[asyncio.Task[None]] = set()
         self._routing: set[int] = set()  # ids of the messages this process is routing
         self._recovery: asyncio.Task[None] | None = None
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE_LIMIT)
+        self._workers: list[asyncio.Task[None]] = []
+        self._busy = 0  # workers routing a message now
+        self._idle = asyncio.Event()  # set when nothing is queued nor being routed
+        self._idle.set()
+        # SQLite, queue full: messages left in the store, read back by the workers
+        self._backlog: set[int] = set()
+        self._refill: asyncio.Task[None] | None = None
+        self._window = 0  # the current BUSY_WINDOW's number, and what it and the last one
+        self._received = 0  # counted
+        self._received_before = 0
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        self._hours = business_hours.configured(settings.business_hours, settings.timezone,
+                                                settings.holidays)
 
     # committing ------------------------------------------------------------
     async def receive(self, inbound: InboundMessage) -> Ingested:
         """Commit an inbound message; routing follows in the background."""
-        ingested = await self._store.ingest(inbound)
+        self._count_received()
+        window = 0.0
+        if self._settings.csat:  # a bare 1–5 may answer a pending survey (the store decides)
+            window = float(self._settings.csat_window)
+            if inbound.csat_score is None and inbound.choice_article_id is None:
+                inbound = replace(inbound, csat_score=survey.rating(inbound.text))
+        elif inbound.csat_score is not None:
+            inbound = replace(inbound, csat_score=None)
+        ingested = await self._store.ingest(inbound, csat_window=window)
         if not ingested.duplicate:
+            metrics.MESSAGES_RECEIVED.labels(inbound.channel).inc()
             self._bus.publish(MessageCreated(ingested.message))
             self._bus.publish(ConversationChanged(ingested.conversation))
-        if not ingested.handled:
-            self._start_routing(ingested.message)
+        if ingested.csat_score is not None and not ingested.duplicate:
+            metrics.CSAT_ANSWERS.labels(str(ingested.csat_score)).inc()
+            self._spawn(self._thank(ingested.conversation.id))
+        elif not ingested.handled:
+            if self._backlog or (self._queue.full() and not self._store.several_processes):
+                if ingested.message.id not in self._routing:
+                    self._backlog.add(ingested.message.id)  # read back from the store
+                    self._want_refill()
+            else:
+                await self._enqueue(ingested.message)
         return ingested
 
-    def _start_routing(self, message: Message) -> None:
-        """Route ``message`` in the background, unless this process is routing it already
-        (a redelivery, or a message recovered while its first routing runs)."""
+    async def _thank(self, conversation_id: int) -> None:
+        await self.commit(conversation_id, [NewMessage(Author.BOT, survey.THANKS_TEXT)],
+                          expect=frozenset({ConversationState.RESOLVED}))
+
+    def _count_received(self, more: int = 1) -> None:
+        window = int(time.monotonic() / BUSY_WINDOW)
+        if window != self._window:
+            self._received_before = self._received if window == self._window + 1 else 0
+            self._received, self._window = 0, window
+        self._received += more
+
+    def acks_busy(self) -> bool:
+        """Whether messages arrive faster than ``BUSY_RATE`` (over the current and the last
+        ``BUSY_WINDOW``): then routing and sending step back for the acknowledgements."""
+        self._count_received(0)
+        return max(self._received, self._received_before) >= BUSY_RATE * BUSY_WINDOW
+
+    async def _enqueue(self, message: Message) -> None:
+        """Queue ``message`` for a routing worker, unless this process is routing it
+        already (a redelivery, or a message recovered while its first routing runs)."""
         if message.id in self._routing:
             return
         self._routing.add(message.id)
-        self._spawn(self._route_until_done(message))
+        self._idle.clear()
+        self._start_workers()
+        await self._queue.put(message)  # waits only where several processes share the store
 
-    async def _route_until_done(self, message: Message) -> None:
-        delay = 0.5
+    def _start_routing(self, message: Message) -> None:
+        """Queue ``message`` without waiting (recovery: room is made sure of by the
+        caller, else the message stays in the store for the next look)."""
+        if message.id in self._routing or self._queue.full():
+            return
+        self._routing.add(message.id)
+        self._idle.clear()
+        self._start_workers()
+        self._queue.put_nowait(message)
+
+    def _start_workers(self) -> None:
+        while len(self._workers) < ROUTERS:
+            number = len(self._workers)
+            self._workers.append(asyncio.create_task(self._work(number), name="router"))
+
+    async def _work(self, number: int) -> None:
+        while True:
+            if number >= ROUTERS_WHEN_BUSY and self.acks_busy():
+                await asyncio.sleep(BUSY_WINDOW)  # a burst: acknowledgements first
+                continue
+            message = await self._queue.get()
+            self._busy += 1
+            try:
+                routed = await self.route(message, wait=False)
+            except Exception:
+                log.exception("routing message %d failed; trying again in 0.5 s", message.id)
+                self._spawn(self._route_until_done(message, 0.5))
+            else:
+                if routed:
+                    self._routing.discard(message.id)
+                else:  # it waits for another process, outside the workers
+                    self._spawn(self._route_until_done(message, 0.02))
+            finally:
+                self._busy -= 1
+                self._queue.task_done()
+                if self._backlog:
+                    self._want_refill()
+                self._check_idle()
+
+    def _check_idle(self) -> None:
+        if (not self._busy and self._queue.empty() and not self._backlog and not self._tasks
+                and self._refill is None):
+            self._idle.set()
+
+    def _want_refill(self) -> None:
+        # read back only once few are left here: the store's oldest unrouted messages are
+        # then mostly ones this process has not queued yet
+        if self._refill is None and len(self._routing) <= REFILL // 2:
+            self._refill = asyncio.create_task(self._read_backlog(), name="backlog")
+
+    async def _read_backlog(self) -> None:
+        """Queue the oldest unrouted messages from the store (SQLite: they are all this
+        process's); the backlog is done once the store has none this process has not
+        queued."""
+        waiting = set(self._backlog)  # a message committed during the read stays waiting
+        try:
+            found = [m for m in await self._store.claim_unrouted(REFILL)
+                     if m.id not in self._routing]
+        except Exception as exc:
+            log.warning("could not read unrouted messages back: %s", exc)
+            await asyncio.sleep(0.5)
+            self._refill = None
+            self._want_refill()
+            return
+        self._refill = None
+        for message in found:
+            self._backlog.discard(message.id)
+            self._start_routing(message)
+        if not found:
+            self._backlog -= waiting  # routed meanwhile (a redelivery): none is left
+        if self._backlog:
+            self._want_refill()
+        self._check_idle()
+
+    async def _route_until_done(self, message: Message, delay: float) -> None:
+        """Try a failed routing again with back-off (outside the workers, so one failing
+        message holds up no other)."""
         try:
             while True:
+                await asyncio.sleep(delay)
+                delay = min(max(delay * 2, 0.5), RETRY_MAX_SECONDS)
                 try:
                     await self.route(message)
                     return
                 except Exception:
                     log.exception("routing message %d failed; trying again in %.1f s",
                                   message.id, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
         finally:
             self._routing.discard(message.id)
 
@@ -148,6 +315,7 @@ class Pipeline:
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self._check_idle()
         if not task.cancelled() and task.exception() is not None:
             log.error("routing failed", exc_info=task.exception())
 
@@ -164,7 +332,7 @@ class Pipeline:
         order: each conversation's are routed one after another); return how many."""
         pending = [m for m in await self._store.claim_unrouted() if m.id not in self._routing]
         for message in pending:
-            self._start_routing(message)
+            await self._enqueue(message)
         return len(pending)
 
     async def _recover_forever(self) -> None:
@@ -179,9 +347,10 @@ class Pipeline:
                 log.info("routing %d messages left by a hub process that stopped", found)
 
     async def drain(self, timeout: float = 5.0) -> None:
-        """Wait for routing in flight (used at shutdown and by tests)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        """Wait until nothing is queued nor being routed (at shutdown and in tests)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
 
     async def close(self) -> None:
         if self._recovery is not None:
@@ -190,12 +359,16 @@ class Pipeline:
                 await self._recovery
             self._recovery = None
         await self.drain()
-        for task in list(self._tasks):
+        owned = [*self._workers, *self._tasks, *([self._refill] if self._refill else [])]
+        for task in owned:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*owned, return_exceptions=True)
+        self._workers.clear()
 
     # routing ---------------------------------------------------------------
-    async def route(self, message: Message) -> None:
+    async def route(self, message: Message, *, wait: bool = True) -> bool:
+        """Route ``message``; return False if ``wait`` is off and an earlier message of its
+        conversation is still to be routed by another process (nothing done)."""
         # one routing at a time per conversation, so quick messages are answered in order
         lock = self._locks.get(message.conversation_id)
         if lock is None:
@@ -206,7 +379,9 @@ class Pipeline:
             async with lock:
                 if not await self._earlier_elsewhere(message, deadline):
                     await self._route(message)
-                    return
+                    return True
+            if not wait:
+                return False
             # not holding the lock meanwhile: the earlier message may be routed here
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
@@ -229,12 +404,22 @@ class Pipeline:
         conversation = await self._store.get_conversation(message.conversation_id)
         if conversation is None:
             return
-        code = linking.code_in(message.text) if not message.marks else None
+        marked = marks.parse(message.text, message.marks)  # see hub/marks.py
+        email = message.channel == EMAIL
+        subject = _subject(message) if email else ""
+        words = _first_paragraph(marked.text) if email else marked.text
+        if not message.marks:
+            code = linking.code_in(message.text)
+        elif email and not marked.silent:  # mailed: in the subject or the first line
+            code = linking.code_in_any([subject, words.split("\n")[0]])
+        else:
+            code = None
         if code is not None:  # continue elsewhere: a link code (handoff/linking.py)
             await linking.redeem(self._store, self._bus, self.commit, conversation, message,
                                  code)
             return
-        target = linking.continue_request(message.text) if not message.marks else None
+        target = linking.continue_request(message.text) if not message.marks else \
+            linking.continue_request(words) if email and not marked.silent else None
         if target is not None:  # "continue on SMS": a code for the other channel
             username = getattr(self._channels.get("telegram"), "username", None)
             reply = await linking.offer_reply(self._store, self._settings, conversation,
@@ -245,7 +430,6 @@ class Pipeline:
             # a person has it (or it waits for one): the bot stays silent
             await self.commit(conversation.id, (), handled=message.id)
             return
-        marked = marks.parse(message.text, message.marks)  # see hub/marks.py
         if marked.silent:  # an edit, an opt-out: kept for the agent, never answered
             await self.commit(conversation.id, (), handled=message.id)
             return
@@ -253,30 +437,75 @@ class Pipeline:
             await self.commit(conversation.id, [NewMessage(Author.BOT, WELCOME_TEXT)],
                               handled=message.id, expect=BOT_STATES)
             return
+        if marked.attachments_only and email:  # files only: for a person to look at
+            await self._queue_email(conversation, message)
+            return
         if marked.attachments_only:
             await self.commit(conversation.id, [NewMessage(Author.BOT, ATTACHMENT_TEXT)],
                               handled=message.id, expect=BOT_STATES)
             return
-        if wants_human(marked.text):
+        if wants_human(words):
+            metrics.HANDOFFS.labels("asked").inc()
             await self.commit(
-                conversation.id, [NewMessage(Author.BOT, HANDOFF_TEXT)], handled=message.id,
+                conversation.id, [NewMessage(Author.BOT, self._handoff_text(HANDOFF_TEXT))],
+                handled=message.id,
                 new_state=ConversationState.QUEUED, expect=BOT_STATES, fallback_streak=0,
             )
             return
         thumbs_down = feedback.UNHELPFUL in marked.tags
-        if thumbs_down or feedback.is_unhelpful(marked.text):  # "that didn't help"
+        if thumbs_down or feedback.is_unhelpful(words):  # "that didn't help"
             found = await feedback.find_unhelpful(self._store, message, thumbs_down)
             if found is not None or thumbs_down:
                 if found is not None:
                     await self._store.log_unanswered(found.entry())
-                await self.commit(conversation.id,
-                                  [feedback.unhelpful_reply(self._knowledge, found)],
-                                  handled=message.id, expect=BOT_STATES, fallback_streak=0)
+                reply = feedback.unhelpful_reply(self._knowledge, found)
+                if email and not reply.suggestions:  # no "put it another way" by mail
+                    await self._queue_email(conversation, message)
+                    return
+                await self.commit(conversation.id, [reply], handled=message.id,
+                                  expect=BOT_STATES, fallback_streak=0,
+                                  events=[NewEvent("unhelpful", article_id=found.article_id
+                                                   if found is not None else None)])
                 return
         if message.article_id is not None:  # a pressed suggestion button
             await self._answer_choice(conversation, message, message.article_id)
             return
+        if email:
+            await self._answer_email(conversation, message, f"{subject}\n{words}".strip())
+            return
         await self._answer_by_match(conversation, message, marked.text)
+
+    async def _answer_email(
+        self, conversation: Conversation, message: Message, question: str
+    ) -> None:
+        """Email: the bot answers only when it is sure (the ``answer`` outcome, on the subject
+        and the first paragraph), offers suggestions as a numbered list, and otherwise hands
+        the mail to the agents at once: a "could you put it another way?" costs the customer
+        a round trip of minutes."""
+        result = self._knowledge.match(question)
+        best = result.best
+        article = self._knowledge.article(best.article_id) \
+            if result.outcome == "answer" and best is not None else None
+        if article is not None:
+            text = await self._answer_text(message, conversation, article)
+            await self.commit(conversation.id, [NewMessage(Author.BOT, text,
+                                                           article_id=article.id)],
+                              handled=message.id, expect=BOT_STATES, fallback_streak=0)
+            return
+        if result.outcome in ("answer", "suggest") and result.matches:
+            suggestions = tuple(Suggestion(m.article_id, m.title) for m in result.matches[:3])
+            await self.commit(
+                conversation.id, [NewMessage(Author.BOT, SUGGEST_TEXT, suggestions=suggestions)],
+                handled=message.id, expect=BOT_STATES, fallback_streak=0)
+            return
+        await self._store.log_unanswered(NewUnanswered(
+            question, UnansweredKind.FALLBACK, conversation.id, message.id))
+        await self._queue_email(conversation, message)
+
+    async def _queue_email(self, conversation: Conversation, message: Message) -> None:
+        await self.commit(conversation.id, [NewMessage(Author.BOT, EMAIL_QUEUED_TEXT)],
+                          handled=message.id, new_state=ConversationState.QUEUED,
+                          expect=BOT_STATES, fallback_streak=0)
 
     async def _answer_choice(
         self, conversation: Conversation, message: Message, article_id: int
@@ -285,10 +514,12 @@ class Pipeline:
         if article is None:
             reply = NewMessage(Author.BOT, UNKNOWN_CHOICE_TEXT)
         else:
+            metrics.BOT_OUTCOMES.labels("answer").inc()
             text = await self._answer_text(message, conversation, article)
             reply = NewMessage(Author.BOT, text, article_id=article.id)
+        outcome = [] if article is None else [NewEvent("answer", article_id=article.id)]
         await self.commit(conversation.id, [reply], handled=message.id, expect=BOT_STATES,
-                          fallback_streak=0)
+                          fallback_streak=0, events=outcome)
 
     async def _answer_by_match(
         self, conversation: Conversation, message: Message, text: str
@@ -298,34 +529,52 @@ class Pipeline:
         if result.outcome == "answer" and best is not None:
             article = self._knowledge.article(best.article_id)
             if article is not None:
+                metrics.BOT_OUTCOMES.labels("answer").inc()
                 await self.commit(
                     conversation.id,
                     [NewMessage(Author.BOT, await self._answer_text(message, conversation, article),
                                 article_id=article.id)],
                     handled=message.id, expect=BOT_STATES, fallback_streak=0,
+                    events=[NewEvent("answer", article_id=article.id)],
                 )
                 return
         if result.outcome in ("answer", "suggest") and result.matches:
             suggestions = tuple(Suggestion(m.article_id, m.title) for m in result.matches[:3])
+            metrics.BOT_OUTCOMES.labels("suggest").inc()
             await self.commit(
                 conversation.id, [NewMessage(Author.BOT, SUGGEST_TEXT, suggestions=suggestions)],
                 handled=message.id, expect=BOT_STATES, fallback_streak=0,
+                events=[NewEvent("suggest")],
             )
             return
+        metrics.BOT_OUTCOMES.labels("fallback").inc()
         await self._store.log_unanswered(NewUnanswered(
             text, UnansweredKind.FALLBACK, conversation.id, message.id))
         streak = conversation.fallback_streak + 1
         if streak >= self._settings.fallbacks_before_handoff:
+            metrics.HANDOFFS.labels("fallbacks").inc()
             await self.commit(
-                conversation.id, [NewMessage(Author.BOT, HANDOFF_AFTER_FALLBACKS_TEXT)],
+                conversation.id,
+                [NewMessage(Author.BOT, self._handoff_text(HANDOFF_AFTER_FALLBACKS_TEXT))],
                 handled=message.id, new_state=ConversationState.QUEUED, expect=BOT_STATES,
-                fallback_streak=0,
+                fallback_streak=0, events=[NewEvent("fallback")],
             )
         else:
             await self.commit(
                 conversation.id, [NewMessage(Author.BOT, FALLBACK_TEXT)], handled=message.id,
-                expect=BOT_STATES, fallback_streak=streak,
+                expect=BOT_STATES, fallback_streak=streak, events=[NewEvent("fallback")],
             )
+
+    def _handoff_text(self, text: str) -> str:
+        """The handoff message; outside business hours it says when a person will answer."""
+        if self._hours is None:
+            return text
+        now = datetime.fromtimestamp(self._store.clock(), UTC)
+        opening = self._hours.next_opening(now)
+        if opening is None or opening == now:
+            return text
+        return (f"{text} Our team is away right now: a person will answer from"
+                f" {self._hours.describe(opening)}.")
 
     async def _answer_text(
         self, message: Message, conversation: Conversation, article: Article
@@ -347,8 +596,10 @@ class Pipeline:
         agent_id: int | None = None,
         require_agent_id: int | None = None,
         fallback_streak: int | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> Turn:
-        """Write a turn, then tell the live views and wake the outbox.
+        """Write a turn (with ``events``, for the reports), then tell the live views and wake
+        the outbox.
 
         Replies to a channel whose delivery is the store (the web chat) are delivered by
         this commit and the live push: their outbox rows are written as sent, and the
@@ -358,10 +609,12 @@ class Pipeline:
         turn = await self._store.record_turn(
             conversation_id, replies, handled_message_id=handled, new_state=new_state,
             expect_states=expect, agent_id=agent_id, require_agent_id=require_agent_id,
-            fallback_streak=fallback_streak, delivered_by_store=by_store,
+            fallback_streak=fallback_streak, delivered_by_store=by_store, events=events,
         )
         if turn.applied:
             for message in turn.messages:
+                if not message.private:
+                    metrics.MESSAGES_SENT.labels(message.channel).inc()
                 self._bus.publish(MessageCreated(message))
             self._bus.publish(ConversationChanged(turn.conversation))
             if any(not m.private and m.channel not in by_store for m in turn.messages):

@@ -22,6 +22,7 @@ def message_json(message: Message) -> dict[str, Any]:
         "agent_name": message.agent_name,
         "article_id": message.article_id,
         "private": message.private,
+        "csat": "csat" in message.marks,  # the satisfaction survey (answer with 1–5)
     }
 
 

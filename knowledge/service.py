@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 
+from hub import metrics
 from hub.model import Article, ArticleStatus
 from hub.store import Store
 from knowledge import settings as kb_settings
@@ -148,7 +149,10 @@ class KnowledgeBase:
         return self._matcher.thresholds
 
     def match(self, text: str) -> MatchResult:
-        return self._matcher.match(text)
+        started = time.perf_counter()
+        result = self._matcher.match(text)
+        metrics.KNOWLEDGE_MATCH_SECONDS.observe(time.perf_counter() - started)
+        return result
 
     def article(self, article_id: int) -> Article | None:
         """A published article, the only kind a customer is ever answered with (a draft,

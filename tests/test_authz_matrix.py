@@ -100,11 +100,18 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/conversations/{id}/notes"): Call(_CONV, body=lambda i: {
         "text": "a private note"}),
     ("GET", "/api/v1/contacts/{id}"): Call({"id": "contact"}),
+    ("GET", "/api/v1/messages/{id}/email"): Call({"id": "n"}),
+    ("GET", "/api/v1/messages/{id}/original"): Call({"id": "n"}),
+    ("GET", "/api/v1/attachments/{id}"): Call({"id": "n"}),
     ("PATCH", "/api/v1/contacts/{id}"): Call({"id": "contact"}, body=lambda i: {
         "name": "Renamed"}),
     ("POST", "/api/v1/contacts/{id}/merge"): Call({"id": "contact"}, body=lambda i: {
         "other_id": i["other_contact"]}),
     ("POST", "/api/v1/contacts/merges/{merge_id}/undo"): Call({"merge_id": "merge"}),
+    ("GET", "/api/v1/reports/summary"): Call(query="from=2026-11-01&to=2026-11-30"),
+    ("GET", "/api/v1/reports/articles"): Call(),
+    ("GET", "/api/v1/reports/timeseries"): Call(query="metric=cycles&interval=day"),
+    ("GET", "/api/v1/reports/export.csv"): Call(),
     ("GET", "/api/v1/articles"): Call(),
     ("POST", "/api/v1/articles"): Call(body=lambda i: {
         "title": "New", "questions": ["a new question"], "answer": "An answer."}),

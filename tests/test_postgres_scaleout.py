@@ -184,7 +184,7 @@ async def wait_articles(http: aiohttp.ClientSession, node: Node, count: int) -> 
     async with asyncio.timeout(5):
         while True:
             async with http.get(f"{node.base}/metrics") as resp:
-                if f"supporthub_knowledge_articles {count}\n" in await resp.text():
+                if f"supporthub_knowledge_articles {float(count)}\n" in await resp.text():
                     return
             await asyncio.sleep(0.05)
 

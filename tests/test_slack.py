@@ -234,3 +234,25 @@ def test_the_manifest_subscribes_to_what_the_app_handles() -> None:
     assert {"app_mention", "message.im"} <= set(settings["event_subscriptions"]["bot_events"])
     assert {"chat:write", "app_mentions:read", "im:history"} <= set(
         manifest["oauth_config"]["scopes"]["bot"])
+
+
+async def test_the_survey_is_five_buttons_and_a_press_rates(hub: Running, fake: FakeSlack) -> None:
+    await post_event(hub, sl.dm("can I talk to a person"))
+    await fake.wait_for("chat.postMessage")
+    conversation_id = await take_over_and_reply(hub, "slack", "U0JANE", "Hi, Ann here")
+    ann = hub.tokens["ann@example.com"]
+    resolved = await hub.client.post(f"/api/v1/conversations/{conversation_id}/resolve",
+                                     headers={"Authorization": f"Bearer {ann}"})
+    assert resolved.status == 200
+    async with asyncio.timeout(10):  # the outbox delivers in order, in the background
+        while not (surveys := [c.params for c in fake.calls_to("chat.postMessage")
+                               if "How did we do?" in c.params["text"]]):
+            await asyncio.sleep(0.05)
+    survey = surveys[0]
+    [actions] = [b for b in survey["blocks"] if b["type"] == "actions"]
+    assert [e["text"]["text"] for e in actions["elements"]] == ["1", "2", "3", "4", "5"]
+    assert await press(hub, sl.block_action(survey, actions["elements"][4])) == 200
+    await hub.settle()
+    events = await hub.hub.store.conversation_events(conversation_id)
+    assert [(e.kind, e.score) for e in events if e.kind == "csat_answered"] == [
+        ("csat_answered", 5)]

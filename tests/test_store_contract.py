@@ -329,6 +329,24 @@ async def test_replies_to_one_recipient_are_leased_one_at_a_time_in_order(
     assert [i.text for i in await store.lease_outbox(now + 6, 60, 10)] == ["r2"]
 
 
+async def test_several_deliveries_are_marked_sent_in_one_call(store: Store) -> None:
+    """The outbox worker marks the deliveries that ended together in one write: each item
+    is sent with its platform id, and each recipient's next reply becomes leasable."""
+    for who in ("u1", "u2", "u3"):
+        await _replies(store, 2, who=who)
+    now = time.time()
+    leased = await store.lease_outbox(now, 60, 10)
+    assert [i.text for i in leased] == ["r0", "r0", "r0"]
+    await store.outbox_delivered_many([(leased[0].id, "p-1"), (leased[1].id, None)])
+    stats = await store.outbox_stats()
+    assert (stats.pending, stats.sent, stats.dead) == (4, 2, 0)
+    nxt = await store.lease_outbox(now, 60, 10)  # u3's r0 is still leased: its r1 waits
+    assert sorted((i.recipient, i.text) for i in nxt) == [("u1", "r1"), ("u2", "r1")]
+    assert await store.record_delivery_status("sms", "p-1", "delivered")
+    await store.outbox_delivered_many([])  # nothing to mark: nothing happens
+    assert (await store.outbox_stats()).sent == 2
+
+
 async def test_replies_to_a_channel_delivered_by_the_store_are_written_sent(
     store: Store,
 ) -> None:

@@ -31,8 +31,10 @@ from hub.store import (
     make_store,
     rules_contacts,
     rules_conversations,
+    rules_email,
     rules_kb,
     rules_reach,
+    rules_reports,
     rules_users,
     sqlite,
 )
@@ -52,7 +54,7 @@ def all_statements(*modules: Any) -> list[Sql]:
 
 
 SHARED = all_statements(rules_users, rules_kb, rules_contacts, rules_conversations,
-                        rules_reach)
+                        rules_email, rules_reports, rules_reach)
 SQLITE_ONLY = all_statements(sqlite)
 
 

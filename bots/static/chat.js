@@ -210,6 +210,26 @@
       el.appendChild(box);
     }
 
+    if (author === 'bot' && m.csat) {  // the satisfaction survey: five buttons
+      const box = document.createElement('div');
+      box.className = 'suggestions';
+      box.setAttribute('role', 'group');
+      box.setAttribute('aria-label', 'Rate us from 1 to 5');
+      [1, 2, 3, 4, 5].forEach((score) => {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'suggestion';
+        b.setAttribute('data-testid', 'csat-' + score);
+        b.textContent = String(score);
+        b.addEventListener('click', async () => {
+          box.querySelectorAll('button').forEach((x) => { x.disabled = true; });
+          if (!(await post({ csat: score }))) box.querySelectorAll('button').forEach((x) => { x.disabled = false; });
+        });
+        box.appendChild(b);
+      });
+      el.appendChild(box);
+    }
+
     if (author === 'bot' && m.article_id && !(m.suggestions && m.suggestions.length)) {
       const down = document.createElement('button');
       down.type = 'button';

@@ -476,9 +476,40 @@
     head.appendChild(time);
     box.appendChild(head);
     box.appendChild(el('div', 'msg-text', m.text == null ? '' : m.text));
+    if (m.channel === 'email' && m.direction === 'in') box.appendChild(mailDetails(m.id));
     if (Array.isArray(m.suggestions) && m.suggestions.length) {
       box.appendChild(el('div', 'tmsg-suggest', 'Suggested: ' + m.suggestions.map((s) => s.title).join(' · ')));
     }
+    return box;
+  }
+
+  // a mail's subject, sender, attachments and original, read when the message is shown
+  function mailDetails(id) {
+    const box = el('div', 'tmsg-mail');
+    box.setAttribute('data-testid', 'mail-details');
+    api('GET', '/api/v1/messages/' + id + '/email').then((d) => {
+      const from = d.from_name ? d.from_name + ' <' + d.from + '>' : d.from;
+      box.appendChild(el('div', 'mail-subject', 'Subject: ' + (d.subject || '(none)')));
+      box.appendChild(el('div', 'mail-from', 'From: ' + (from || '(unknown)')));
+      if (d.automated) box.appendChild(el('div', 'mail-auto', 'Automatic mail (' + d.automated + '): not answered by the bot'));
+      (d.attachments || []).forEach((a) => {
+        const label = a.filename + ' (' + Math.max(1, Math.round(a.size / 1024)) + ' KB)';
+        if (a.url) {
+          const link = el('a', 'mail-attachment', label);
+          link.href = a.url;
+          link.setAttribute('download', a.filename);
+          box.appendChild(link);
+        } else {
+          box.appendChild(el('span', 'mail-attachment missing', label + ' — too large, not kept'));
+        }
+      });
+      if (d.notes && d.notes.length) box.appendChild(el('div', 'mail-notes', 'Could not read everything: ' + d.notes.join('; ')));
+      const original = el('a', 'mail-original', 'Show original');
+      original.href = d.original_url;
+      original.target = '_blank';
+      original.rel = 'noopener';
+      box.appendChild(original);
+    }).catch(() => { /* not a stored mail (sent before the hub kept originals) */ });
     return box;
   }
 

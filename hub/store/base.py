@@ -5,10 +5,12 @@ Each method is one transaction: it either happens whole or not at all.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from hub.cycles import ArticleFigures, Cycle, Event, NewEvent
 from hub.model import (
     Article,
     Contact,
@@ -16,8 +18,10 @@ from hub.model import (
     ConversationState,
     InboundMessage,
     Ingested,
+    MailAttachment,
     Message,
     NewArticle,
+    NewMailAttachment,
     NewMessage,
     OutboxItem,
     Role,
@@ -28,7 +32,7 @@ from hub.store.base_kb import ArticleChange, KnowledgeStore, RevisionAuthor
 from hub.store.base_reach import ReachStore
 from hub.store.notifications import Notifications
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 
 
 class StoreError(Exception):
@@ -95,6 +99,9 @@ class Store(KnowledgeStore, ContactStore, ReachStore, ABC):
     # process dies (``claim_unrouted`` hands its messages to a survivor), and a
     # conversation's messages are routed in order across processes (``earlier_unrouted``).
     several_processes: bool = False
+    # "now" for the events reports are made of, in seconds since the epoch (tests set a
+    # controlled clock)
+    clock: Callable[[], float] = time.time
 
     # lifecycle -----------------------------------------------------------
     @abstractmethod
@@ -126,7 +133,7 @@ class Store(KnowledgeStore, ContactStore, ReachStore, ABC):
 
     # conversations -------------------------------------------------------
     @abstractmethod
-    async def ingest(self, inbound: InboundMessage) -> Ingested:
+    async def ingest(self, inbound: InboundMessage, csat_window: float = 0.0) -> Ingested:
         """Commit a customer message, creating contact, identity and conversation as needed.
 
         A repeated (channel, platform_message_id) is not stored again: the first copy is
@@ -205,6 +212,7 @@ class Store(KnowledgeStore, ContactStore, ReachStore, ABC):
         require_agent_id: int | None = None,
         fallback_streak: int | None = None,
         delivered_by_store: Collection[str] = (),
+        events: Sequence[NewEvent] = (),
     ) -> Turn:
         """Append replies (each customer-visible one with its outbox row), change state, and
         mark the inbound message handled — all in one transaction.
@@ -220,6 +228,9 @@ class Store(KnowledgeStore, ContactStore, ReachStore, ABC):
         ``require_agent_id`` the conversation must also be assigned to that agent.
         ``agent_id`` sets the assigned agent when ``new_state`` is ASSIGNED; leaving ASSIGNED
         clears it.
+        The turn's events are written with it (hub/store/rules_reports.py): the state
+        change's (queued, claimed, released, resolved — credited to ``agent_id``, else the
+        assigned agent), the cycle's first public agent reply, and ``events``.
         """
 
     @abstractmethod
@@ -261,6 +272,13 @@ class Store(KnowledgeStore, ContactStore, ReachStore, ABC):
 
     @abstractmethod
     async def outbox_delivered(self, outbox_id: int, platform_message_id: str | None) -> None: ...
+
+    @abstractmethod
+    async def outbox_delivered_many(
+        self, delivered: Sequence[tuple[int, str | None]]
+    ) -> None:
+        """Mark several items sent (outbox id, the platform's message id) in one write: the
+        outbox worker gathers the deliveries that end while one such write runs."""
 
     @abstractmethod
     async def outbox_failed(self, outbox_id: int, error: str, retry_at: float | None) -> None:
@@ -311,6 +329,19 @@ class Store(KnowledgeStore, ContactStore, ReachStore, ABC):
     async def delete_user_sessions(self, user_id: int) -> None:
         """End every session of a user (e.g. when their role changes)."""
 
+    # reports (hub/store/rules_reports.py) -----------------------------------
+    @abstractmethod
+    async def report_cycles(self, since: float, until: float) -> list[Cycle]:
+        """Every cycle that started in [since, until) (seconds since the epoch)."""
+
+    @abstractmethod
+    async def report_articles(self, since: float, until: float) -> list[ArticleFigures]:
+        """Per article answered directly in [since, until): what followed the answers."""
+
+    @abstractmethod
+    async def conversation_events(self, conversation_id: int) -> list[Event]:
+        """A conversation's events, in the order they were recorded."""
+
     # knowledge -----------------------------------------------------------
     @abstractmethod
     async def list_articles(self) -> list[Article]: ...
@@ -345,3 +376,28 @@ class Store(KnowledgeStore, ContactStore, ReachStore, ABC):
     @abstractmethod
     async def delete_article(self, article_id: int, *,
                              author: RevisionAuthor | None = None) -> None: ...
+
+    # email (bots/email.py) ----------------------------------------------------
+    @abstractmethod
+    async def save_mail(self, message_id: int, raw: bytes,
+                        attachments: Sequence[NewMailAttachment]) -> bool:
+        """Keep a received mail's original and attachments with its message, once (a second
+        call for the same message changes nothing and returns False)."""
+
+    @abstractmethod
+    async def mail_original(self, message_id: int) -> bytes | None: ...
+
+    @abstractmethod
+    async def mail_attachments(self, message_ids: Sequence[int]) -> list[MailAttachment]: ...
+
+    @abstractmethod
+    async def mail_attachment(self, attachment_id: int
+                              ) -> tuple[MailAttachment, bytes | None] | None:
+        """The attachment and its bytes (None: it was too large to keep)."""
+
+    @abstractmethod
+    async def imap_cursor(self, mailbox: str) -> tuple[int, int] | None:
+        """(UIDVALIDITY, last committed UID) of an IMAP mailbox."""
+
+    @abstractmethod
+    async def save_imap_cursor(self, mailbox: str, uidvalidity: int, last_uid: int) -> None: ...

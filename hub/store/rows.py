@@ -118,6 +118,7 @@ def outbox_from_row(row: Row) -> OutboxItem:
         attempts=int(row["attempts"]),
         agent_name=row["agent_name"],
         template=template_from_extras(row["extras"] if "extras" in row.keys() else None),
+        marks=tuple(json.loads(row["extras"]).get("marks", ())) if row["extras"] else (),
     )
 
 

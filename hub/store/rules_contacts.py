@@ -20,6 +20,7 @@ from hub.store.rows import (
     contact_from_row,
     conversation_from_row,
 )
+from hub.store.rules_reports import forget
 from hub.store.sql import (
     ForeignKeyViolation,
     Rule,
@@ -163,6 +164,7 @@ def _fold(other_id: int, into_id: int) -> Rule[Joined]:
         yield count(MOVE_MESSAGES, thread, folded)
         yield count(MOVE_OUTBOX, thread, folded)
         yield count(DROP_READ_MARKS, folded)
+        yield from forget(folded)  # its events: the thread continues in the other's cycle
         yield count(DROP_CONVERSATION, folded)
         yield count(TAKE_FOLDED, removed.channel, removed.last_message_text, thread)
     yield count(MOVE_CONVERSATIONS, into_id, other_id)

@@ -16,7 +16,9 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from hub.cycles import NewEvent
 from hub.model import (
+    Author,
     Contact,
     Conversation,
     ConversationState,
@@ -46,6 +48,7 @@ from hub.store.rules_contacts import (
     conversation,
     thread_id,
 )
+from hub.store.rules_reports import CSAT_PENDING, first_reply, record, start_cycle
 from hub.store.sql import (
     Mode,
     Rule,
@@ -79,6 +82,11 @@ NEW_CONTACT = Sql(
 _RETURNING_MESSAGE = ("RETURNING id, conversation_id, author, channel, text, created_at,"
                       " direction, platform_message_id, suggestions, agent_id, article_id,"
                       " private, extras")
+# a survey answer is stored handled: it is no question, and it reopens nothing
+INSERT_ANSWER = Sql(
+    "INSERT INTO messages (conversation_id, direction, author, channel, text,"
+    " platform_message_id, private, handled, created_at) VALUES ($1, 'in', 'customer', $2, $3,"
+    f" $4, {{false}}, {{true}}, {{now}}) {_RETURNING_MESSAGE}, NULL AS agent_name")
 INSERT_INBOUND = Sql(
     "INSERT INTO messages (conversation_id, direction, author, channel, text,"
     " platform_message_id, article_id, private, handled, extras, route_pid, route_since,"
@@ -88,6 +96,7 @@ INSERT_INBOUND = Sql(
 TOUCH_INBOUND = Sql(
     "UPDATE conversations SET channel = $1, updated_at = {now}, last_message_text = $2,"
     " fallback_streak = CASE WHEN state = 'resolved' THEN 0 ELSE fallback_streak END,"
+    " cycle = CASE WHEN cycle = 0 OR state = 'resolved' THEN cycle + 1 ELSE cycle END,"
     " state = CASE WHEN state = 'resolved' THEN 'bot' ELSE state END WHERE id = $3"
     f" {RETURNING_CONVERSATION}")
 FIND_CONVERSATION = Sql(
@@ -156,13 +165,16 @@ CONVERSATION_COUNTS = Sql("SELECT state, COUNT(*) AS n FROM conversations GROUP 
 
 
 def reply_extras(reply: NewMessage) -> str | None:
-    """What a reply carries besides its text: the template it is sent as (the outbox reads
-    it back when it leases the reply)."""
-    if reply.template is None:
-        return None
-    return json.dumps({"template": {"name": reply.template.name,
-                                    "content_sid": reply.template.content_sid,
-                                    "variables": dict(reply.template.variables)}})
+    """What a reply carries besides its text: its marks ("csat") and the template it is sent
+    as (the outbox reads both back when it leases the reply)."""
+    extras: dict[str, object] = {}
+    if reply.marks:
+        extras["marks"] = list(reply.marks)
+    if reply.template is not None:
+        extras["template"] = {"name": reply.template.name,
+                              "content_sid": reply.template.content_sid,
+                              "variables": dict(reply.template.variables)}
+    return json.dumps(extras) if extras else None
 
 
 def _message(message_id: int) -> Rule[Message]:
@@ -199,7 +211,24 @@ def _open_conversation(contact_id: int, channel: str) -> Rule[int]:
     return int((yield one(NEW_CONVERSATION, contact_id, channel))["id"])
 
 
-def _ingest(inbound: InboundMessage, route_owner: RouteOwner) -> Rule[Ingested]:
+def _survey_answer(inbound: InboundMessage, conversation_id: int, at: float,
+                   csat_window: float) -> Rule[Ingested | None]:
+    """A rating that answers the conversation's pending survey: stored handled, recorded
+    once per cycle and credited to the resolving agent; None when no survey waits for it."""
+    pending = yield one(CSAT_PENDING, conversation_id, at - csat_window)
+    if pending is None:
+        return None
+    message = yield one(INSERT_ANSWER, conversation_id, inbound.channel, inbound.text,
+                        inbound.platform_message_id)
+    yield from record(conversation_id, at, [NewEvent("csat_answered", score=inbound.csat_score,
+                                                     agent_id=pending["agent_id"])])
+    return Ingested(message=message_from_row(message),
+                    conversation=(yield from conversation(conversation_id)),
+                    duplicate=False, handled=True, csat_score=inbound.csat_score)
+
+
+def _ingest(inbound: InboundMessage, route_owner: RouteOwner, at: float,
+            csat_window: float) -> Rule[Ingested]:
     if inbound.platform_message_id is not None:
         row = yield one(DUPLICATE, inbound.channel, inbound.platform_message_id)
         if row is not None:
@@ -210,6 +239,11 @@ def _ingest(inbound: InboundMessage, route_owner: RouteOwner) -> Rule[Ingested]:
     contact_id = yield from _identity_contact(inbound.channel, inbound.external_id,
                                               inbound.display_name)
     conversation_id = yield from _open_conversation(contact_id, inbound.channel)
+    if inbound.csat_score is not None:
+        answered = yield from _survey_answer(inbound, conversation_id, at, csat_window)
+        if answered is not None:
+            return answered
+    yield from start_cycle(conversation_id, at, inbound.channel)
     extras = dict(inbound.extras)
     if inbound.marks:
         extras["marks"] = list(inbound.marks)
@@ -221,18 +255,39 @@ def _ingest(inbound: InboundMessage, route_owner: RouteOwner) -> Rule[Ingested]:
                     conversation=conversation_from_row(touched), duplicate=False, handled=False)
 
 
+def _changes(current: Conversation, state: ConversationState,
+             agent_id: int | None) -> list[NewEvent]:
+    """The events of a state change: queued, claimed, released, resolved (credited to the
+    agent acting, else the one assigned)."""
+    if state is current.state:
+        return []
+    changes = []
+    if current.state is ConversationState.ASSIGNED:
+        changes.append(NewEvent("released", agent_id=current.assigned_agent_id))
+    if state is ConversationState.QUEUED:
+        changes.append(NewEvent("queued"))
+    elif state is ConversationState.ASSIGNED:
+        changes.append(NewEvent("claimed", agent_id=agent_id))
+    elif state is ConversationState.RESOLVED:
+        changes = [NewEvent("resolved", agent_id=agent_id or current.assigned_agent_id)]
+    return changes
+
+
 class ConversationRules:
     several_processes: bool
+    clock: Callable[[], float]
 
     if TYPE_CHECKING:
         async def _run(self, mode: Mode, make: Callable[[], Rule[Any]]) -> Any: ...
 
         async def _route_owner(self) -> RouteOwner: ...
 
-    async def ingest(self, inbound: InboundMessage) -> Ingested:
+    async def ingest(self, inbound: InboundMessage, csat_window: float = 0.0) -> Ingested:
         # on PostgreSQL routing the new message is this process's (its session's) to do
         route_owner = await self._route_owner() if self.several_processes else (None, None)
-        return await self._run(Mode.RETRY, lambda: _ingest(inbound, route_owner))
+        at = self.clock()
+        return await self._run(Mode.RETRY,
+                               lambda: _ingest(inbound, route_owner, at, csat_window))
 
     @writes_retrying
     def start_conversation(self, channel: str, external_id: str,
@@ -294,6 +349,7 @@ class ConversationRules:
         expect_states: Collection[ConversationState] | None = None,
         agent_id: int | None = None, require_agent_id: int | None = None,
         fallback_streak: int | None = None, delivered_by_store: Collection[str] = (),
+        events: Sequence[NewEvent] = (),
     ) -> Rule[Turn]:
         # locked first: a concurrent turn waits here, then reads what this one wrote
         row = yield one(CONVERSATION_LOCKED, conversation_id)
@@ -329,6 +385,12 @@ class ConversationRules:
             assigned = agent_id if agent_id is not None else current.assigned_agent_id
         else:
             assigned = None
+        at = self.clock()
+        yield from record(conversation_id, at, [
+            *_changes(current, state, agent_id), *events])
+        if any(r.author is Author.AGENT and not r.private for r in replies):
+            agent = next(r.agent_id for r in replies if r.author is Author.AGENT)
+            yield from first_reply(conversation_id, at, agent)
         updated = yield one(UPDATE_TURN, state.value, assigned,
                             current.fallback_streak if fallback_streak is None
                             else fallback_streak, last_text, conversation_id)
@@ -352,6 +414,11 @@ class ConversationRules:
     @writes_one
     def outbox_delivered(self, outbox_id: int, platform_message_id: str | None) -> Rule[None]:
         yield count(OUTBOX_SENT, platform_message_id, outbox_id)
+
+    @writes
+    def outbox_delivered_many(self, delivered: Sequence[tuple[int, str | None]]) -> Rule[None]:
+        for outbox_id, platform_message_id in delivered:
+            yield count(OUTBOX_SENT, platform_message_id, outbox_id)
 
     @writes_one
     def outbox_failed(self, outbox_id: int, error: str, retry_at: float | None) -> Rule[None]:

@@ -21,8 +21,10 @@ from hub.store.base import SCHEMA_VERSION, SchemaMismatch, Store
 from hub.store.rows import outbox_from_row
 from hub.store.rules_contacts import ContactRules
 from hub.store.rules_conversations import ConversationRules
+from hub.store.rules_email import EmailRules
 from hub.store.rules_kb import KnowledgeRules
 from hub.store.rules_reach import ReachRules
+from hub.store.rules_reports import ReportRules
 from hub.store.rules_users import UserRules
 from hub.store.sql import Mode, Rule, Sql, count, rows, start
 from hub.store.sqlite_engine import SQLiteEngine, drive
@@ -57,8 +59,8 @@ def _schema_version(conn: sqlite3.Connection) -> int:
     return int(row["value"]) if row else 0
 
 
-class SQLiteStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, ReachRules,
-                  Store):
+class SQLiteStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, EmailRules,
+                  ReportRules, ReachRules, Store):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"

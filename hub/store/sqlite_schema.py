@@ -163,7 +163,51 @@ def _v5(db: sqlite_utils.Database) -> None:
 
 
 def _v6(db: sqlite_utils.Database) -> None:
-    """Schema version 6: reaching customers first (issue 17) — consent per identity and
+    """Email: each received mail's original and attachments (bytes only up to the limit),
+    and the IMAP reader's cursor per mailbox."""
+    db.execute("CREATE TABLE email_originals (message_id INTEGER PRIMARY KEY"
+               " REFERENCES messages(id), raw BLOB NOT NULL, created_at TEXT NOT NULL)")
+    db.execute("CREATE TABLE email_attachments (id INTEGER PRIMARY KEY, message_id INTEGER"
+               " NOT NULL REFERENCES messages(id), filename TEXT NOT NULL, content_type TEXT"
+               " NOT NULL, size INTEGER NOT NULL, data BLOB)")
+    db.execute("CREATE INDEX email_attachments_message ON email_attachments(message_id)")
+    db.execute("CREATE TABLE email_cursors (mailbox TEXT PRIMARY KEY, uidvalidity INTEGER"
+               " NOT NULL, last_uid INTEGER NOT NULL)")
+
+
+def _v7(db: sqlite_utils.Database) -> None:
+    """Reports: what happened, as it happened (``events``, hub/cycles.py), each cycle's
+    figures as its events come in (``cycles``), and each conversation's cycle number (0: no
+    customer message yet; a conversation that has one is in cycle 1 when migrated, its start
+    unrecorded)."""
+    db.table("conversations").add_column("cycle", int, not_null_default=0)
+    db.execute("UPDATE conversations SET cycle = 1 WHERE EXISTS (SELECT 1 FROM messages m"
+               " WHERE m.conversation_id = conversations.id AND m.direction = 'in')")
+    db.table("events").create(
+        {"id": int, "conversation_id": int, "cycle": int, "kind": str, "at": float,
+         "channel": str, "agent_id": int, "article_id": int, "score": int},
+        pk="id", not_null={"conversation_id", "cycle", "kind", "at", "channel"},
+        foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db.execute("CREATE INDEX events_cycle ON events(conversation_id, cycle, kind)")
+    db.execute("CREATE INDEX events_at ON events(at)")
+    db.table("cycles").create(
+        {"conversation_id": int, "cycle": int, "channel": str, "started": float,
+         "reopened": int, "queued": float, "replied": float, "replied_by": int,
+         "resolved": float, "resolved_by": int, "bot": int, "csat_sent": int,
+         "csat_score": int},
+        pk=("conversation_id", "cycle"),
+        not_null={"conversation_id", "cycle", "channel", "started", "reopened", "bot",
+                  "csat_sent"},
+        defaults={"bot": 0, "csat_sent": 0},
+        foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db.execute("CREATE INDEX cycles_started ON cycles(started)")
+
+
+
+def _v8(db: sqlite_utils.Database) -> None:
+    """Schema version 8: reaching customers first (issue 17) — consent per identity and
     sender, windows a platform closed, WhatsApp templates, campaigns and their recipients."""
     db.table("consents").create(
         {"id": int, "channel": str, "external_id": str, "sender": str, "allowed": int,
@@ -195,5 +239,6 @@ def _v6(db: sqlite_utils.Database) -> None:
                "(campaign_id, contact_id) WHERE status = 'pending'")
 
 
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, migrate_v2, migrate_v3, migrate_v4, _v5, _v6]
+    _v1, migrate_v2, migrate_v3, migrate_v4, _v5, _v6, _v7, _v8]

@@ -43,7 +43,18 @@
     $('me-name').textContent = st.me.name;
     show('main');
     await Promise.all([loadArticles(), loadUnanswered(), loadSettings()]);
+    openLink();
   }
+
+  // a link from the reports page: /admin#article=<id> opens its editor, /admin#unanswered the log
+  function openLink() {
+    const link = new URLSearchParams(location.hash.slice(1));
+    if (link.has('unanswered')) selectTab('unanswered');
+    const id = link.get('article');
+    const article = id && st.articles && st.articles.find((a) => String(a.id) === id);
+    if (article) { selectTab('articles'); edit(article); }
+  }
+  window.addEventListener('hashchange', () => { if (st.me) openLink(); });
 
   $('login-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();

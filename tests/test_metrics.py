@@ -1,0 +1,129 @@
+"""``GET /metrics`` through prometheus-client, read back with prometheus-client's own parser:
+per-process counters move with what the hub does; the queue and outbox gauges come from the
+store through a cache refreshed in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator
+
+import pytest
+from conftest import HubFactory, Running
+from fakes import telegram as tg
+from fakes.telegram import FakeTelegram
+from prometheus_client.parser import text_string_to_metric_families
+
+from bots.telegram import SECRET_HEADER
+from hub import metrics
+
+TOKEN = "123456:TEST-token"
+SECRET = "hook-secret_1"
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def scrape(running: Running) -> Samples:
+    resp = await running.client.get("/metrics")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/plain; version=")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(await resp.text()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    platform = FakeTelegram(TOKEN)
+    await platform.start()
+    yield platform
+    await platform.close()
+
+
+async def test_counters_histograms_and_gauges_follow_the_hub(
+    start_hub: HubFactory, fake: FakeTelegram,
+) -> None:
+    hub = await start_hub(telegram_token=TOKEN, telegram_webhook_secret=SECRET,
+                          telegram_api_url=fake.url(""), metrics_refresh_seconds=0.05)
+    before = await scrape(hub)
+
+    visitor = await hub.visitor()
+    assert "3-5 business days" in (await visitor.ask("how long does shipping take?"))["text"]
+    await visitor.ask("refund")  # suggestions
+    await visitor.ask("xyzzy plugh frobnicate")  # a fallback
+    await visitor.ask("I want to talk to a human")  # queued
+
+    def telegram(text: str, secret: str) -> object:
+        return hub.client.post("/webhooks/telegram", data=tg.json_body(tg.message_update(text)),
+                               headers={"Content-Type": "application/json",
+                                        SECRET_HEADER: secret})
+
+    assert (await telegram("how long does shipping take?", SECRET)).status == 200  # type: ignore[attr-defined]
+    assert (await telegram("hello", "wrong")).status == 403  # type: ignore[attr-defined]
+    await fake.wait_for("sendMessage")
+    await hub.settle()
+
+    async with asyncio.timeout(5):  # the gauges catch up within a refresh
+        while (value(after := await scrape(hub), "supporthub_conversations", state="queued"),
+               value(after, "supporthub_outbox_items", status="sent")) != (1, 5):
+            await asyncio.sleep(0.05)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("supporthub_messages_received_total", channel="webchat") == 4
+    assert delta("supporthub_messages_received_total", channel="telegram") == 1
+    # web chat: answer, suggestions, fallback, handoff text; Telegram: one answer
+    assert delta("supporthub_messages_sent_total", channel="webchat") == 4
+    assert delta("supporthub_messages_sent_total", channel="telegram") == 1
+    assert delta("supporthub_bot_outcomes_total", outcome="answer") == 2
+    assert delta("supporthub_bot_outcomes_total", outcome="suggest") == 1
+    assert delta("supporthub_bot_outcomes_total", outcome="fallback") == 1
+    assert delta("supporthub_handoffs_total", reason="asked") == 1
+    assert delta("supporthub_webhook_verification_failures_total", channel="telegram") == 1
+    assert delta("supporthub_webhook_ack_seconds_count", channel="telegram") == 2
+    assert delta("supporthub_webhook_ack_seconds_sum", channel="telegram") > 0
+    assert delta("supporthub_knowledge_match_seconds_count") == 4
+    # the shared figures, from the store
+    assert value(after, "supporthub_conversations", state="queued") == 1
+    assert value(after, "supporthub_conversations", state="bot") == 1  # the Telegram chat
+    assert value(after, "supporthub_outbox_items", status="sent") == 5
+    assert value(after, "supporthub_outbox_items", status="pending") == 0
+    assert value(after, "supporthub_store_figures_age_seconds") < 5
+    assert value(after, "supporthub_knowledge_articles") > 0
+    # the process and runtime collectors
+    assert value(after, "process_cpu_seconds_total") > 0
+    assert any(name == "python_info" for name, _ in after)
+    assert value(after, "python_gc_objects_collected_total", generation="0") >= 0
+
+
+async def test_a_stray_webhook_path_adds_no_label(hub: Running) -> None:
+    assert (await hub.client.post("/webhooks/nonsense", data=b"{}")).status == 404
+    samples = await scrape(hub)
+    assert not [k for k in samples if ("channel", "nonsense") in k[1]]
+
+
+async def test_a_scrape_reads_only_the_cache() -> None:
+    reads = 0
+
+    async def read() -> metrics.Figures:
+        nonlocal reads
+        reads += 1
+        return metrics.Figures(outbox={"pending": 3}, conversations={"queued": 2}, at=1.0)
+
+    figures = metrics.StoreFigures(read, every=3600)
+    collected = {m.name: m for m in figures.collect()}
+    assert reads == 0 and math.isnan(collected["supporthub_store_figures_age_seconds"]
+                                     .samples[0].value)
+    await figures.refresh()
+    for _ in range(3):
+        collected = {m.name: m for m in figures.collect()}
+    assert reads == 1
+    queued = [s.value for s in collected["supporthub_conversations"].samples
+              if s.labels == {"state": "queued"}]
+    assert queued == [2]
