@@ -23,7 +23,7 @@
   const typingEl = $('agent-typing');
   const linkPanel = $('link-panel');
   const CHANNEL_NAMES = { telegram: 'Telegram', sms: 'SMS', whatsapp: 'WhatsApp', slack: 'Slack',
-    messenger: 'Messenger', instagram: 'Instagram' };
+    messenger: 'Messenger', instagram: 'Instagram', email: 'email' };
   let typingTimer = null;
   let typingSent = 0;
 
