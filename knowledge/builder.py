@@ -82,4 +82,4 @@ class MatcherBuilder:
         processes = list(getattr(pool, "_processes", {}).values())  # no public handle
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
-            process.terminate()
+            process.kill()  # nothing to save: a build in flight is abandoned
