@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiohttp import web
 
@@ -83,3 +84,39 @@ class InputChannel(ABC):
 
 class Channel(InputChannel, OutputChannel):
     """A platform adapter with both sides (the usual case)."""
+
+
+class Gateway(Protocol):
+    """One platform account that serves several channel names (Twilio: ``sms`` and
+    ``whatsapp``; Meta: ``messenger`` and ``instagram``): one webhook, one client."""
+
+    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, channel: str, reply: OutboxItem) -> str | None: ...
+
+
+class GatewayChannel(Channel):
+    """A channel name over a shared :class:`Gateway`, named for where replies go; one of a
+    gateway's channels serves its webhooks (starting and stopping a gateway twice is a
+    no-op the gateway owns)."""
+
+    def __init__(self, name: str, gateway: Gateway, serves_webhooks: bool) -> None:
+        self.name = name
+        self._gateway = gateway
+        self._serves_webhooks = serves_webhooks
+
+    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
+        return self._gateway.routes(on_message) if self._serves_webhooks else []
+
+    async def start(self) -> None:
+        await self._gateway.start()
+
+    async def stop(self) -> None:
+        await self._gateway.stop()
+
+    async def send(self, reply: OutboxItem) -> str | None:
+        return await self._gateway.send(self.name, reply)

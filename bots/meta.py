@@ -30,7 +30,14 @@ import aiohttp
 from aiohttp import web
 
 from bots import render
-from bots.base import Channel, DeliveryError, OnMessage, PermanentFailure, RetryLater
+from bots.base import (
+    Channel,
+    DeliveryError,
+    GatewayChannel,
+    OnMessage,
+    PermanentFailure,
+    RetryLater,
+)
 from bots.meta_inbound import (
     INSTAGRAM,
     MESSENGER,
@@ -209,33 +216,12 @@ class MetaGateway:
         raise delivery_error(channel, status, answer, retry_after)
 
 
-class MetaChannel(Channel):
-    """``messenger`` or ``instagram``: the same gateway, named for where replies go."""
-
-    def __init__(self, name: str, gateway: MetaGateway, serves_webhooks: bool) -> None:
-        self.name = name
-        self._gateway = gateway
-        self._serves_webhooks = serves_webhooks
-
-    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
-        return self._gateway.routes(on_message) if self._serves_webhooks else []
-
-    async def start(self) -> None:
-        await self._gateway.start()
-
-    async def stop(self) -> None:
-        await self._gateway.stop()
-
-    async def send(self, reply: OutboxItem) -> str | None:
-        return await self._gateway.send(self.name, reply)
-
-
 def meta_channels(settings: Settings, store: Store) -> list[Channel]:
     """A channel for each configured token; the first serves the shared webhook."""
     gateway = MetaGateway(settings, store)
     names = [name for name, token in ((MESSENGER, settings.messenger_page_token),
                                       (INSTAGRAM, settings.instagram_token)) if token]
-    return [MetaChannel(name, gateway, serves_webhooks=index == 0)
+    return [GatewayChannel(name, gateway, serves_webhooks=index == 0)
             for index, name in enumerate(names)]
 
 

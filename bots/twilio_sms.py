@@ -27,7 +27,14 @@ from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bots import twilio_http
-from bots.base import Channel, DeliveryError, OnMessage, PermanentFailure, RetryLater
+from bots.base import (
+    Channel,
+    DeliveryError,
+    GatewayChannel,
+    OnMessage,
+    PermanentFailure,
+    RetryLater,
+)
 from bots.twilio_inbound import (
     KEYWORD_REPLIES,
     SMS,
@@ -248,31 +255,10 @@ class TwilioGateway:
                                    f"(the customer {since})", unreachable=False)
 
 
-class TwilioChannel(Channel):
-    """``sms`` or ``whatsapp``: the same gateway, named for where replies go."""
-
-    def __init__(self, name: str, gateway: TwilioGateway, serves_webhooks: bool) -> None:
-        self.name = name
-        self._gateway = gateway
-        self._serves_webhooks = serves_webhooks
-
-    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
-        return self._gateway.routes(on_message) if self._serves_webhooks else []
-
-    async def start(self) -> None:
-        await self._gateway.start()
-
-    async def stop(self) -> None:
-        await self._gateway.stop()
-
-    async def send(self, reply: OutboxItem) -> str | None:
-        return await self._gateway.send(self.name, reply)
-
-
 def twilio_channels(settings: Settings, store: Store) -> list[Channel]:
     gateway = TwilioGateway(settings, store)
-    return [TwilioChannel(SMS, gateway, serves_webhooks=True),
-            TwilioChannel(WHATSAPP, gateway, serves_webhooks=False)]
+    return [GatewayChannel(SMS, gateway, serves_webhooks=True),
+            GatewayChannel(WHATSAPP, gateway, serves_webhooks=False)]
 
 
 def _forbidden() -> web.Response:
