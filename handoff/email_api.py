@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bots.email_parse import parse_mail
 from hub.auth import require_user
-from hub.core import hub_of
+from hub.core import Hub, hub_of
 from hub.errors import ApiError, path_id
 
 _SAFE = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
@@ -24,13 +24,20 @@ def _download(filename: str) -> str:
            f"filename*=UTF-8''{quote(filename[:200], safe='')}"
 
 
-async def mail_details(request: web.Request) -> web.Response:
+async def _received_mail(request: web.Request) -> tuple[Hub, int, bytes]:
+    """The hub, the message id in the path and that mail's original (agents only; 404 for
+    a message that is not a received mail)."""
     hub = hub_of(request)
     await require_user(request, hub.store)
     message_id = path_id(request)
     raw = await hub.store.mail_original(message_id)
     if raw is None:
         raise ApiError(404, f"message {message_id} is not a mail the hub received")
+    return hub, message_id, raw
+
+
+async def mail_details(request: web.Request) -> web.Response:
+    hub, message_id, raw = await _received_mail(request)
     address = getattr(hub.channels.get("email"), "address", "")
     mail = parse_mail(raw, own_address=str(address), max_attachment_bytes=0)
     attachments = await hub.store.mail_attachments([message_id])
@@ -49,12 +56,7 @@ async def mail_details(request: web.Request) -> web.Response:
 
 
 async def mail_original(request: web.Request) -> web.Response:
-    hub = hub_of(request)
-    await require_user(request, hub.store)
-    message_id = path_id(request)
-    raw = await hub.store.mail_original(message_id)
-    if raw is None:
-        raise ApiError(404, f"message {message_id} is not a mail the hub received")
+    _, message_id, raw = await _received_mail(request)
     return web.Response(body=raw, content_type="text/plain", charset="utf-8",
                         headers={**_SAFE, "Content-Disposition":
                                  f"inline; filename=\"message-{message_id}.eml\""})

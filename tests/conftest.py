@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from fakes.mail import ImapServer, ProviderSmtp
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from bots.memory import MemoryChannel
@@ -305,3 +306,20 @@ async def store(store_url: str) -> AsyncIterator[Store]:
     await opened.open(migrate=True)
     yield opened
     await opened.close()
+
+
+# --- mail: a provider's SMTP server (aiosmtpd) and an IMAP server (pymap) on 127.0.0.1 ---
+@pytest.fixture
+async def provider() -> AsyncIterator[ProviderSmtp]:
+    server = ProviderSmtp()
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def imap() -> AsyncIterator[ImapServer]:
+    server = ImapServer()
+    await server.start()
+    yield server
+    await server.stop()

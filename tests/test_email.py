@@ -5,7 +5,6 @@ mailbox the hub reads."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from typing import Any
 
@@ -20,22 +19,6 @@ from hub.model import InboundMessage
 
 SUPPORT = "support@acme.test"
 JANE = "jane@customer.test"
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[ProviderSmtp]:
-    server = ProviderSmtp()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def imap() -> AsyncIterator[ImapServer]:
-    server = ImapServer()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def channel(running: Running) -> EmailChannel:

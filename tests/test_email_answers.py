@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,14 +16,6 @@ from fakes.mail import ProviderSmtp, mail
 from test_email import JANE, SUPPORT, deliver, start
 
 from hub.pipeline import EMAIL_QUEUED_TEXT
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[ProviderSmtp]:
-    server = ProviderSmtp()
-    await server.start()
-    yield server
-    await server.close()
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ from email.message import EmailMessage
 from conftest import HubFactory, log_in, new_page
 from fakes.mail import ProviderSmtp
 from playwright.async_api import Browser, expect
-from test_email import SUPPORT, deliver, provider, start
-
-__all__ = ["provider"]
+from test_email import SUPPORT, deliver, start
 
 
 async def test_the_console_shows_subject_sender_attachments_and_the_original(

@@ -10,32 +10,14 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 from fakes.mail import ImapServer, ProviderSmtp, free_port, mail
 
 from hub.store import make_store
 
 SUPPORT = "support@acme.test"
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[ProviderSmtp]:
-    server = ProviderSmtp()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def imap() -> AsyncIterator[ImapServer]:
-    server = ImapServer()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def serve(db_url: str, provider: ProviderSmtp, imap: ImapServer,

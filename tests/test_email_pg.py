@@ -9,8 +9,6 @@ import test_email_answers as _answers
 
 globals().update({name: test for module in (_email, _answers)
                   for name, test in vars(module).items() if name.startswith("test_")})
-provider = _email.provider
-imap = _email.imap
 hub = _answers.hub
 
 
