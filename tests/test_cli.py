@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from fakes.net import free_port, wait_ready
 
 from hub.store.base import SCHEMA_VERSION
 
@@ -21,13 +21,6 @@ from hub.store.base import SCHEMA_VERSION
 def run(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "hub", *args], input=stdin, text=True,
                           capture_output=True, timeout=60, cwd=cwd)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_user_add_then_duplicate_and_bad_input_are_one_line_errors(db_url: str) -> None:
@@ -101,24 +94,11 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
         proc.wait(timeout=10)
 
 
-async def _wait_ready(base: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(100):
-            try:
-                async with session.get(f"{base}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the hub did not become ready")
-
-
 async def test_serve_demo_answers_survives_kill_9_and_stops_cleanly(
     served: tuple[subprocess.Popen[str], str, Path],
 ) -> None:
     proc, base, workdir = served
-    await _wait_ready(base)
+    await wait_ready(base)
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{base}/chat") as page:
             assert page.status == 200 and "<html" in (await page.text()).lower()
@@ -145,7 +125,7 @@ async def test_serve_demo_answers_survives_kill_9_and_stops_cleanly(
                              cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)
     try:
-        await _wait_ready(base)
+        await wait_ready(base)
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{base}/api/v1/webchat/messages", headers=headers) as resp:
                 assert [m["text"] for m in (await resp.json())["messages"]] == [

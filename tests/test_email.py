@@ -12,7 +12,8 @@ import aiosmtplib
 import pytest
 from conftest import HubFactory, Running
 from fakes.agent import dead_letters, thread
-from fakes.mail import ImapServer, ProviderSmtp, free_port, mail
+from fakes.mail import ImapServer, ProviderSmtp, mail
+from fakes.net import free_port
 
 from bots.email import EmailChannel
 from hub.model import InboundMessage

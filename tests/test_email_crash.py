@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import aiohttp
-from fakes.mail import ImapServer, ProviderSmtp, free_port, mail
+from fakes.mail import ImapServer, ProviderSmtp, mail
+from fakes.net import free_port, wait_ready
 
 from hub.store import make_store
 
@@ -43,19 +43,6 @@ async def sent_recorded(db: Path) -> None:
             await asyncio.sleep(0.05)
 
 
-async def ready(port: int) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the hub did not become ready")
-
-
 async def test_a_mail_read_again_after_kill_9_is_stored_and_answered_once(
     tmp_path: Path, provider: ProviderSmtp, imap: ImapServer,
 ) -> None:
@@ -64,7 +51,7 @@ async def test_a_mail_read_again_after_kill_9_is_stored_and_answered_once(
     port = free_port()
     first = serve(db_url, provider, imap, port)
     try:
-        await ready(port)
+        await wait_ready(f"http://127.0.0.1:{port}")
         await provider.wait_for(1, timeout=20)
         await sent_recorded(tmp_path / "hub.db")
         first.kill()  # kill -9
@@ -78,7 +65,7 @@ async def test_a_mail_read_again_after_kill_9_is_stored_and_answered_once(
         await imap.append(mail())  # and the provider delivers the same mail again
         again = serve(db_url, provider, imap, port)
         try:
-            await ready(port)
+            await wait_ready(f"http://127.0.0.1:{port}")
             async with asyncio.timeout(20):
                 while True:
                     flags = await imap.flags()

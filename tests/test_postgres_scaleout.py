@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 from collections import Counter
@@ -26,6 +25,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from conftest import PASSWORD, HubFactory, next_frame, pg_schema
+from fakes.net import free_port
 
 from hub.model import Author, InboundMessage, NewMessage
 from hub.store.postgres import PostgresStore
@@ -33,13 +33,6 @@ from hub.store.postgres import PostgresStore
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = ("ann@example.com", "bob@example.com")
 ADMIN = "root@example.com"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def hub_env(**extra: str) -> dict[str, str]:

@@ -9,12 +9,12 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import aiohttp
+from fakes.net import free_port, wait_ready
 
 # ``supporthub serve`` as the console script runs it, then a report of the modules loaded
 _SERVE_THEN_REPORT = """
@@ -26,26 +26,6 @@ loaded = sorted(m for m in sys.modules
 with open(sys.argv[1], "w") as out:
     json.dump({"code": code, "loaded": loaded, "app": "hub.app" in sys.modules}, out)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def wait_ready(base: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(100):
-            try:
-                async with session.get(f"{base}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the hub did not become ready")
 
 
 async def test_a_sqlite_hub_serves_without_importing_asyncpg(tmp_path: Path) -> None:

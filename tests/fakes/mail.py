@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -20,14 +19,10 @@ from email.message import EmailMessage
 import aioimaplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from fakes.net import free_port
+
 IMAP_USER = "demouser"
 IMAP_PASSWORD = "demopass"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
