@@ -4,6 +4,7 @@ always as downloads (``Content-Disposition: attachment``, never rendered by the 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import quote
 
@@ -39,7 +40,8 @@ async def _received_mail(request: web.Request) -> tuple[Hub, int, bytes]:
 async def mail_details(request: web.Request) -> web.Response:
     hub, message_id, raw = await _received_mail(request)
     address = getattr(hub.channels.get("email"), "address", "")
-    mail = parse_mail(raw, own_address=str(address), max_attachment_bytes=0)
+    mail = await asyncio.to_thread(  # up to EMAIL_MAX_BYTES of MIME: off the loop
+        parse_mail, raw, own_address=str(address), max_attachment_bytes=0)
     attachments = await hub.store.mail_attachments([message_id])
     body: dict[str, Any] = {
         "message_id": message_id, "subject": mail.subject, "from": mail.sender,
