@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 from fakes import telegram as tg
 from fakes import twilio as tw
+from fakes.net import free_port, wait_ready
 from fakes.telegram import FakeTelegram
 from fakes.twilio import FakeTwilio
-from test_cli import _wait_ready, free_port
 
 from bots.sdk_logging import SDK_LOGGERS
 
@@ -49,7 +49,7 @@ async def _serve_and_talk(tmp_path: Path, log_level: str) -> list[tuple[str, str
                             stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        await _wait_ready(base)
+        await wait_ready(base)
         async with aiohttp.ClientSession() as http:
             for n in range(MESSAGES):
                 update = tg.message_update("how long does shipping take?", user_id=500 + n)
