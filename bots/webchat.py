@@ -176,9 +176,15 @@ class WebChatChannel(Channel):
             if body["feedback"] != "unhelpful":
                 raise ApiError(422, "field 'feedback' must be 'unhelpful'")
             inbound = feedback_inbound(CHANNEL, visitor_id, field(body, "message_id", int))
-        elif "csat" in body:  # a survey button (the schema holds it to 1–5)
+        elif "csat" in body:  # a survey button (the schema holds it to 1–5), and a comment
             score = field(body, "csat", int)
-            inbound = InboundMessage(CHANNEL, visitor_id, str(score), csat_score=score)
+            comment = field(body, "comment", str, required=False)
+            if comment is not None and len(comment) > self._max_chars:
+                raise ApiError(413, f"field 'comment' is longer than {self._max_chars}"
+                               " characters")
+            text = f"{score}\n{comment.strip()}" if comment and comment.strip() else str(score)
+            inbound = InboundMessage(CHANNEL, visitor_id, text, csat_score=score,
+                                     csat_comment=comment)
         elif choice is not None:
             title = await self._choice_title(visitor_id, choice)
             inbound = InboundMessage(CHANNEL, visitor_id, title, choice_article_id=choice)

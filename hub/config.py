@@ -64,9 +64,11 @@ class Settings:
     business_hours: str = ""
     timezone: str = "UTC"
     holidays: str = ""
-    # the satisfaction survey after each resolution, answerable for this many seconds
+    # the satisfaction survey after each resolution, answerable for this many seconds; the
+    # customer's next message within csat_comment_window seconds of the rating is its comment
     csat: bool = True
     csat_window: int = 3 * 24 * 3600
+    csat_comment_window: int = 15 * 60
     # /metrics: how often the shared figures (queue, outbox) are read from the store
     metrics_refresh_seconds: float = 5.0
     # channels (see bots/)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 BOT_OUTCOMES = frozenset({"answer", "suggest", "fallback"})
 EVENT_KINDS = frozenset({"opened", "reopened", "queued", "claimed", "agent_reply", "resolved",
-                         "released", "unhelpful", "csat_asked", "csat_answered"} | BOT_OUTCOMES)
+                         "released", "unhelpful", "csat_asked", "csat_answered",
+                         "csat_commented"} | BOT_OUTCOMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,7 @@ class NewEvent:
     article_id: int | None = None
     score: int | None = None
     agent_id: int | None = None
+    note: str | None = None  # a survey comment's words (``csat_commented``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class Event:
     article_id: int | None = None
     score: int | None = None
     id: int = 0  # the store's order: of two events at one instant, the later has the larger
+    note: str | None = None  # a survey comment's words (``csat_commented``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class Cycle:
     bot_handled: bool = False
     csat_sent: bool = False
     csat_score: int | None = None
+    csat_comment: str | None = None  # the optional comment after the rating
 
     @property
     def contained(self) -> bool:

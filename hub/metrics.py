@@ -44,6 +44,8 @@ HANDOFFS = Counter(
 CSAT_ANSWERS = Counter(
     "supporthub_csat_answers", "Satisfaction-survey answers recorded, by score (1-5).",
     ["score"], registry=None)
+CSAT_COMMENTS = Counter(
+    "supporthub_csat_comments", "Satisfaction-survey comments recorded.", registry=None)
 WEBHOOK_VERIFICATION_FAILURES = Counter(
     "supporthub_webhook_verification_failures",
     "Webhook requests refused for a missing or wrong signature or secret.",
@@ -59,7 +61,7 @@ KNOWLEDGE_MATCH_SECONDS = Histogram(
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1))
 
 PER_PROCESS: tuple[Collector, ...] = (
-    MESSAGES_RECEIVED, MESSAGES_SENT, BOT_OUTCOMES, HANDOFFS, CSAT_ANSWERS,
+    MESSAGES_RECEIVED, MESSAGES_SENT, BOT_OUTCOMES, HANDOFFS, CSAT_ANSWERS, CSAT_COMMENTS,
     WEBHOOK_VERIFICATION_FAILURES, WEBHOOK_ACK_SECONDS, KNOWLEDGE_MATCH_SECONDS)
 
 

@@ -60,6 +60,10 @@ class InboundMessage:
     # a 1–5 rating (a survey button, or a bare number the pipeline read): recorded as the
     # answer to a pending satisfaction survey, else an ordinary message
     csat_score: int | None = None
+    # the words this message leaves as the survey's optional comment (set by the pipeline,
+    # or sent with a rating): the comment of a rating given with it, else of the cycle's
+    # rating when that came within the comment window and has none yet; else ignored
+    csat_comment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +192,7 @@ class Ingested:
     duplicate: bool
     handled: bool  # already routed (a redelivery of a handled message)
     csat_score: int | None = None  # the message answered a pending survey with this score
+    csat_comment: str | None = None  # the message left this comment on the cycle's survey
 
 
 @dataclass(frozen=True, slots=True)

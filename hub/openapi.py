@@ -215,7 +215,9 @@ SCHEMAS: dict[str, Any] = {
     "VisitorMessage": {"type": "object", "description": "one of: feedback on an answer"
                        " (feedback and message_id); a choice (the id of a suggestion the bot"
                        " offered in this conversation); a satisfaction rating (csat, 1-5:"
-                       " what the survey's buttons send); a text", "anyOf": [
+                       " what the survey's buttons send), optionally with its comment; a"
+                       " text (after a rating, within the comment window, the text is the"
+                       " rating's comment)", "anyOf": [
         {"required": ["feedback", "message_id"]},
         {"required": ["choice"], "not": {"required": ["feedback"]}},
         {"required": ["csat"], "not": {"anyOf": [{"required": ["choice"]},
@@ -226,6 +228,8 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
         "text": _TEXT, "choice": _I, "client_message_id": _S,
         "csat": {"type": "integer", "minimum": 1, "maximum": 5},
+        "comment": {"type": "string", "description": "with csat: the rating's optional"
+                    " comment"},
         "feedback": {"type": "string", "enum": ["unhelpful"]}, "message_id": _I}},
     "WebchatStart": {"type": "object", "properties": {
         "identifier": _S, "identifier_hash": _S, "email": _S, "email_hash": _S}},

@@ -167,21 +167,34 @@ class Pipeline:
     async def receive(self, inbound: InboundMessage) -> Ingested:
         """Commit an inbound message; routing follows in the background."""
         self._count_received()
-        window = 0.0
-        if self._settings.csat:  # a bare 1–5 may answer a pending survey (the store decides)
+        window = comment_window = 0.0
+        if self._settings.csat:
+            # a bare 1–5 (and the lines after it) may answer a pending survey, any other
+            # words may be a rating's comment: the store decides whether one waits for them
             window = float(self._settings.csat_window)
-            if inbound.csat_score is None and inbound.choice_article_id is None:
-                inbound = replace(inbound, csat_score=survey.rating(inbound.text))
-        elif inbound.csat_score is not None:
-            inbound = replace(inbound, csat_score=None)
-        ingested = await self._store.ingest(inbound, csat_window=window)
+            comment_window = float(self._settings.csat_comment_window)
+            if inbound.csat_score is not None:  # a button, perhaps with a comment
+                inbound = replace(inbound,
+                                  csat_comment=survey.comment_text(inbound.csat_comment or ""))
+            elif inbound.choice_article_id is None:
+                score, comment = survey.read(inbound.text, inbound.marks)
+                inbound = replace(inbound, csat_score=score, csat_comment=comment)
+        elif inbound.csat_score is not None or inbound.csat_comment is not None:
+            inbound = replace(inbound, csat_score=None, csat_comment=None)
+        ingested = await self._store.ingest(inbound, csat_window=window,
+                                            comment_window=comment_window)
         if not ingested.duplicate:
             metrics.MESSAGES_RECEIVED.labels(inbound.channel).inc()
             self._bus.publish(MessageCreated(ingested.message))
             self._bus.publish(ConversationChanged(ingested.conversation))
-        if ingested.csat_score is not None and not ingested.duplicate:
-            metrics.CSAT_ANSWERS.labels(str(ingested.csat_score)).inc()
-            self._spawn(self._thank(ingested.conversation.id))
+        surveyed = ingested.csat_score is not None or ingested.csat_comment is not None
+        if surveyed and not ingested.duplicate:
+            if ingested.csat_score is not None:
+                metrics.CSAT_ANSWERS.labels(str(ingested.csat_score)).inc()
+            if ingested.csat_comment is not None:
+                metrics.CSAT_COMMENTS.inc()
+            self._spawn(self._thank(ingested.conversation.id,
+                                    survey.thanks(ingested.csat_score, ingested.csat_comment)))
         elif not ingested.handled:
             if self._backlog or (self._queue.full() and not self._store.several_processes):
                 if ingested.message.id not in self._routing:
@@ -191,8 +204,8 @@ class Pipeline:
                 await self._enqueue(ingested.message)
         return ingested
 
-    async def _thank(self, conversation_id: int) -> None:
-        await self.commit(conversation_id, [NewMessage(Author.BOT, survey.THANKS_TEXT)],
+    async def _thank(self, conversation_id: int, thanks: NewMessage) -> None:
+        await self.commit(conversation_id, [thanks],
                           expect=frozenset({ConversationState.RESOLVED}))
 
     def _count_received(self, more: int = 1) -> None:

@@ -10,7 +10,7 @@ its reopening (``reopened``: a customer message after a resolution) to its resol
 - per article: its direct answers; those followed in the same cycle by "didn't help" about
   it (``unhelpful``), or by a handoff (``queued``); deflected: followed by neither;
 - CSAT: surveys sent (``csat_asked``), answered (``csat_answered``, score 1–5), credited to
-  the agent who resolved the cycle.
+  the agent who resolved the cycle; the rating's optional comment (``csat_commented``).
 
 Medians are the middle value (the mean of the two middle ones for an even count); p90 is the
 nearest rank (the ⌈0.9·n⌉-th smallest). A rate whose denominator is 0 is None.
@@ -62,6 +62,7 @@ def fold_cycles(events: Iterable[Event]) -> list[Cycle]:
                       and queued is not None and e.at >= queued), None)
         resolved = next((e for e in items if e.kind == "resolved"), None)
         answered = next((e for e in items if e.kind == "csat_answered"), None)
+        comment = next((e for e in items if e.kind == "csat_commented"), None)
         cycles.append(Cycle(
             conversation_id, number, start.channel, start.at, start.kind == "reopened",
             queued=queued,
@@ -71,7 +72,8 @@ def fold_cycles(events: Iterable[Event]) -> list[Cycle]:
             resolved_by=resolved.agent_id if resolved else None,
             bot_handled=any(e.kind in BOT_OUTCOMES for e in items),
             csat_sent=any(e.kind == "csat_asked" for e in items),
-            csat_score=answered.score if answered else None))
+            csat_score=answered.score if answered else None,
+            csat_comment=comment.note if comment else None))
     return cycles
 
 
@@ -222,7 +224,25 @@ def summary(cycles: Sequence[Cycle], hours: BusinessHours | None,
     } for agent_id in sorted(resolved.keys() | replied.keys())]
     return {**figures(cycles, business),
             "by_channel": {ch: figures(cs, business) for ch, cs in sorted(by_channel.items())},
-            "by_agent": by_agent}
+            "by_agent": by_agent,
+            "csat_comments": csat_comments(cycles, names)}
+
+
+COMMENTS_SHOWN = 20
+
+
+def csat_comments(cycles: Sequence[Cycle], names: dict[int, str],
+                  limit: int = COMMENTS_SHOWN) -> list[dict[str, Any]]:
+    """The survey's comments, the latest resolution first (the rating's and the resolving
+    agent's beside each)."""
+    commented = sorted((c for c in cycles if c.csat_comment is not None),
+                       key=lambda c: (c.resolved or c.started, c.conversation_id, c.cycle),
+                       reverse=True)
+    return [{"conversation_id": c.conversation_id, "cycle": c.cycle, "channel": c.channel,
+             "resolved": None if c.resolved is None else _instant(c.resolved).isoformat(),
+             "score": c.csat_score, "comment": c.csat_comment, "resolved_by": c.resolved_by,
+             "agent": names.get(c.resolved_by, "") if c.resolved_by is not None else ""}
+            for c in commented[:limit]]
 
 
 # over time -------------------------------------------------------------------------------
@@ -282,7 +302,15 @@ def _next_bucket(start: datetime, interval: str, zone: ZoneInfo) -> datetime:
 CSV_COLUMNS = ("conversation_id", "cycle", "channel", "started", "reopened", "queued",
                "first_reply", "resolved", "first_response_s", "first_response_business_s",
                "resolution_s", "resolution_business_s", "bot_handled", "contained",
-               "resolved_by", "csat_sent", "csat_score")
+               "resolved_by", "csat_sent", "csat_score", "csat_comment")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str | None) -> str:
+    """A customer's words as a cell a spreadsheet shows and never runs as a formula."""
+    if text is None:
+        return ""
+    return "'" + text if text.startswith(_FORMULA) else text
 
 
 def csv_row(c: Cycle, hours: BusinessHours | None) -> list[str]:
@@ -303,4 +331,4 @@ def csv_row(c: Cycle, hours: BusinessHours | None) -> list[str]:
             seconds(c.resolution_s), business(_resolution(c)),
             str(c.bot_handled).lower(), str(c.contained).lower(),
             "" if c.resolved_by is None else str(c.resolved_by), str(c.csat_sent).lower(),
-            "" if c.csat_score is None else str(c.csat_score)]
+            "" if c.csat_score is None else str(c.csat_score), _cell(c.csat_comment)]

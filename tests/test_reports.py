@@ -19,6 +19,7 @@ from fakes import telegram as tg
 from fakes.telegram import FakeTelegram
 
 from bots.telegram import SECRET_HEADER
+from handoff.survey import THANKS_TEXT
 from hub import reports
 from hub.model import Role
 
@@ -111,7 +112,7 @@ async def drive(world: dict[str, Any]) -> dict[str, int]:
     clock.set(0, 9, 25)
     await _post(two, {"csat": 5})
     await hub.settle()
-    assert (await two.messages())[-1]["text"] == "Thank you for your rating!"
+    assert (await two.messages())[-1]["text"] == THANKS_TEXT
     # 2 again: reopened straight to a person (Bob), resolved, rated 3 by typing it
     clock.set(0, 10)
     await two.ask("I want to talk to a human")

@@ -32,7 +32,7 @@ from hub.store.base_kb import ArticleChange, KnowledgeStore, RevisionAuthor
 from hub.store.base_reach import ReachStore
 from hub.store.notifications import Notifications
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 class StoreError(Exception):
@@ -133,11 +133,15 @@ class Store(KnowledgeStore, ContactStore, ReachStore, ABC):
 
     # conversations -------------------------------------------------------
     @abstractmethod
-    async def ingest(self, inbound: InboundMessage, csat_window: float = 0.0) -> Ingested:
+    async def ingest(self, inbound: InboundMessage, csat_window: float = 0.0,
+                     comment_window: float = 0.0) -> Ingested:
         """Commit a customer message, creating contact, identity and conversation as needed.
 
         A repeated (channel, platform_message_id) is not stored again: the first copy is
-        returned with ``duplicate=True``. A resolved conversation is reopened for the bot.
+        returned with ``duplicate=True``. A resolved conversation is reopened for the bot,
+        unless the message answers its survey: a rating within ``csat_window`` seconds of
+        the survey, or (``inbound.csat_comment``) the rating's comment within
+        ``comment_window`` seconds of it; those are stored handled, once per cycle.
         """
 
     @abstractmethod

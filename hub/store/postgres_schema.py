@@ -317,7 +317,14 @@ CREATE INDEX campaign_recipients_pending ON campaign_recipients(campaign_id, con
     WHERE status = 'pending';
 """
 
-MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6, V7, V8]
+# v9: the survey's optional comment (issue 15): an event's words (``note``, the comment of a
+# ``csat_commented`` event) and each cycle's comment
+V9 = """
+ALTER TABLE events ADD COLUMN note text;
+ALTER TABLE cycles ADD COLUMN csat_comment text;
+"""
+
+MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6, V7, V8, V9]
 
 # every table, parents before children (the order ``db copy`` fills them in)
 TABLES = ("meta", "users", "sessions", "contacts", "identities", "conversations", "messages",

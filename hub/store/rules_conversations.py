@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,13 @@ from hub.store.rules_contacts import (
     conversation,
     thread_id,
 )
-from hub.store.rules_reports import CSAT_PENDING, first_reply, record, start_cycle
+from hub.store.rules_reports import (
+    COMMENT_PENDING,
+    CSAT_PENDING,
+    first_reply,
+    record,
+    start_cycle,
+)
 from hub.store.sql import (
     Mode,
     Rule,
@@ -211,24 +218,57 @@ def _open_conversation(contact_id: int, channel: str) -> Rule[int]:
     return int((yield one(NEW_CONVERSATION, contact_id, channel))["id"])
 
 
+@dataclass(frozen=True, slots=True)
+class SurveyWindows:
+    """How long a survey waits for its rating, and a rating for its comment (seconds; 0:
+    not at all)."""
+
+    rating: float = 0.0
+    comment: float = 0.0
+
+
 def _survey_answer(inbound: InboundMessage, conversation_id: int, at: float,
-                   csat_window: float) -> Rule[Ingested | None]:
-    """A rating that answers the conversation's pending survey: stored handled, recorded
-    once per cycle and credited to the resolving agent; None when no survey waits for it."""
-    pending = yield one(CSAT_PENDING, conversation_id, at - csat_window)
+                   windows: SurveyWindows) -> Rule[Ingested | None]:
+    """A rating that answers the conversation's pending survey (with the comment sent along,
+    if any): stored handled, recorded once per cycle and credited to the resolving agent;
+    None when no survey waits for it."""
+    if windows.rating <= 0:
+        return None
+    pending = yield one(CSAT_PENDING, conversation_id, at - windows.rating)
     if pending is None:
         return None
     message = yield one(INSERT_ANSWER, conversation_id, inbound.channel, inbound.text,
                         inbound.platform_message_id)
-    yield from record(conversation_id, at, [NewEvent("csat_answered", score=inbound.csat_score,
-                                                     agent_id=pending["agent_id"])])
+    events = [NewEvent("csat_answered", score=inbound.csat_score, agent_id=pending["agent_id"])]
+    if inbound.csat_comment:
+        events.append(NewEvent("csat_commented", agent_id=pending["agent_id"],
+                               note=inbound.csat_comment))
+    yield from record(conversation_id, at, events)
     return Ingested(message=message_from_row(message),
                     conversation=(yield from conversation(conversation_id)),
-                    duplicate=False, handled=True, csat_score=inbound.csat_score)
+                    duplicate=False, handled=True, csat_score=inbound.csat_score,
+                    csat_comment=inbound.csat_comment or None)
+
+
+def _survey_comment(inbound: InboundMessage, conversation_id: int, at: float,
+                    windows: SurveyWindows) -> Rule[Ingested | None]:
+    """The message after a rating, within the comment window: the cycle's comment, stored
+    handled (no question, reopens nothing), once; None when no rating waits for one."""
+    if windows.comment <= 0 or not inbound.csat_comment:
+        return None
+    if (yield one(COMMENT_PENDING, conversation_id, at - windows.comment)) is None:
+        return None
+    message = yield one(INSERT_ANSWER, conversation_id, inbound.channel, inbound.text,
+                        inbound.platform_message_id)
+    yield from record(conversation_id, at, [NewEvent("csat_commented",
+                                                     note=inbound.csat_comment)])
+    return Ingested(message=message_from_row(message),
+                    conversation=(yield from conversation(conversation_id)),
+                    duplicate=False, handled=True, csat_comment=inbound.csat_comment)
 
 
 def _ingest(inbound: InboundMessage, route_owner: RouteOwner, at: float,
-            csat_window: float) -> Rule[Ingested]:
+            windows: SurveyWindows) -> Rule[Ingested]:
     if inbound.platform_message_id is not None:
         row = yield one(DUPLICATE, inbound.channel, inbound.platform_message_id)
         if row is not None:
@@ -240,9 +280,11 @@ def _ingest(inbound: InboundMessage, route_owner: RouteOwner, at: float,
                                               inbound.display_name)
     conversation_id = yield from _open_conversation(contact_id, inbound.channel)
     if inbound.csat_score is not None:
-        answered = yield from _survey_answer(inbound, conversation_id, at, csat_window)
-        if answered is not None:
-            return answered
+        answered = yield from _survey_answer(inbound, conversation_id, at, windows)
+    else:
+        answered = yield from _survey_comment(inbound, conversation_id, at, windows)
+    if answered is not None:
+        return answered
     yield from start_cycle(conversation_id, at, inbound.channel)
     extras = dict(inbound.extras)
     if inbound.marks:
@@ -282,12 +324,13 @@ class ConversationRules:
 
         async def _route_owner(self) -> RouteOwner: ...
 
-    async def ingest(self, inbound: InboundMessage, csat_window: float = 0.0) -> Ingested:
+    async def ingest(self, inbound: InboundMessage, csat_window: float = 0.0,
+                     comment_window: float = 0.0) -> Ingested:
         # on PostgreSQL routing the new message is this process's (its session's) to do
         route_owner = await self._route_owner() if self.several_processes else (None, None)
         at = self.clock()
-        return await self._run(Mode.RETRY,
-                               lambda: _ingest(inbound, route_owner, at, csat_window))
+        windows = SurveyWindows(csat_window, comment_window)
+        return await self._run(Mode.RETRY, lambda: _ingest(inbound, route_owner, at, windows))
 
     @writes_retrying
     def start_conversation(self, channel: str, external_id: str,

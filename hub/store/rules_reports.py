@@ -2,7 +2,8 @@
 report queries over them.
 
 Events are written by the rules that make the change, in its transaction
-(rules_conversations: ``ingest`` opens and reopens cycles and records survey answers,
+(rules_conversations: ``ingest`` opens and reopens cycles and records survey answers and
+their optional comments,
 ``record_turn`` the state changes, the first public agent reply of a cycle and what its
 caller says happened). ``at`` is the store's clock (``Store.clock``), in seconds since the
 epoch; a conversation's ``cycle`` column numbers its cycles (0: no customer message yet).
@@ -24,15 +25,15 @@ from typing import Any
 from hub.cycles import ArticleFigures, Cycle, Event, NewEvent
 from hub.store.sql import Rule, Sql, count, reads, rows
 
-_COLUMNS = "conversation_id, cycle, kind, at, channel, agent_id, article_id, score"
+_COLUMNS = "conversation_id, cycle, kind, at, channel, agent_id, article_id, score, note"
 # an event of the conversation's current cycle, on its current channel
-EVENT = Sql(f"INSERT INTO events ({_COLUMNS})"
-            " SELECT id, cycle, $2, $3, channel, $4, $5, $6 FROM conversations WHERE id = $1")
+EVENT = Sql(f"INSERT INTO events ({_COLUMNS}) SELECT id, cycle, $2, $3, channel, $4, $5, $6,"
+            " $7 FROM conversations WHERE id = $1")
 # a customer message starts a cycle: the first one, or one after a resolution (the
 # conversation's cycle number moves on in the same statement that updates it)
 CYCLE_START = Sql(
     f"INSERT INTO events ({_COLUMNS}) SELECT id, cycle + 1,"
-    " CASE WHEN cycle = 0 THEN 'opened' ELSE 'reopened' END, $2, $3, NULL, NULL, NULL"
+    " CASE WHEN cycle = 0 THEN 'opened' ELSE 'reopened' END, $2, $3, NULL, NULL, NULL, NULL"
     " FROM conversations WHERE id = $1 AND (cycle = 0 OR state = 'resolved')")
 # ... and its row of figures (the same condition: run before the conversation moves on)
 CYCLE_ROW = Sql(
@@ -40,7 +41,7 @@ CYCLE_ROW = Sql(
     " SELECT id, cycle + 1, $3, $2, CASE WHEN cycle = 0 THEN 0 ELSE 1 END, 0, 0"
     " FROM conversations WHERE id = $1 AND (cycle = 0 OR state = 'resolved')")
 # an event's mark on its cycle's figures (the first queue, resolution; a bot outcome; the
-# survey sent and answered)
+# survey sent, answered and commented on)
 _CURRENT = "conversation_id = $1 AND cycle = (SELECT cycle FROM conversations WHERE id = $1)"
 CYCLE_EVENT = Sql(
     "UPDATE cycles SET"
@@ -50,14 +51,15 @@ CYCLE_EVENT = Sql(
     " resolved = CASE WHEN $2 = 'resolved' AND resolved IS NULL THEN $3 ELSE resolved END,"
     " bot = CASE WHEN $2 IN ('answer', 'suggest', 'fallback') THEN 1 ELSE bot END,"
     " csat_sent = CASE WHEN $2 = 'csat_asked' THEN 1 ELSE csat_sent END,"
-    " csat_score = CASE WHEN $2 = 'csat_answered' THEN $5 ELSE csat_score END"
+    " csat_score = CASE WHEN $2 = 'csat_answered' THEN $5 ELSE csat_score END,"
+    " csat_comment = CASE WHEN $2 = 'csat_commented' THEN $6 ELSE csat_comment END"
     f" WHERE {_CURRENT}")
 CYCLE_REPLY = Sql(f"UPDATE cycles SET replied = $2, replied_by = $3 WHERE {_CURRENT}"
                   " AND replied IS NULL")
 # the first public agent reply of the cycle (later ones are not events)
 FIRST_REPLY = Sql(
     f"INSERT INTO events ({_COLUMNS}) SELECT c.id, c.cycle, 'agent_reply', $2, c.channel, $3,"
-    " NULL, NULL FROM conversations c WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM events e"
+    " NULL, NULL, NULL FROM conversations c WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM events e"
     " WHERE e.conversation_id = c.id AND e.cycle = c.cycle AND e.kind = 'agent_reply')")
 # a survey of the current cycle, asked since $2 and not answered yet: the resolving agent
 CSAT_PENDING = Sql(
@@ -68,6 +70,14 @@ CSAT_PENDING = Sql(
     "  AND a.kind = 'csat_asked' AND a.at >= $2)"
     " AND NOT EXISTS (SELECT 1 FROM events d WHERE d.conversation_id = c.id"
     "  AND d.cycle = c.cycle AND d.kind = 'csat_answered')")
+# a survey of the current cycle answered since $2 and not commented on yet: the rating's
+# optional comment may follow (the customer's next message)
+COMMENT_PENDING = Sql(
+    "SELECT c.cycle FROM conversations c WHERE c.id = $1 AND c.state = 'resolved'"
+    " AND EXISTS (SELECT 1 FROM events a WHERE a.conversation_id = c.id AND a.cycle = c.cycle"
+    "  AND a.kind = 'csat_answered' AND a.at >= $2)"
+    " AND NOT EXISTS (SELECT 1 FROM events d WHERE d.conversation_id = c.id"
+    "  AND d.cycle = c.cycle AND d.kind = 'csat_commented')")
 # a conversation folded into another (the same customer, found on a second channel): its
 # thread joins the other's, its cycles are not counted apart
 DROP_EVENTS = Sql("DELETE FROM events WHERE conversation_id = $1")
@@ -77,7 +87,7 @@ CONVERSATION_EVENTS = Sql(f"SELECT id, {_COLUMNS} FROM events WHERE conversation
 # one row per cycle that started in [$1, $2)
 REPORT_CYCLES = Sql(
     "SELECT conversation_id, cycle, channel, started, reopened, queued, replied, replied_by,"
-    " resolved, resolved_by, bot, csat_sent, csat_score FROM cycles"
+    " resolved, resolved_by, bot, csat_sent, csat_score, csat_comment FROM cycles"
     " WHERE started >= $1 AND started < $2")
 _LATER = ("SELECT 1 FROM events u WHERE u.conversation_id = a.conversation_id"
           " AND u.cycle = a.cycle AND u.id > a.id AND ")
@@ -95,17 +105,17 @@ REPORT_ARTICLES = Sql(
 
 
 ROLLUP_KINDS = frozenset({"queued", "resolved", "answer", "suggest", "fallback",
-                          "csat_asked", "csat_answered"})
+                          "csat_asked", "csat_answered", "csat_commented"})
 
 
 def record(conversation_id: int, at: float, events: Sequence[NewEvent]) -> Rule[None]:
     """The events, and their marks on their cycle's row of figures."""
     for event in events:
         yield count(EVENT, conversation_id, event.kind, at, event.agent_id, event.article_id,
-                    event.score)
+                    event.score, event.note)
         if event.kind in ROLLUP_KINDS:
             yield count(CYCLE_EVENT, conversation_id, event.kind, at, event.agent_id,
-                        event.score)
+                        event.score, event.note)
 
 
 def forget(conversation_id: int) -> Rule[None]:
@@ -126,11 +136,11 @@ def first_reply(conversation_id: int, at: float, agent_id: int | None) -> Rule[N
 
 def _cycle(row: Any) -> Cycle:
     (conversation_id, number, channel, started, reopened, queued, replied, replied_by,
-     resolved, resolved_by, bot, csat_sent, csat_score) = row
+     resolved, resolved_by, bot, csat_sent, csat_score, csat_comment) = row
     counts = queued is not None and replied is not None and replied >= queued
     return Cycle(conversation_id, number, channel, started, bool(reopened), queued,
                  replied if counts else None, replied_by if counts else None, resolved,
-                 resolved_by, bool(bot), bool(csat_sent), csat_score)
+                 resolved_by, bool(bot), bool(csat_sent), csat_score, csat_comment)
 
 
 class ReportRules:
@@ -150,5 +160,6 @@ class ReportRules:
     def conversation_events(self, conversation_id: int) -> Rule[list[Event]]:
         """A conversation's events, in the order they were recorded."""
         return [Event(int(r["conversation_id"]), int(r["cycle"]), r["kind"], float(r["at"]),
-                      r["channel"], r["agent_id"], r["article_id"], r["score"], int(r["id"]))
+                      r["channel"], r["agent_id"], r["article_id"], r["score"], int(r["id"]),
+                      r["note"])
                 for r in (yield rows(CONVERSATION_EVENTS, conversation_id))]

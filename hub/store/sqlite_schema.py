@@ -239,6 +239,12 @@ def _v8(db: sqlite_utils.Database) -> None:
                "(campaign_id, contact_id) WHERE status = 'pending'")
 
 
+def _v9(db: sqlite_utils.Database) -> None:
+    """Schema version 9: the survey's optional comment (issue 15) — an event's words
+    (``note``: the comment of a ``csat_commented`` event) and each cycle's comment."""
+    db.table("events").add_column("note", str)
+    db.table("cycles").add_column("csat_comment", str)
+
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, migrate_v2, migrate_v3, migrate_v4, _v5, _v6, _v7, _v8]
+    _v1, migrate_v2, migrate_v3, migrate_v4, _v5, _v6, _v7, _v8, _v9]
