@@ -19,7 +19,7 @@ from fakes import telegram as tg
 from fakes.telegram import FakeTelegram
 
 from bots.telegram import SECRET_HEADER
-from handoff.survey import THANKS_TEXT
+from handoff.survey import THANKS_BOTH_TEXT, THANKS_COMMENT_TEXT, THANKS_TEXT
 from hub import reports
 from hub.model import Role
 
@@ -322,3 +322,110 @@ async def test_telegram_survey_buttons(world: dict[str, Any]) -> None:
         ("csat_answered", 4, ann_id)]
     refreshed = await hub.hub.store.get_conversation(conversation.id)
     assert refreshed is not None and refreshed.state.value == "resolved"
+
+
+async def _resolved_visitor(hub: Running, ann: str) -> Visitor:
+    visitor = await hub.visitor()
+    await visitor.ask("I want to talk to a human")
+    await act(hub, ann, visitor.conversation_id, "claim")
+    await act(hub, ann, visitor.conversation_id, "resolve")
+    return visitor
+
+
+async def _export(hub: Running, root: str) -> list[dict[str, str]]:
+    resp = await hub.client.get(f"/api/v1/reports/export.csv?{WINDOW}", headers=bearer(root))
+    assert resp.status == 200
+    return list(csv.DictReader(io.StringIO(await resp.text())))
+
+
+async def test_the_comment_after_a_rating(world: dict[str, Any]) -> None:
+    """A comment sent with the button; one typed after it (the next message, inside the
+    comment window) on the web chat and on Telegram; one typed too late is a question."""
+    hub: Running = world["hub"]
+    clock, ann, root = world["clock"], world["ann"], world["root"]
+    ann_id = (await call(hub, "GET", "/api/v1/auth/me", ann))["user"]["id"]
+    # 1: the comment comes with the button
+    clock.set(0, 9)
+    one = await _resolved_visitor(hub, ann)
+    clock.set(0, 9, 1)
+    await _post(one, {"csat": 4, "comment": "Quick, but I had to ask twice."})
+    assert [m["text"] for m in await one.messages()][-2:] == [
+        "4\nQuick, but I had to ask twice.", THANKS_BOTH_TEXT]
+    # 2: the button, thanked with an invitation; the next message is the comment, which
+    # reopens nothing and goes to no bot; a second one is a question again
+    clock.set(0, 10)
+    two = await _resolved_visitor(hub, ann)
+    clock.set(0, 10, 1)
+    await _post(two, {"csat": 2})
+    assert (await two.messages())[-1]["text"] == THANKS_TEXT
+    clock.set(0, 10, 11)  # ten minutes later: inside the 15-minute window
+    comment = await two.say("=The shipping answer was wrong")
+    await hub.settle()
+    after = await two.messages(after=comment["id"])
+    assert [m["text"] for m in after] == [THANKS_COMMENT_TEXT]
+    state = (await call(hub, "GET", f"/api/v1/conversations/{two.conversation_id}", ann))
+    assert state["state"] == "resolved"
+    clock.set(0, 10, 12)
+    await two.ask("how long does shipping take?")
+    kinds = [e.kind for e in await hub.hub.store.conversation_events(two.conversation_id)]
+    assert kinds.count("csat_commented") == 1 and kinds[-2:] == ["reopened", "answer"]
+    # 3 (Telegram): a typed rating, then a typed comment
+    clock.set(0, 11)
+    await telegram(hub, "I want to talk to a human", 601)
+    three = await hub.hub.store.find_conversation("telegram", "601")
+    assert three is not None
+    await act(hub, ann, three.id, "claim")
+    await act(hub, ann, three.id, "resolve")
+    clock.set(0, 11, 5)
+    await telegram(hub, "5", 601)
+    clock.set(0, 11, 6)
+    await telegram(hub, "Ann was great", 601)
+    # 4: a message after the comment window is an ordinary message
+    clock.set(0, 12)
+    four = await _resolved_visitor(hub, ann)
+    clock.set(0, 12, 1)
+    await _post(four, {"csat": 5})
+    clock.set(0, 12, 16, 2)  # 15 minutes and a second after the rating
+    assert "3-5 business days" in (await four.ask("how long does shipping take?"))["text"]
+
+    summary = await call(hub, "GET", f"/api/v1/reports/summary?{WINDOW}", root)
+    assert summary["csat"]["answered"] == 4 and summary["csat"]["average"] == 4.0
+    assert [(c["conversation_id"], c["score"], c["comment"], c["agent"], c["channel"])
+            for c in summary["csat_comments"]] == [
+        (three.id, 5, "Ann was great", "Ann", "telegram"),
+        (two.conversation_id, 2, "=The shipping answer was wrong", "Ann", "webchat"),
+        (one.conversation_id, 4, "Quick, but I had to ask twice.", "Ann", "webchat")]
+    rows = {(r["conversation_id"], r["cycle"]): r for r in await _export(hub, root)}
+    assert rows[str(one.conversation_id), "1"]["csat_comment"] == \
+        "Quick, but I had to ask twice."
+    # a customer's words never run as a spreadsheet formula
+    assert rows[str(two.conversation_id), "1"]["csat_comment"] == \
+        "'=The shipping answer was wrong"
+    assert rows[str(two.conversation_id), "2"]["csat_comment"] == ""
+    assert (rows[str(four.conversation_id), "1"]["csat_score"],
+            rows[str(four.conversation_id), "1"]["csat_comment"]) == ("5", "")
+    assert rows[str(three.id), "1"]["resolved_by"] == str(ann_id)
+    # the rows hold what the events say
+    events = [e for cid in (one.conversation_id, two.conversation_id, three.id,
+                            four.conversation_id)
+              for e in await hub.hub.store.conversation_events(cid)]
+    since = datetime(2026, 11, 30, tzinfo=BERLIN).timestamp()
+    assert await hub.hub.store.report_cycles(since, since + 2 * 86400) == \
+        reports.fold_cycles(events)
+    assert [(e.kind, e.note) for e in events if e.kind == "csat_commented"] == [
+        ("csat_commented", "Quick, but I had to ask twice."),
+        ("csat_commented", "=The shipping answer was wrong"),
+        ("csat_commented", "Ann was great")]
+
+
+async def test_a_comment_without_a_rating_or_too_long_is_refused(
+        world: dict[str, Any]) -> None:
+    hub: Running = world["hub"]
+    visitor = await hub.visitor()
+    for body, status in [({"comment": "nice"}, 422), ({"csat": 4, "comment": 7}, 422),
+                         ({"csat": 4, "comment": "x" * 5000}, 413)]:
+        resp = await hub.client.post("/api/v1/webchat/messages", json=body,
+                                     headers=visitor.headers)
+        assert resp.status == status, body
+        assert "error" in await resp.json()
+    assert await visitor.messages() == []
