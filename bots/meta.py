@@ -11,7 +11,8 @@ every message of the batch (``bots/meta_inbound.py``) before Meta gets its 200.
 
 Outbound: plain text (Markdown rendered away), cut at the platform's limit (Messenger 2,000
 characters, Instagram 1,000) at a line or a space; suggestions as quick replies whose
-payload ``kb:<id>`` comes back as a choice. The messaging window decides the
+payload ``kb:<id>`` comes back as a choice; the satisfaction survey as five quick replies
+whose payload ``csat:<1-5>`` comes back as the rating. The messaging window decides the
 ``messaging_type`` (``handoff/windows.py``): ``RESPONSE`` within 24 hours of the customer's
 last message, ``MESSAGE_TAG``/``HUMAN_AGENT`` for a person's reply within 7 days when
 allowed, otherwise nothing is sent (a dead letter saying why).
@@ -42,12 +43,14 @@ from bots.meta_inbound import (
     INSTAGRAM,
     MESSENGER,
     PAYLOAD_PREFIX,
+    RATING_PREFIX,
     SIGNATURE_HEADER,
     read_payload,
     signature_valid,
 )
 from handoff.reach import sender
 from handoff.windows import Mode, window
+from hub import metrics
 from hub.config import Settings
 from hub.model import OutboxItem
 from hub.store import Store
@@ -55,6 +58,7 @@ from hub.store import Store
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/meta"
+GATEWAY = "meta"  # the metrics' channel label of a webhook refused before it is read
 TEXT_LIMITS = {MESSENGER: 2000, INSTAGRAM: 1000}
 QUICK_REPLY_TITLE = 20  # characters Meta shows of a quick reply's title
 MAX_QUICK_REPLIES = 13
@@ -112,6 +116,8 @@ class MetaGateway:
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.read()
         if not signature_valid(self._secret, body, request.headers.get(SIGNATURE_HEADER)):
+            # which of the two channels is unknown before the body is trusted: "meta"
+            metrics.WEBHOOK_VERIFICATION_FAILURES.labels(GATEWAY).inc()
             return _forbidden(f"missing or wrong {SIGNATURE_HEADER}")
         try:
             messages = read_payload(json.loads(body))
@@ -144,11 +150,10 @@ class MetaGateway:
         message_id: str | None = None
         for index, chunk in enumerate(chunks):
             message: dict[str, Any] = {"text": chunk}
-            if reply.suggestions and index == len(chunks) - 1:
-                message["quick_replies"] = [
-                    {"content_type": "text", "title": _title(s.title),
-                     "payload": f"{PAYLOAD_PREFIX}{s.article_id}"}
-                    for s in reply.suggestions[:MAX_QUICK_REPLIES]]
+            if index == len(chunks) - 1:
+                quick = _quick_replies(reply)
+                if quick:
+                    message["quick_replies"] = quick
             body = {"recipient": {"id": reply.recipient}, **routing, "message": message}
             if index == 0:  # nothing went out yet: the outbox may retry the whole reply
                 try:
@@ -251,6 +256,19 @@ def delivery_error(channel: str, status: int, answer: Any,
 def _text(reply: OutboxItem) -> str:
     text = render.plain(reply.text).strip()
     return f"{reply.agent_name}: {text}" if reply.agent_name else text
+
+
+def _quick_replies(reply: OutboxItem) -> list[dict[str, str]]:
+    """The buttons under a reply: its suggestions (payload ``kb:<id>``), or the survey's
+    five ratings (payload ``csat:1`` … ``csat:5``)."""
+    if reply.suggestions:
+        return [{"content_type": "text", "title": _title(s.title),
+                 "payload": f"{PAYLOAD_PREFIX}{s.article_id}"}
+                for s in reply.suggestions[:MAX_QUICK_REPLIES]]
+    if "csat" in reply.marks:
+        return [{"content_type": "text", "title": str(score),
+                 "payload": f"{RATING_PREFIX}{score}"} for score in range(1, 6)]
+    return []
 
 
 def _title(title: str) -> str:

@@ -30,6 +30,7 @@ MESSENGER = "messenger"
 INSTAGRAM = "instagram"
 CHANNELS = {"page": MESSENGER, "instagram": INSTAGRAM}
 PAYLOAD_PREFIX = "kb:"  # a suggestion's quick reply or postback payload: kb:<article id>
+RATING_PREFIX = "csat:"  # a survey's quick reply or postback payload: csat:1 … csat:5
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 _ATTACHMENT_KINDS = {"image": "photo", "video": "video", "audio": "voice", "file": "document",
                      "location": "location", "sticker": "sticker", "story_mention": "media",
@@ -88,6 +89,14 @@ def article_of(payload: object) -> int | None:
     return int(rest) if text.startswith(PAYLOAD_PREFIX) and rest.isdigit() else None
 
 
+def rating_of(payload: object) -> int | None:
+    """The survey rating a button's payload carries (``csat:4``), if it is one."""
+    text = str(payload or "")
+    rest = text[len(RATING_PREFIX):]
+    return int(rest) if text.startswith(RATING_PREFIX) and rest in {"1", "2", "3", "4", "5"} \
+        else None
+
+
 def _message(channel: str, sender: str, message: Mapping[str, Any]) -> list[InboundMessage]:
     if message.get("is_echo") or message.get("is_deleted"):
         return []
@@ -101,6 +110,12 @@ def _message(channel: str, sender: str, message: Mapping[str, Any]) -> list[Inbo
     text = str(message.get("text") or "")
     quick = message.get("quick_reply")
     choice = article_of(quick.get("payload")) if isinstance(quick, dict) else None
+    score = rating_of(quick.get("payload")) if isinstance(quick, dict) else None
+    if score is not None:  # a survey button
+        found.append(InboundMessage(channel, sender, text or str(score),
+                                    platform_message_id=mid, csat_score=score,
+                                    extras={"quick_reply": quick}))
+        return found
     if choice is not None:
         found.append(InboundMessage(channel, sender, text or f"#{choice}",
                                     platform_message_id=mid, choice_article_id=choice,
@@ -135,7 +150,12 @@ def _postback(channel: str, sender: str, timestamp: str,
         found.extend(_referral(channel, sender, f"{key}:ref", referral))
     title = str(postback.get("title") or "")
     choice = article_of(postback.get("payload"))
-    if choice is not None:
+    score = rating_of(postback.get("payload"))
+    if score is not None:
+        found.append(InboundMessage(channel, sender, title or str(score),
+                                    platform_message_id=key, csat_score=score,
+                                    extras={"postback": dict(postback)}))
+    elif choice is not None:
         found.append(InboundMessage(channel, sender, title or f"#{choice}",
                                     platform_message_id=key, choice_article_id=choice,
                                     extras={"postback": dict(postback)}))

@@ -17,6 +17,7 @@ from fakes import meta as fb
 from fakes.agent import dead_letters, take_over_and_reply, thread
 from fakes.meta import FakeGraph
 
+from handoff import survey
 from handoff.windows import Mode, window
 from hub.model import NewArticle
 
@@ -408,3 +409,53 @@ async def test_someone_meta_cannot_reach_is_suppressed_until_they_write_again(
     assert "PayPal" in calls[-1].params["message"]["text"]
     record = await hub.hub.store.consent("messenger", "PSID-1", "acmeshop")
     assert record is not None and record.allowed
+
+
+@pytest.mark.parametrize(("kind", "channel", "person", "owner"), [
+    ("page", "messenger", "PSID-9", fb.PAGE_ID), ("instagram", "instagram", "IGSID-9", fb.IG_ID)])
+async def test_the_survey_is_five_quick_replies_and_a_tap_rates(
+    hub: Running, fake: FakeGraph, kind: str, channel: str, person: str, owner: str,
+) -> None:
+    await post(hub, fb.body(fb.text_event("I want to talk to a human", sender=person,
+                                          owner=owner), kind=kind))
+    await fake.wait_for("messages")
+    conversation_id = await take_over_and_reply(hub, channel, person, "Fixed it for you.")
+    ann = hub.tokens["ann@example.com"]
+    await call(hub, "POST", f"/api/v1/conversations/{conversation_id}/resolve", ann)
+    async with asyncio.timeout(10):
+        while not (surveys := [s for s in fake.sent()
+                               if s["message"]["text"] == survey.QUESTION_TEXT]):
+            await asyncio.sleep(0.05)
+    [asked] = surveys
+    assert asked["recipient"] == {"id": person}
+    assert asked["message"]["quick_replies"] == [
+        {"content_type": "text", "title": str(n), "payload": f"csat:{n}"} for n in range(1, 6)]
+    tap = asked["message"]["quick_replies"][3]
+    assert await post(hub, fb.body(fb.quick_reply_event(tap["title"], tap["payload"],
+                                                        sender=person, owner=owner),
+                                   kind=kind)) == 200
+    await hub.settle()
+    await post(hub, fb.body(fb.text_event("Quick and kind", sender=person, owner=owner),
+                            kind=kind))
+    await hub.settle()
+    async with asyncio.timeout(10):
+        while fake.sent()[-1]["message"]["text"] != survey.THANKS_COMMENT_TEXT:
+            await asyncio.sleep(0.05)
+    texts = [s["message"]["text"] for s in fake.sent()]
+    assert texts[-2:] == [survey.THANKS_TEXT, survey.THANKS_COMMENT_TEXT]
+    events = await hub.hub.store.conversation_events(conversation_id)
+    assert [(e.kind, e.score, e.note) for e in events if e.kind.startswith("csat_")] == [
+        ("csat_asked", None, None), ("csat_answered", 4, None),
+        ("csat_commented", None, "Quick and kind")]
+    conversation = await hub.hub.store.get_conversation(conversation_id)
+    assert conversation is not None and conversation.state.value == "resolved"
+    # a postback button with a survey payload rates too (a later cycle's survey)
+    await post(hub, fb.body(fb.text_event("I want to talk to a human", sender=person,
+                                          owner=owner), kind=kind))
+    await hub.settle()
+    await call(hub, "POST", f"/api/v1/conversations/{conversation_id}/claim", ann)
+    await call(hub, "POST", f"/api/v1/conversations/{conversation_id}/resolve", ann)
+    await post(hub, fb.body(fb.postback_event("2", "csat:2", sender=person), kind=kind))
+    await hub.settle()
+    events = await hub.hub.store.conversation_events(conversation_id)
+    assert [(e.cycle, e.score) for e in events if e.kind == "csat_answered"] == [(1, 4), (2, 2)]

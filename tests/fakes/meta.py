@@ -101,8 +101,9 @@ def text_event(text: str, sender: str = "PSID-1", mid: str | None = None,
             "message": {"mid": mid or f"m_in{next(_mids):018d}", "text": text, **message}}
 
 
-def quick_reply_event(title: str, payload: str, sender: str = "PSID-1") -> dict[str, Any]:
-    return text_event(title, sender, quick_reply={"payload": payload})
+def quick_reply_event(title: str, payload: str, sender: str = "PSID-1",
+                      owner: str = PAGE_ID) -> dict[str, Any]:
+    return text_event(title, sender, owner=owner, quick_reply={"payload": payload})
 
 
 def echo_event(text: str, sender: str = "PSID-1", owner: str = PAGE_ID) -> dict[str, Any]:
