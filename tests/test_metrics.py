@@ -9,8 +9,10 @@ import math
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import HubFactory, Running
+from conftest import HubFactory, Running, call
+from fakes import meta as fb
 from fakes import telegram as tg
+from fakes.meta import FakeGraph
 from fakes.telegram import FakeTelegram
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -19,6 +21,7 @@ from hub import metrics
 
 TOKEN = "123456:TEST-token"
 SECRET = "hook-secret_1"
+SECRET_META = "app-secret-1"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -127,3 +130,47 @@ async def test_a_scrape_reads_only_the_cache() -> None:
     queued = [s.value for s in collected["supporthub_conversations"].samples
               if s.labels == {"state": "queued"}]
     assert queued == [2]
+
+
+async def test_meta_signature_failures_and_survey_answers_are_counted(
+    start_hub: HubFactory,
+) -> None:
+    graph = FakeGraph("EAAPage")
+    await graph.start()
+    try:
+        hub = await start_hub(meta_app_secret=SECRET_META, messenger_page_token="EAAPage",
+                              meta_api_url=graph.api_url)
+        ann = await hub.add_user("ann@example.com")
+        before = await scrape(hub)
+        raw = fb.body(fb.text_event("how long does shipping take?"))
+        statuses = []
+        for signature in (None, fb.signature("not-the-secret", raw),
+                          fb.sha1_signature(SECRET_META, raw), fb.signature(SECRET_META, raw)):
+            headers = {"Content-Type": "application/json"}
+            if signature is not None:
+                headers["X-Hub-Signature-256"] = signature
+            resp = await hub.client.post("/webhooks/meta", data=raw, headers=headers)
+            statuses.append(resp.status)
+        assert statuses == [403, 403, 403, 200]  # missing, wrong, the retired sha1=; right
+        # the survey: a rating with its comment, then a rating alone
+        for score, comment in ((4, "Quick"), (2, None)):
+            visitor = await hub.visitor()
+            await visitor.ask("I want to talk to a human")
+            path = f"/api/v1/conversations/{visitor.conversation_id}"
+            await call(hub, "POST", f"{path}/claim", ann)
+            await call(hub, "POST", f"{path}/resolve", ann)
+            await visitor.say(str(score) + (f"\n{comment}" if comment else ""))
+            await hub.settle()
+        after = await scrape(hub)
+    finally:
+        await graph.close()
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("supporthub_webhook_verification_failures_total", channel="meta") == 3
+    assert delta("supporthub_webhook_ack_seconds_count", channel="meta") == 4
+    assert delta("supporthub_messages_received_total", channel="messenger") == 1
+    assert delta("supporthub_csat_answers_total", score="4") == 1
+    assert delta("supporthub_csat_answers_total", score="2") == 1
+    assert delta("supporthub_csat_comments_total") == 1
