@@ -340,8 +340,10 @@ PATHS: dict[str, Any] = {
         "Restore a version (also of a deleted article) (admins)", body="Restore", ok="Article",
         params=_CONV, auth="admin", errors=(404,))},
     "/api/v1/kb/unanswered": {"get": _op(
-        "Fallbacks and unhelpful answers, grouped by similarity (admins)",
-        ok="UnansweredGroups", auth="admin")},
+        "Fallbacks and unhelpful answers, grouped by similarity (admins); article_id: only"
+        " the answers of that article customers said did not help",
+        ok="UnansweredGroups", auth="admin", errors=(422,),
+        params=[_query("article_id", {"type": "integer", "format": "int64", "minimum": 1})])},
     "/api/v1/kb/unanswered/dismiss": {"post": _op(
         "Take unanswered questions off the list (admins)", body="UnansweredIds", auth="admin")},
     "/api/v1/kb/unanswered/phrasing": {"post": _op(

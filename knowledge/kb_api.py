@@ -43,9 +43,19 @@ def _ids(body: dict[str, Any]) -> list[int]:
 
 @routes.get("/api/v1/kb/unanswered")
 async def unanswered(request: web.Request) -> web.Response:
-    """Fallbacks and unhelpful answers, grouped by similarity, most asked first."""
+    """Fallbacks and unhelpful answers, grouped by similarity, most asked first;
+    ``?article_id=`` keeps those about one article (its answers that did not help: the
+    reports page links each failing article here)."""
     hub = await _admin(request)
+    raw = request.query.get("article_id")
+    article_id = None
+    if raw is not None:
+        if not raw.isdigit() or int(raw) < 1 or int(raw) > 2**63 - 1:
+            raise ApiError(422, "parameter 'article_id' must be a positive integer")
+        article_id = int(raw)
     entries = await hub.store.list_unanswered()
+    if article_id is not None:
+        entries = [e for e in entries if e.article_id == article_id]
     return web.json_response({"groups": [g.json() for g in group(entries)]})
 
 

@@ -74,6 +74,26 @@
     }));
   }
 
+  function renderComments(rows) {
+    if (!rows.length) {
+      const tr = el('tr');
+      const td = el('td', 'No comments in this window.', 'muted');
+      td.colSpan = 6;
+      tr.append(td);
+      $('comments').replaceChildren(tr);
+      return;
+    }
+    $('comments').replaceChildren(...rows.map((c) => {
+      const tr = el('tr');
+      tr.setAttribute('data-testid', 'comment-row');
+      const text = el('td', c.comment);
+      text.setAttribute('data-testid', 'comment-text');
+      tr.append(el('td', c.resolved ? new Date(c.resolved).toLocaleString() : '—'), el('td', c.score == null ? '—' : c.score + ' / 5'),
+        text, el('td', c.channel), el('td', c.agent || (c.resolved_by == null ? '—' : '#' + c.resolved_by)), el('td', '#' + c.conversation_id));
+      return tr;
+    }));
+  }
+
   function renderArticles(rows) {
     $('articles').replaceChildren(...rows.map((a) => {
       const tr = el('tr');
@@ -84,7 +104,8 @@
       edit.href = '/admin#article=' + encodeURIComponent(a.article_id);
       edit.setAttribute('data-testid', 'article-edit');
       const unanswered = el('a', 'Unanswered questions');
-      unanswered.href = '/admin#unanswered';
+      unanswered.href = '/admin#unanswered=' + encodeURIComponent(a.article_id);  // its own only
+      unanswered.setAttribute('data-testid', 'article-unanswered');
       links.append(edit, document.createTextNode(' · '), unanswered);
       tr.append(el('td', a.title || ('#' + a.article_id)), el('td', a.answers), el('td', a.unhelpful), el('td', a.handoffs),
         el('td', pct(a.deflection_rate)), links);
@@ -120,6 +141,7 @@
       if (!$('from').value) $('from').value = summary.from;
       if (!$('to').value) $('to').value = summary.to;
       renderSummary(summary);
+      renderComments(summary.csat_comments);
       renderArticles(articles.articles);
       await Promise.all([
         renderChart('chart-cycles', 'cycles'),

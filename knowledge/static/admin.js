@@ -46,10 +46,15 @@
     openLink();
   }
 
-  // a link from the reports page: /admin#article=<id> opens its editor, /admin#unanswered the log
+  // a link from the reports page: /admin#article=<id> opens its editor, /admin#unanswered the
+  // log, /admin#unanswered=<id> only what customers said of that article's answers
   function openLink() {
     const link = new URLSearchParams(location.hash.slice(1));
-    if (link.has('unanswered')) selectTab('unanswered');
+    if (link.has('unanswered')) {
+      const only = link.get('unanswered');
+      st.unansweredFor = /^[1-9][0-9]*$/.test(only) ? only : null;
+      selectTab('unanswered');
+    }
     const id = link.get('article');
     const article = id && st.articles && st.articles.find((a) => String(a.id) === id);
     if (article) { selectTab('articles'); edit(article); }
@@ -69,7 +74,10 @@
   $('refused-logout').addEventListener('click', logout);
 
   // ---------- tabs ----------
-  document.querySelectorAll('.tab').forEach((b) => b.addEventListener('click', () => selectTab(b.dataset.tab)));
+  document.querySelectorAll('.tab').forEach((b) => b.addEventListener('click', () => {
+    if (b.dataset.tab === 'unanswered') st.unansweredFor = null;  // the tab shows them all
+    selectTab(b.dataset.tab);
+  }));
   function selectTab(name) {
     document.querySelectorAll('.tab').forEach((b) => b.classList.toggle('active', b.dataset.tab === name));
     document.querySelectorAll('.tab-page').forEach((p) => { p.hidden = p.id !== 'tab-' + name; });
@@ -288,12 +296,19 @@
 
   // ---------- unanswered ----------
   async function loadUnanswered() {
-    const { groups } = await api('GET', '/api/v1/kb/unanswered');
+    const only = st.unansweredFor || null;
+    const { groups } = await api('GET', '/api/v1/kb/unanswered' + (only ? '?article_id=' + only : ''));
     st.groups = groups;
-    $('unanswered-count').textContent = groups.length ? String(groups.length) : '';
+    if (!only) $('unanswered-count').textContent = groups.length ? String(groups.length) : '';
+    const filter = $('unanswered-filter');
+    filter.hidden = !only;
+    if (only) {
+      const article = (st.articles || []).find((a) => String(a.id) === only);
+      $('unanswered-article').textContent = article ? article.title : 'article ' + only;
+    }
     const list = $('unanswered-list');
     list.textContent = '';
-    if (!groups.length) list.append(el('li', 'Nothing here: the bot had an answer for everything.', 'muted'));
+    if (!groups.length) list.append(el('li', only ? 'Nothing here: no customer said this article\'s answer did not help.' : 'Nothing here: the bot had an answer for everything.', 'muted'));
     for (const g of groups) {
       const li = el('li');
       li.setAttribute('data-testid', 'unanswered-group');
