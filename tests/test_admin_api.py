@@ -148,6 +148,18 @@ async def test_fallbacks_and_unhelpful_answers_are_logged_grouped_and_resolved(
     listed = await _json(await hub.client.get("/api/v1/articles", headers=admin))
     counts = {a["id"]: a["unhelpful_count"] for a in listed["articles"]}
     assert counts[answer["article_id"]] == 1
+    # one article's own: what customers said of its answers (the reports page links here)
+    own = (await _json(await hub.client.get(
+        f"/api/v1/kb/unanswered?article_id={answer['article_id']}", headers=admin)))["groups"]
+    assert [(g["text"], g["count"]) for g in own] == [("how long does shipping take?", 1)]
+    other = next(a["id"] for a in listed["articles"] if a["id"] != answer["article_id"])
+    assert (await _json(await hub.client.get(f"/api/v1/kb/unanswered?article_id={other}",
+                                             headers=admin)))["groups"] == []
+    for wrong in ("x", "0", "-3", "99999999999999999999"):
+        refused = await hub.client.get(f"/api/v1/kb/unanswered?article_id={wrong}",
+                                       headers=admin)
+        assert refused.status == 422 and "'article_id'" in (await refused.json())["error"][
+            "message"], wrong
 
     # "add as a phrasing of…": the article learns the question, the group goes away
     target = await hub.hub.store.get_article(answer["article_id"])
