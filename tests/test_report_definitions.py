@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,7 +29,7 @@ def at(day: int, hour: int, minute: int = 0, second: int = 0) -> float:
 
 
 def ev(conversation: int, cycle: int, kind: str, when: float, channel: str = "webchat",
-       **extra: int) -> Event:
+       **extra: Any) -> Event:
     return Event(conversation, cycle, kind, when, channel, **extra)
 
 
@@ -47,6 +48,7 @@ EVENTS = [
     ev(2, 1, "resolved", at(0, 9, 20), agent_id=A7),
     ev(2, 1, "csat_asked", at(0, 9, 20)),
     ev(2, 1, "csat_answered", at(0, 9, 25), score=5),
+    ev(2, 1, "csat_commented", at(0, 9, 26), note="Quick!"),  # the rating's comment
     # 2, reopened: straight to a person (8), answered in 90 s, resolved, rated 3
     ev(2, 2, "reopened", at(0, 10)),
     ev(2, 2, "queued", at(0, 10, 0, 10)),
@@ -86,11 +88,17 @@ def test_cycles(cycles: list[reports.Cycle]) -> None:
     assert [c.resolution_s for c in cycles] == [None, 600, 1800, 18 * 3600, None]
     assert [c.contained for c in cycles] == [True, False, False, False, False]
     assert [c.csat_score for c in cycles] == [None, 5, 3, None, None]
+    assert [c.csat_comment for c in cycles] == [None, "Quick!", None, None, None]
 
 
 def test_summary_in_calendar_and_business_time(cycles: list[reports.Cycle]) -> None:
     summary = reports.summary(cycles, HOURS, [AgentName(A7, "Seven"), AgentName(A8, "Eight")])
-    assert {k: v for k, v in summary.items() if k not in ("by_channel", "by_agent")} == {
+    assert summary["csat_comments"] == [{
+        "conversation_id": 2, "cycle": 1, "channel": "webchat",
+        "resolved": "2026-11-30T08:20:00+00:00", "score": 5, "comment": "Quick!",
+        "resolved_by": A7, "agent": "Seven"}]
+    assert {k: v for k, v in summary.items()
+            if k not in ("by_channel", "by_agent", "csat_comments")} == {
         "conversations": 4, "cycles": 5, "handoffs": 4, "handoff_rate": 0.8,
         "bot_handled": 4, "contained": 1, "containment_rate": 0.25,
         # 60, 90 and 17 h (business: 60, 90, and 30 min on Monday + 30 on Tuesday)
