@@ -2,17 +2,17 @@
 
 Events, interactivity and commands arrive at our own aiohttp route ``POST
 /webhooks/slack/events``: the signature is checked on the raw body first (slack_sdk's
-``SignatureVerifier``), then the request is dispatched to the app with Bolt's aiohttp
-adapter helpers. ``process_before_response`` makes Bolt run the listener, which commits the
-message, before Slack gets its 200. A person's message (an ``event_callback`` of type
-``message`` or ``app_mention``, most of the traffic) skips Bolt's dispatch once the bot's own
-user id is known: the same listener is called directly (Bolt's per-request machinery was a
-third of the event loop's time per event at saturation; ``bench/webhooks.py``). The first
-event goes through Bolt, whose authorization (``auth.test``) tells that id. Nothing else waits before the 200: a new user's display
-name (``users.info``) is looked up after the commit, in a task the channel owns, and written
-to their contact if it has no name yet (issue #16: the lookup before the ack made Slack's
-ack p99 18x the bare handler's). With ``SUPPORTHUB_SLACK_APP_TOKEN`` set, the same app
-also listens over Socket Mode, for running without a public URL.
+``SignatureVerifier``), then the request is dispatched to the app with Bolt's aiohttp adapter
+helpers. ``process_before_response`` makes Bolt run the listener, which commits the message,
+before Slack gets its 200. A person's message (an ``event_callback`` of type ``message`` or
+``app_mention``, most of the traffic) skips Bolt's dispatch once the bot's own user id is
+known: the same listener is called directly (Bolt's per-request machinery was a third of the
+event loop's time per event at saturation; ``bench/webhooks.py``). The first event goes through
+Bolt, whose authorization (``auth.test``) tells that id. Nothing else waits before the 200: a
+new user's display name (``users.info``) is looked up after the commit, in a task the channel
+owns, and written to their contact if it has no name yet (issue #16: the lookup before the ack
+made Slack's ack p99 18x the bare handler's). With ``SUPPORTHUB_SLACK_APP_TOKEN`` set, the same
+app also listens over Socket Mode, for running without a public URL.
 """
 
 from __future__ import annotations

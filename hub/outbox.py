@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 60.0
 POLL_SECONDS = 1.0
 BATCH = 100
-BUSY_BATCH = 4  # deliveries in flight while acknowledgements come first (a burst)
+BUSY_BATCH = 8  # deliveries in flight while acknowledgements come first (a burst)
 BUSY_POLL_SECONDS = 0.1
 
 

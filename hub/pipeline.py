@@ -110,7 +110,7 @@ ROUTERS = 8  # routing workers: messages routed at once by this process
 QUEUE_LIMIT = 10_000  # messages waiting in memory for a routing worker
 REFILL = 500  # backlog messages read back from the store at a time
 BUSY_RATE = 1000.0  # messages/s received at which routing and sending step back
-ROUTERS_WHEN_BUSY = 1  # routing workers that go on during a burst
+ROUTERS_WHEN_BUSY = 2  # routing workers that go on during a burst
 BUSY_WINDOW = 0.1  # seconds: the window the rate is counted over
 
 

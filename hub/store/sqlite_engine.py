@@ -64,9 +64,6 @@ def _apply(outcomes: list[_Outcome]) -> None:
             job.future.set_result(result)
 
 
-_STATS: list = []
-
-
 def _settle(outcomes: list[_Outcome]) -> None:
     """Hand results to the waiting loops: one wake-up per loop for the whole batch (each
     ``call_soon_threadsafe`` writes to the loop's self-pipe), not one per job."""
@@ -154,7 +151,6 @@ class SQLiteEngine:
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         outcomes: list[_Outcome] = []
-        _t0 = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -171,10 +167,8 @@ class SQLiteEngine:
             else:
                 conn.execute("RELEASE job")
                 outcomes.append((job, result, None))
-        _t = time.perf_counter()
         try:
             conn.execute("COMMIT")
-            _STATS.append((len(batch), time.perf_counter() - _t, _t - _t0))
         except sqlite3.Error as exc:
             log.exception("commit failed")
             conn.execute("ROLLBACK")
@@ -183,11 +177,6 @@ class SQLiteEngine:
         _settle(outcomes)
 
     def _fail_pending(self) -> None:
-        import statistics, os
-        if _STATS and os.environ.get("COMMIT_STATS"):
-            with open(os.environ["COMMIT_STATS"], "a") as f:
-                for n, c, w in _STATS:
-                    f.write(f"{n} {c*1000:.3f} {w*1000:.3f}\n")
         while True:
             try:
                 job = self._queue.get_nowait()
