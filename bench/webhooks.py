@@ -309,6 +309,8 @@ async def main() -> None:
     parser.add_argument("--targets", nargs="+", choices=TARGETS, default=list(TARGETS))
     parser.add_argument("--no-pin", dest="pin", action="store_false")
     parser.add_argument("--no-steady", dest="steady", action="store_false")
+    parser.add_argument("--profile", metavar="DIR", type=Path,
+                        help="record py-spy (raw, collapsed stacks) of the hub during each burst")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (apt-get install wrk)")
@@ -378,7 +380,17 @@ async def main() -> None:
                     lines_file.write_text("\n".join(requests_for(
                         target, tag, args.requests, args.chats, tokens)) + "\n")
                     base_fig = run_wrk(bare, lines_file, script, args.seconds, pin)
+                    spy = None
+                    if args.profile:
+                        args.profile.mkdir(parents=True, exist_ok=True)
+                        spy = subprocess.Popen(
+                            ["py-spy", "record", "--threads", "-r", "200", "-p",
+                             str(procs[-1].pid), "-d", str(args.seconds), "--format", "raw",
+                             "-o", str(args.profile / f"{target}-{round_no}.txt")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     hub_fig = run_wrk(hub, lines_file, script, args.seconds, pin)
+                    if spy is not None:
+                        spy.wait()
                     lag = await caught_up(db)
                     messages += int(hub_fig["requests"])
                     wrapped = " (requests ran out: some were repeats)" \

@@ -2,13 +2,17 @@
 
 Events, interactivity and commands arrive at our own aiohttp route ``POST
 /webhooks/slack/events``: the signature is checked on the raw body first (slack_sdk's
-``SignatureVerifier``), then the request is dispatched to the app with Bolt's aiohttp
-adapter helpers. ``process_before_response`` makes Bolt run the listener, which commits the
-message, before Slack gets its 200. Nothing else waits before the 200: a new user's display
-name (``users.info``) is looked up after the commit, in a task the channel owns, and written
-to their contact if it has no name yet (issue #16: the lookup before the ack made Slack's
-ack p99 18x the bare handler's). With ``SUPPORTHUB_SLACK_APP_TOKEN`` set, the same app
-also listens over Socket Mode, for running without a public URL.
+``SignatureVerifier``), then the request is dispatched to the app with Bolt's aiohttp adapter
+helpers. ``process_before_response`` makes Bolt run the listener, which commits the message,
+before Slack gets its 200. A person's message (an ``event_callback`` of type ``message`` or
+``app_mention``, most of the traffic) skips Bolt's dispatch once the bot's own user id is
+known: the same listener is called directly (Bolt's per-request machinery was a third of the
+event loop's time per event at saturation; ``bench/webhooks.py``). The first event goes through
+Bolt, whose authorization (``auth.test``) tells that id. Nothing else waits before the 200: a
+new user's display name (``users.info``) is looked up after the commit, in a task the channel
+owns, and written to their contact if it has no name yet (issue #16: the lookup before the ack
+made Slack's ack p99 18x the bare handler's). With ``SUPPORTHUB_SLACK_APP_TOKEN`` set, the same
+app also listens over Socket Mode, for running without a public URL.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import secrets
 from typing import Any
@@ -82,6 +87,7 @@ class SlackChannel(Channel):
         self._socket: AsyncSocketModeHandler | None = None
         self._on_message: OnMessage | None = None
         self._names: dict[str, str | None] = {}
+        self._bot_user_id: str | None = None  # learnt from Bolt's context on the first event
         self._lookups: dict[str, asyncio.Task[None]] = {}  # user -> its name lookup
 
     # lifecycle -----------------------------------------------------------------
@@ -120,8 +126,30 @@ class SlackChannel(Channel):
             metrics.WEBHOOK_VERIFICATION_FAILURES.labels(CHANNEL).inc()
             return web.json_response({"error": {"code": "unauthorized", "message":
                                       "missing, stale or wrong Slack signature"}}, status=401)
+        if self._bot_user_id is not None and request.content_type == "application/json":
+            direct = await self._person_writing(body)
+            if direct is not None:
+                return direct
         bolt_response = await self._app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
+
+    async def _person_writing(self, raw: bytes) -> web.Response | None:
+        """A message event handled without Bolt's dispatch; None: anything else (Bolt's)."""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return None
+        event = body.get("event") if isinstance(body, dict) else None
+        if body.get("type") != "event_callback" or not isinstance(event, dict) \
+                or event.get("type") not in ("message", "app_mention"):
+            return None
+        if event.get("user") != self._bot_user_id:  # Bolt ignores the bot's own events too
+            context = {"bot_user_id": self._bot_user_id}
+            if event["type"] == "message":
+                await self._on_message_event(event, body, context)
+            else:
+                await self._on_mention(event, body, context)
+        return web.Response(status=200)
 
     async def _commit(self, inbound: InboundMessage | None) -> None:
         if inbound is None:
@@ -154,6 +182,7 @@ class SlackChannel(Channel):
 
     async def _on_message_event(self, event: dict[str, Any], body: dict[str, Any],
                                 context: dict[str, Any]) -> None:
+        self._bot_user_id = self._bot_user_id or context.get("bot_user_id")
         recipient = recipient_of_message(event)
         if recipient is None:
             return  # channel chatter: mentions come as app_mention
@@ -165,6 +194,7 @@ class SlackChannel(Channel):
 
     async def _on_mention(self, event: dict[str, Any], body: dict[str, Any],
                           context: dict[str, Any]) -> None:
+        self._bot_user_id = self._bot_user_id or context.get("bot_user_id")
         channel, ts = event.get("channel"), event.get("thread_ts") or event.get("ts")
         if not channel or not ts:
             return

@@ -40,6 +40,7 @@ from bots.telegram_inbound import (
     RATING_PREFIX,
     BotIdentity,
     Choice,
+    read_plain_text,
     read_update,
 )
 from bots.telegram_request import AiohttpRequest
@@ -156,12 +157,21 @@ class TelegramChannel(Channel):
                                       "bad or missing secret token"}}, status=403)
         try:
             data = json.loads(await request.read())
-            update = Update.de_json(data, self._bot)
+            plain = read_plain_text(data) if isinstance(data, dict) else None
+            update = Update.de_json(data, self._bot) if plain is None else None
         except (ValueError, TypeError, KeyError, AttributeError):
             return web.json_response({"error": {"code": "bad_request", "message":
                                       "not a Telegram update"}}, status=400)
-        await self.handle(update)
+        if plain is not None:
+            await self._received(plain)
+        elif update is not None:
+            await self.handle(update)
         return web.json_response({})
+
+    async def _received(self, message: InboundMessage) -> None:
+        if self._on_message is None:
+            raise RuntimeError("the Telegram channel is not attached to a hub")
+        await self._on_message(message)
 
     async def handle(self, update: Update) -> None:
         """Commit what the update says (then the platform may be acknowledged)."""

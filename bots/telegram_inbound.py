@@ -9,6 +9,7 @@ the update, by webhook or by polling; an edit adds ``:edit:<edit date>``, a butt
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,45 @@ class Choice:
     article_id: int
     title: str | None  # the button's label, when the keyboard is still on the message
     display_name: str | None
+
+
+_PLAIN_MESSAGE_KEYS = frozenset({"message_id", "from", "chat", "date", "text"})
+_PLAIN_USER_KEYS = frozenset({"id", "is_bot", "first_name", "last_name", "username",
+                              "language_code"})
+
+
+def read_plain_text(data: Mapping[str, Any]) -> InboundMessage | None:
+    """Most traffic, read straight from the Bot API's JSON: a new text message in a private
+    chat, nothing else on it. None for every other update, which ``read_update`` reads
+    through python-telegram-bot. The result is the one ``read_update`` gives (tested): this
+    only skips building PTB's objects, about a third of the event loop's time per update
+    when the webhook is saturated.
+    """
+    message = data.get("message")
+    if len(data) != 2 or not isinstance(data.get("update_id"), int) \
+            or type(message) is not dict or not message.keys() <= _PLAIN_MESSAGE_KEYS:
+        return None
+    chat, sender, text, message_id = (message.get("chat"), message.get("from"),
+                                      message.get("text"), message.get("message_id"))
+    if type(chat) is not dict or chat.get("type") != Chat.PRIVATE \
+            or type(chat.get("id")) is not int or type(sender) is not dict \
+            or not sender.keys() <= _PLAIN_USER_KEYS or sender.get("is_bot") is not False \
+            or type(sender.get("id")) is not int or type(message_id) is not int \
+            or not isinstance(message.get("date"), int) or type(text) is not str \
+            or not text.strip() or text.startswith("/start"):
+        return None
+    first, last, username = (sender.get("first_name"), sender.get("last_name"),
+                             sender.get("username"))
+    if type(first) is not str or not isinstance(last, str | None) \
+            or not isinstance(username, str | None):
+        return None
+    extras: dict[str, Any] = {"chat_type": Chat.PRIVATE, "message_id": message_id,
+                              "user_id": sender["id"]}
+    if username:
+        extras["username"] = username
+    return InboundMessage(CHANNEL, str(chat["id"]), text.strip(),
+                          platform_message_id=f"{chat['id']}:{message_id}",
+                          display_name=f"{first} {last}" if last else first, extras=extras)
 
 
 def read_update(update: Update, me: BotIdentity | None) -> InboundMessage | Choice | None:

@@ -71,6 +71,9 @@ _SUPPRESSING = {_OPTED_OUT: "opted out (Twilio 21610: unsubscribed recipient)",
 _FAILED = frozenset({"failed", "undelivered"})
 
 
+_NOTHING_TO_SAY = str(MessagingResponse())  # the usual answer: built once, not per message
+
+
 class TwilioGateway:
     """The SDK client and the webhooks, shared by the ``sms`` and ``whatsapp`` channels."""
 
@@ -138,11 +141,12 @@ class TwilioGateway:
             inbound = await self._choice(channel, number, sid, body) or self._message(
                 channel, number, sid, body, form)
             await self._on_message(inbound)
-        reply = MessagingResponse()
         # Twilio answers SMS keywords itself (Advanced Opt-Out); WhatsApp it does not
         if kind is not None and (channel == WHATSAPP or self._settings.twilio_keyword_replies):
+            reply = MessagingResponse()
             reply.message(KEYWORD_REPLIES[kind])
-        return web.Response(text=str(reply), content_type="text/xml")
+            return web.Response(text=str(reply), content_type="text/xml")
+        return web.Response(text=_NOTHING_TO_SAY, content_type="text/xml")
 
     def _message(self, channel: str, number: str, sid: str, body: str,
                  form: MultiDictProxy[Any], tags: list[str] | None = None) -> InboundMessage:
