@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from handoff import reach
 from hub.config import Settings
-from hub.events import EventBus, MessageCreated
+from hub.events import ConversationChanged, EventBus, MessageCreated
 from hub.model import Author, NewMessage, TemplateSend
 from hub.store import Store
 from hub.store.base_reach import Campaign
@@ -111,5 +111,10 @@ class CampaignRunner:
         done = await self._store.campaign_deliver(campaign.id, contact_id, reply,
                                                   delivered_by_store=tuple(self._by_store()))
         if done.message is not None:
+            # as for an agent's or a notify's message: the console's lists and open thread
+            # refresh live (the thread moved up, its last message changed)
             self._bus.publish(MessageCreated(done.message))
+            conversation = await self._store.get_conversation(done.message.conversation_id)
+            if conversation is not None:
+                self._bus.publish(ConversationChanged(conversation))
             self._on_outbox()

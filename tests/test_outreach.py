@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HubFactory, Running, bearer, call
+from conftest import HubFactory, Running, bearer, call, next_frame
 from fakes import telegram as tg
 from fakes import twilio as tw
 from fakes.telegram import FakeTelegram
@@ -279,6 +279,31 @@ async def test_a_campaign_is_throttled_reports_progress_and_skips_with_reasons(
         "thanks, what about returns?")
     listed = await call(hub, "GET", "/api/v1/campaigns", admin)
     assert listed["campaigns"][0]["progress"]["sent"] == 3
+
+
+async def test_a_campaign_message_refreshes_the_consoles_lists_live(
+    hub: Running, telegram: FakeTelegram,
+) -> None:
+    """The console listens on its WebSocket: a campaign message joining a thread pushes the
+    message and the conversation (moved up, with its new last message), as an agent's or a
+    notify's message does."""
+    await telegram_says(hub, "hello", user_id=200)
+    await telegram.wait_for("sendMessage", 1)
+    await hub.settle()
+    conversation = await hub.hub.store.find_conversation("telegram", "200")
+    assert conversation is not None
+    admin = await hub.add_user("root@example.com", Role.ADMIN)
+    agent = await hub.add_user("ann@example.com")
+    async with hub.client.ws_connect(f"/api/v1/agent/ws?token={agent}") as console:
+        await call(hub, "POST", "/api/v1/campaigns", admin,
+                   {"text": "Winter sale: 20% off", "audience": {"channel": "telegram"},
+                    "per_minute": 6000}, status=201)
+        pushed = await next_frame(console, timeout=10, type="message",
+                                  message__text="Winter sale: 20% off")
+        assert pushed["message"]["conversation_id"] == conversation.id
+        listed = await next_frame(console, timeout=10, type="conversation",
+                                  conversation__id=conversation.id)
+        assert listed["conversation"]["last_message"] == "Winter sale: 20% off"
 
 
 async def test_a_campaign_skips_who_opted_out_and_says_why(
