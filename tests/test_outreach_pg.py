@@ -1,6 +1,7 @@
-"""Reaching customers first (test_outreach.py) again, on PostgreSQL: every scenario that
-does not age messages in the SQLite file — consent per sender, notify refused and routed,
-templates, the 63016 path, campaigns throttled and skipping with reasons."""
+"""Reaching customers first (test_outreach.py) again, on PostgreSQL: consent per sender,
+notify refused and routed, the WhatsApp 24-hour window (messages aged in the PostgreSQL
+schema by ``conftest.age_messages``) and templates, the 63016 path, campaigns throttled,
+skipping with reasons and refreshing the console live."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ twilio = _outreach.twilio
 telegram = _outreach.telegram
 hub = _outreach.hub
 globals().update({name: test for name, test in vars(_outreach).items()
-                  if name.startswith("test_") and inspect.iscoroutinefunction(test)
-                  and "db_path" not in inspect.signature(test).parameters})
+                  if name.startswith("test_") and inspect.iscoroutinefunction(test)})
 
 
 @pytest.fixture
