@@ -40,7 +40,7 @@ class CampaignRunner:
         self._channels = channels
         self._by_store = delivered_by_store
         self._on_outbox = on_outbox
-        self._next_at: dict[int, float] = {}  # campaign id → when its next send is due
+        self.settled = 0  # recipients this process settled (sent or skipped)
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -63,20 +63,23 @@ class CampaignRunner:
 
     async def _step(self, campaign: Campaign) -> None:
         """Send to as many pending recipients as the rate allows now: one every
-        ``60 / per_minute`` seconds, never a burst to catch up after a pause."""
+        ``60 / per_minute`` seconds over all hub processes (the slots are claimed in the
+        store), never a burst to catch up after a pause."""
         interval = 60.0 / max(campaign.per_minute, 1)
-        now = time.monotonic()
-        due = max(self._next_at.get(campaign.id, now), now - interval)
-        if due > now:
+        slots = await self._store.campaign_slots(campaign.id, time.time(), interval, BATCH)
+        if slots == 0:
             return
-        budget = min(BATCH, int((now - due) / interval) + 1)
+        # another process may settle some of these first: each claimed slot is used by one
+        # recipient this process settles, never more
         pending = await self._store.campaign_recipients(campaign.id, pending_only=True,
-                                                        limit=budget)
+                                                        limit=slots * 2 + 4)
         template = await self._template(campaign)
         for recipient in pending:
-            await self._settle(campaign, recipient.contact_id, template)
-            due += interval
-        self._next_at[campaign.id] = due
+            if slots == 0:
+                break
+            if await self._settle(campaign, recipient.contact_id, template):
+                slots -= 1
+                self.settled += 1
 
     async def _template(self, campaign: Campaign) -> TemplateSend | None:
         if campaign.template is None:
@@ -87,25 +90,23 @@ class CampaignRunner:
         return None
 
     async def _settle(self, campaign: Campaign, contact_id: int,
-                      template: TemplateSend | None) -> None:
+                      template: TemplateSend | None) -> bool:
+        """Settle one recipient; False when someone else already had."""
         contact = await self._store.get_contact(contact_id)
         if contact is None:
-            await self._store.campaign_deliver(campaign.id, contact_id, None,
-                                               error="the contact is gone")
-            return
+            return (await self._store.campaign_deliver(campaign.id, contact_id, None,
+                                                       error="the contact is gone")).applied
         if campaign.template is not None and template is None:
-            await self._store.campaign_deliver(campaign.id, contact_id, None, error=(
-                f"template {campaign.template!r} is no longer registered"))
-            return
+            return (await self._store.campaign_deliver(campaign.id, contact_id, None, error=(
+                f"template {campaign.template!r} is no longer registered"))).applied
         last_wrote, suppressed = await reach.facts(self._store, self._settings, contact)
         route = reach.choose(
             contact, channel=campaign.audience.get("channel"), template=template is not None,
             channels_on=self._channels, last_wrote=last_wrote, suppressed=suppressed,
             now=datetime.now(UTC), human_agent_tag=False, by_agent=False)
         if isinstance(route, reach.Refusal):
-            await self._store.campaign_deliver(campaign.id, contact_id, None,
-                                               error=route.message)
-            return
+            return (await self._store.campaign_deliver(campaign.id, contact_id, None,
+                                                       error=route.message)).applied
         text = campaign.text if template is None else reach.describe(template)
         reply = NewMessage(Author.BOT, text or "", channel=route.channel, template=template)
         done = await self._store.campaign_deliver(campaign.id, contact_id, reply,
@@ -118,3 +119,4 @@ class CampaignRunner:
             if conversation is not None:
                 self._bus.publish(ConversationChanged(conversation))
             self._on_outbox()
+        return done.applied

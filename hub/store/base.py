@@ -32,7 +32,7 @@ from hub.store.base_kb import ArticleChange, KnowledgeStore, RevisionAuthor
 from hub.store.base_reach import ReachStore
 from hub.store.notifications import Notifications
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 10  # 9 is another branch's (the lead renumbers on merge)
 
 
 class StoreError(Exception):

@@ -317,7 +317,16 @@ CREATE INDEX campaign_recipients_pending ON campaign_recipients(campaign_id, con
     WHERE status = 'pending';
 """
 
-MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6, V7, V8]
+# v9: taken by another branch (issue 17's lead renumbers on merge); nothing here
+V9 = "SELECT 1;"
+
+# v10: a campaign's next send time (seconds since the epoch), shared by every hub process
+# so the campaign's rate holds overall (hub/campaigns.py)
+V10 = """
+ALTER TABLE campaigns ADD COLUMN next_send_at double precision;
+"""
+
+MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10]
 
 # every table, parents before children (the order ``db copy`` fills them in)
 TABLES = ("meta", "users", "sessions", "contacts", "identities", "conversations", "messages",

@@ -240,5 +240,16 @@ def _v8(db: sqlite_utils.Database) -> None:
 
 
 
+def _v9(db: sqlite_utils.Database) -> None:
+    """Schema version 9: taken by another branch (issue 17's lead renumbers on merge);
+    nothing here."""
+
+
+def _v10(db: sqlite_utils.Database) -> None:
+    """Schema version 10: a campaign's next send time (seconds since the epoch), shared by
+    every hub process so the campaign's rate holds overall (hub/campaigns.py)."""
+    db.execute("ALTER TABLE campaigns ADD COLUMN next_send_at REAL")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, migrate_v2, migrate_v3, migrate_v4, _v5, _v6, _v7, _v8]
+    _v1, migrate_v2, migrate_v3, migrate_v4, _v5, _v6, _v7, _v8, _v9, _v10]
