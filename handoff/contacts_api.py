@@ -14,6 +14,7 @@ from aiohttp import web
 
 from handoff import linking
 from handoff.agents_admin import agents_routes
+from handoff.reach import consent_applies
 from handoff.reach import sender as linking_sender
 from hub import openapi
 from hub.auth import require_user
@@ -62,7 +63,8 @@ async def reachable_channels(hub: Hub, contact: Contact) -> list[str]:
         consent = await hub.store.consent(identity.channel, identity.external_id,
                                           linking_sender(identity.channel, hub.settings))
         if status is not None and status.reachable and not status.opted_out and (
-                consent is None or consent.allowed):
+                consent is None or consent.allowed
+                or not consent_applies(identity.channel, proactive=False)):
             found.append(identity.channel)
     if EMAIL not in found and await _unclaimed_address(hub, contact) is not None:
         found.append(EMAIL)  # the contact's address, known, and nobody else's

@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 from handoff import reach
+from hub import marks
 from hub.config import Settings
 from hub.events import ConversationChanged, EventBus, MessageCreated
 from hub.model import Author, NewMessage, TemplateSend
@@ -99,7 +100,8 @@ class CampaignRunner:
         if campaign.template is not None and template is None:
             return (await self._store.campaign_deliver(campaign.id, contact_id, None, error=(
                 f"template {campaign.template!r} is no longer registered"))).applied
-        last_wrote, suppressed = await reach.facts(self._store, self._settings, contact)
+        last_wrote, suppressed = await reach.facts(self._store, self._settings, contact,
+                                                   proactive=True)
         route = reach.choose(
             contact, channel=campaign.audience.get("channel"), template=template is not None,
             channels_on=self._channels, last_wrote=last_wrote, suppressed=suppressed,
@@ -108,7 +110,8 @@ class CampaignRunner:
             return (await self._store.campaign_deliver(campaign.id, contact_id, None,
                                                        error=route.message)).applied
         text = campaign.text if template is None else reach.describe(template)
-        reply = NewMessage(Author.BOT, text or "", channel=route.channel, template=template)
+        reply = NewMessage(Author.BOT, text or "", channel=route.channel, template=template,
+                           marks=(marks.PROACTIVE,))
         done = await self._store.campaign_deliver(campaign.id, contact_id, reply,
                                                   delivered_by_store=tuple(self._by_store()))
         if done.message is not None:
