@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from handoff import reach
+from handoff.contacts_api import unclaimed_address
 from handoff.windows import Mode, window
 from hub import marks
 from hub.auth import require_user
@@ -70,6 +71,11 @@ async def notify(request: web.Request) -> web.Response:
         raise ApiError(413, f"field 'text' is longer than {hub.settings.max_message_chars} "
                        "characters")
     template = await _template(hub, name, variables) if name is not None else None
+    if channel == reach.EMAIL:  # the address on the contact (a visitor left it): first mail
+        address = await unclaimed_address(hub, contact)
+        if address is not None:
+            await hub.store.attach_identity(contact.id, reach.EMAIL, address)
+            contact = await _contact(hub, contact.id)
     last_wrote, suppressed = await reach.facts(hub.store, hub.settings, contact,
                                                proactive=True)
     route = reach.choose(contact, channel=channel, template=template is not None,

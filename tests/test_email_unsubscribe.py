@@ -201,3 +201,25 @@ async def test_a_mail_to_the_mailto_unsubscribes_and_is_not_answered(
         f"/api/v1/contacts/{contact_id}/notify", json={"text": "Sale!", "channel": "email"},
         headers={"Authorization": f"Bearer {agent}"})
     assert refused.status == 409
+
+
+async def test_notify_by_email_reaches_the_address_a_visitor_left(
+    hub: Running, provider: ProviderSmtp,
+) -> None:
+    """A contact known by the web chat, whose address an agent noted: the first mail we
+    write them goes to it (it becomes their email identity), with List-Unsubscribe."""
+    visitor = await hub.visitor()
+    await visitor.say("please email me when it ships")
+    await hub.settle()
+    conversation = await hub.hub.store.get_conversation(visitor.conversation_id)
+    assert conversation is not None
+    agent = await hub.add_user("ann@example.com")
+    await call(hub, "PATCH", f"/api/v1/contacts/{conversation.contact_id}", agent,
+               {"email": "Carol@Customer.test"})
+    sent = await call(hub, "POST", f"/api/v1/contacts/{conversation.contact_id}/notify",
+                      agent, {"text": "It shipped today", "channel": "email"}, status=201)
+    assert sent["channel"] == "email"
+    [notice] = await until_sent(provider, 1)
+    assert notice.rcpt_tos == ["carol@customer.test"]
+    assert notice.message["Subject"] == "A message from Support"
+    assert len(links(notice)) == 2 and "It shipped today" in text_of(notice)
