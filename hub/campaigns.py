@@ -5,7 +5,9 @@ thread and the outbox in the transaction that marks them sent, or they are skipp
 reason (opted out, window closed, no channel). Nothing is held in memory that a restart
 needs: a campaign is "running" in the store until nobody is pending, and every process
 picks up what is pending, so a restart, or a ``kill -9``, resumes where it stopped and never
-writes to anyone twice. Replies land in each contact's thread like any other message.
+writes to anyone twice. The rate holds over all processes: the campaign's next send time is
+in the store, and a process sends only the slots it claimed there (``Store.campaign_slots``).
+Replies land in each contact's thread like any other message.
 """
 
 from __future__ import annotations

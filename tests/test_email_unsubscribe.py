@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from conftest import HubFactory, Running, call
+from fakes.agent import dead_letters
 from fakes.mail import ProviderSmtp, Sent, mail
-from test_email import JANE, SUPPORT, deliver, start
+from test_email import JANE, SUPPORT, channel, deliver, start
 
 from hub.model import Role
 
@@ -223,3 +224,23 @@ async def test_notify_by_email_reaches_the_address_a_visitor_left(
     assert notice.rcpt_tos == ["carol@customer.test"]
     assert notice.message["Subject"] == "A message from Support"
     assert len(links(notice)) == 2 and "It shipped today" in text_of(notice)
+
+
+async def test_a_queued_notify_mail_is_dropped_once_the_address_unsubscribes(
+    start_hub: HubFactory, provider: ProviderSmtp,
+) -> None:
+    """The provider defers our notify (451, and keeps deferring it); the customer unsubscribes
+    meanwhile (an earlier mail's link): the next attempt finds the opt-out and drops the mail
+    as suppressed, instead of retrying it."""
+    hub = await start(start_hub, provider, public_url=PUBLIC, outbox_base_delay=0.3)
+    contact_id = await mailed_in(hub, provider)
+    agent = await hub.add_user("ann@example.com")
+    provider.refuse = "451 4.7.1 try later"
+    await call(hub, "POST", f"/api/v1/contacts/{contact_id}/notify", agent,
+               {"text": "Your order shipped", "channel": "email"}, status=201)
+    token = channel(hub).signer.unsubscribe_token(JANE)
+    clicked = await hub.client.post(f"/email/unsubscribe/{token}")
+    assert clicked.status == 200
+    [dead] = await dead_letters(hub, timeout=15)
+    assert dead["error"].startswith("suppressed: unsubscribed")
+    assert len(provider.sent) == 1  # only the bot's answer to Jane's own mail
