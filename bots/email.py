@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from bots.base import Channel, OnMessage, RetryLater
-from bots.email_compose import Thread, compose_reply
+from bots.email_compose import Thread, Unsubscribe, compose_reply
 from bots.email_imap import ImapReader, MailboxCursors
 from bots.email_parse import ParsedMail, parse_mail
 from bots.email_receiver import SmtpReceiver
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "email"
 _CHOICE = re.compile(r"^\s*#?([1-9])\s*[.)]?\s*$")
 _MAX_ATTACHMENT_NAMES = 200  # characters of attachment names in the text's mark
+_UNSUBSCRIBE_SUBJECT = re.compile(r"^\s*unsubscribe\s+(\S+)\s*$", re.IGNORECASE)
+UNSUBSCRIBE_PATH = "/email/unsubscribe"  # + "/<token>": handoff/unsubscribe_api.py
 
 
 def email_configured(settings: Settings) -> bool:
@@ -128,6 +130,8 @@ class EmailChannel(Channel):
         mail = await asyncio.to_thread(
             parse_mail, raw, own_address=self._address,
             max_attachment_bytes=self._settings.email_max_attachment_bytes)
+        if mail.automated is None:
+            mail = await self._unsubscribe_request(mail)
         failed = await self._record_bounce(mail) if mail.bounce is not None else None
         conversation_id = self.thread_of(mail)
         if conversation_id is not None and mail.automated is None and mail.sender:
@@ -235,6 +239,32 @@ class EmailChannel(Channel):
                               display_name=mail.sender_name, marks=marks.tag_names(tags),
                               extras=extras)
 
+    # unsubscribing ------------------------------------------------------------
+    def unsubscribe(self, address: str) -> Unsubscribe:
+        """Where ``address`` stops the mail we write first: the signed one-click link on
+        the public URL (none without one) and the mailto whose subject carries the token."""
+        token = self.signer.unsubscribe_token(address)
+        base = self._settings.public_url.rstrip("/")
+        url = f"{base}{UNSUBSCRIBE_PATH}/{token}" if base.startswith("https://") else None
+        return Unsubscribe(url, f"mailto:{self._address}?subject=unsubscribe%20{token}")
+
+    async def opt_out(self, address: str, how: str) -> None:
+        """``address`` unsubscribed: no more mail we write first from our address (the
+        answers to their own mail still go, handoff/reach.py)."""
+        log.info("email: %s unsubscribed (%s)", address, how)
+        await self._store.set_consent(CHANNEL, address, self._address, allowed=False,
+                                      reason=f"unsubscribed ({how}): no mail we write first")
+
+    async def _unsubscribe_request(self, mail: ParsedMail) -> ParsedMail:
+        """A mail to our mailto (subject ``unsubscribe <token>``, the token signed for one
+        address): that address opts out; the mail is kept, marked, never answered."""
+        match = _UNSUBSCRIBE_SUBJECT.match(mail.subject or "")
+        address = self.signer.address_of_unsubscribe_token(match.group(1)) if match else None
+        if address is None:
+            return mail
+        await self.opt_out(address, "by mail")
+        return replace(mail, automated="unsubscribe request")
+
     # outbound ----------------------------------------------------------------
     async def thread(self, conversation_id: int, before: int) -> Thread:
         """The subject and Message-IDs a reply in this conversation threads under: the
@@ -262,7 +292,9 @@ class EmailChannel(Channel):
         mail = compose_reply(reply, signer=self._signer,
                              thread=await self.thread(reply.conversation_id,
                                                           reply.message_id),
-                             team_name=self._settings.email_name, bot=bot)
+                             team_name=self._settings.email_name, bot=bot,
+                             unsubscribe=self.unsubscribe(reply.recipient)
+                             if marks.PROACTIVE in reply.marks else None)
         await send_mail(self._smtp, mail, sender=self._address, recipients=[reply.recipient],
                         timeout=self._settings.email_send_timeout)
         return str(mail["Message-ID"])

@@ -5,7 +5,10 @@ write one that threads their mail into someone else's conversation (FreeScout
 GHSA-6r38-6mcf-2ww3): a mark whose signature does not verify names nothing.
 
 - address: ``support+<conv hex>-<sig>@example.com`` (lower case: some MTAs fold local parts);
-- Message-ID: ``<sh.<conv hex>.<message hex>.<sig>@example.com>``.
+- Message-ID: ``<sh.<conv hex>.<message hex>.<sig>@example.com>``;
+- unsubscribe token (``List-Unsubscribe`` of mail we write first): ``<address, base64url>.<sig>``,
+  the signature over the support address and the recipient's, so a link unsubscribes that
+  one address from this sender and nobody can make one for another address.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import re
 from dataclasses import dataclass
 
 _SIG_CHARS = 16  # base32 characters: 80 bits
+_UNSUBSCRIBE_SIG_CHARS = 26  # 130 bits: the token stands alone (no conversation to guess)
+_UNSUBSCRIBE = re.compile(r"^([A-Za-z0-9_-]{4,400})\.([a-z2-7]{26})$")
 _TOKEN = re.compile(r"^([0-9a-f]{1,12})-([a-z2-7]{16})$")
 _MESSAGE_ID = re.compile(r"^<?sh\.([0-9a-f]{1,12})\.([0-9a-f]{1,12})\.([a-z2-7]{16})@([^>\s]+)>?$",
                          re.IGNORECASE)
@@ -69,6 +74,33 @@ class MailSigner:
         if not hmac.compare_digest(match.group(2), self._sign("reply", conversation_id)):
             return None
         return conversation_id
+
+    # unsubscribe links ---------------------------------------------------------
+    def _sign_address(self, address: str) -> str:
+        payload = f"unsubscribe:{self.address.lower()}:{address.lower()}".encode()
+        digest = hmac.new(self.secret.encode(), payload, hashlib.sha256).digest()
+        return base64.b32encode(digest).decode().lower()[:_UNSUBSCRIBE_SIG_CHARS]
+
+    def unsubscribe_token(self, address: str) -> str:
+        """A token naming ``address`` (lower case) for our unsubscribe link and mailto."""
+        address = address.strip().lower()
+        encoded = base64.urlsafe_b64encode(address.encode()).decode().rstrip("=")
+        return f"{encoded}.{self._sign_address(address)}"
+
+    def address_of_unsubscribe_token(self, token: str) -> str | None:
+        """The address an unsubscribe token names, if its signature holds; else None."""
+        match = _UNSUBSCRIBE.match(token.strip())
+        if match is None:
+            return None
+        encoded = match.group(1)
+        try:
+            address = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if "@" not in address or not hmac.compare_digest(match.group(2),
+                                                         self._sign_address(address)):
+            return None
+        return address.lower()
 
     # Message-IDs ---------------------------------------------------------------
     def message_id(self, conversation_id: int, message_id: int) -> str:

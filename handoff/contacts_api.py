@@ -14,6 +14,7 @@ from aiohttp import web
 
 from handoff import linking
 from handoff.agents_admin import agents_routes
+from handoff.reach import consent_applies
 from handoff.reach import sender as linking_sender
 from hub import openapi
 from hub.auth import require_user
@@ -62,14 +63,15 @@ async def reachable_channels(hub: Hub, contact: Contact) -> list[str]:
         consent = await hub.store.consent(identity.channel, identity.external_id,
                                           linking_sender(identity.channel, hub.settings))
         if status is not None and status.reachable and not status.opted_out and (
-                consent is None or consent.allowed):
+                consent is None or consent.allowed
+                or not consent_applies(identity.channel, proactive=False)):
             found.append(identity.channel)
-    if EMAIL not in found and await _unclaimed_address(hub, contact) is not None:
+    if EMAIL not in found and await unclaimed_address(hub, contact) is not None:
         found.append(EMAIL)  # the contact's address, known, and nobody else's
     return found
 
 
-async def _unclaimed_address(hub: Hub, contact: Contact) -> str | None:
+async def unclaimed_address(hub: Hub, contact: Contact) -> str | None:
     """The contact's email field when email is on, the contact has no email identity, and
     no other contact has that address: an agent may write to it."""
     if EMAIL not in hub.channels or not contact.email or "@" not in contact.email:
@@ -92,7 +94,7 @@ async def check_reply_channel(hub: Hub, conversation_id: int, channel: str) -> N
     if channel not in reachable:
         raise ApiError(409, f"field 'channel': the contact cannot be reached on {channel!r}"
                        f" (reachable: {', '.join(reachable) or 'none'})")
-    address = await _unclaimed_address(hub, contact) if channel == EMAIL else None
+    address = await unclaimed_address(hub, contact) if channel == EMAIL else None
     if address is not None:  # the first mail to a known address: it becomes an identity
         await hub.store.attach_identity(contact.id, EMAIL, address)
 

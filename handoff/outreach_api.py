@@ -15,7 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from handoff import reach
+from handoff.contacts_api import unclaimed_address
 from handoff.windows import Mode, window
+from hub import marks
 from hub.auth import require_user
 from hub.core import Hub, hub_of
 from hub.errors import ApiError, field, json_body, path_id
@@ -69,7 +71,13 @@ async def notify(request: web.Request) -> web.Response:
         raise ApiError(413, f"field 'text' is longer than {hub.settings.max_message_chars} "
                        "characters")
     template = await _template(hub, name, variables) if name is not None else None
-    last_wrote, suppressed = await reach.facts(hub.store, hub.settings, contact)
+    if channel == reach.EMAIL:  # the address on the contact (a visitor left it): first mail
+        address = await unclaimed_address(hub, contact)
+        if address is not None:
+            await hub.store.attach_identity(contact.id, reach.EMAIL, address)
+            contact = await _contact(hub, contact.id)
+    last_wrote, suppressed = await reach.facts(hub.store, hub.settings, contact,
+                                               proactive=True)
     route = reach.choose(contact, channel=channel, template=template is not None,
                          channels_on=set(hub.channels), last_wrote=last_wrote,
                          suppressed=suppressed, now=datetime.now(UTC),
@@ -80,7 +88,7 @@ async def notify(request: web.Request) -> web.Response:
     words = text if template is None else reach.describe(template)
     turn = await hub.pipeline.commit(conversation_id, [NewMessage(
         Author.AGENT, words or "", agent_id=agent.id, channel=route.channel,
-        template=template)])
+        template=template, marks=(marks.PROACTIVE,))])
     return web.json_response({"message": message_json(turn.messages[0]),
                               "conversation_id": conversation_id, "channel": route.channel,
                               "mode": route.mode.value}, status=201)

@@ -9,6 +9,10 @@ when the HUMAN_AGENT tag is allowed.
 
 Without a chosen channel the contact's ``preferred_channel`` attribute is tried first, then
 the channels they wrote from, most recent first. No I/O here: the caller reads the facts.
+
+An email unsubscribe (the ``List-Unsubscribe`` link or mailto of mail we write first) stops
+the mail we write first — notify, campaigns — and not the answers to the customer's own
+mail: it is what the link's mail was. Every other channel's opt-out stops everything.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from hub.store import Store
 
 PREFERRED_ATTRIBUTE = "preferred_channel"
 TEMPLATE_CHANNELS = frozenset({"whatsapp"})
+EMAIL = "email"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +52,15 @@ def sender(channel: str, settings: Settings) -> str:
         return settings.twilio_from.removeprefix("whatsapp:")
     if channel == "messenger":
         return settings.messenger_page or "page"
+    if channel == EMAIL:
+        return settings.email_address.strip().lower()
     return ""
+
+
+def consent_applies(channel: str, *, proactive: bool) -> bool:
+    """Does an opt-out on ``channel`` stop this message? Always, except an email
+    unsubscribe, which stops only the mail we write first (``proactive``)."""
+    return proactive or channel != EMAIL
 
 
 def choose(
@@ -116,11 +129,12 @@ def _check(contact: Contact, channel: str, template: bool, last_wrote: Mapping[s
                    f"{channel}: outside the 24-hour messaging window; {why}")
 
 
-async def facts(store: Store, settings: Settings,
-                contact: Contact) -> tuple[dict[str, datetime], dict[str, str]]:
+async def facts(store: Store, settings: Settings, contact: Contact, *,
+                proactive: bool = False) -> tuple[dict[str, datetime], dict[str, str]]:
     """What ``choose`` needs to know about ``contact``: when they last wrote on each channel
     (with the window still open by the platform's account), and why we may not write on
-    some (consent records of their identities for our sender on each)."""
+    some (consent records of their identities for our sender on each; for a message we
+    write first, ``proactive``, an email unsubscribe too)."""
     last_wrote: dict[str, datetime] = {}
     for conversation_id in contact.conversation_ids:
         for found in await store.customer_windows(conversation_id):
@@ -132,7 +146,8 @@ async def facts(store: Store, settings: Settings,
     for identity in contact.identities:
         record = await store.consent(identity.channel, identity.external_id,
                                      sender(identity.channel, settings))
-        if record is not None and not record.allowed:
+        if record is not None and not record.allowed and consent_applies(
+                identity.channel, proactive=proactive):
             suppressed.setdefault(identity.channel, record.reason)
     return last_wrote, suppressed
 

@@ -22,6 +22,7 @@ from handoff.contacts_api import contacts_routes
 from handoff.desk import HandoffDesk
 from handoff.email_api import email_routes
 from handoff.outreach_api import outreach_routes
+from handoff.unsubscribe_api import unsubscribe_routes
 from hub import api, metrics, openapi
 from hub.auth import VisitorTokens
 from hub.config import Settings
@@ -89,6 +90,7 @@ def create_app(
     app.router.add_routes(contacts_routes())
     app.router.add_routes(outreach_routes())
     app.router.add_routes(email_routes())
+    app.router.add_routes(unsubscribe_routes())
     app.router.add_routes(admin_routes())
     app.router.add_routes(reports_routes())
     app.router.add_get("/api/openapi.json", openapi.document)

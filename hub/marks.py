@@ -25,6 +25,9 @@ START = "start"  # a customer opened the bot (Telegram's /start): greeted, not m
 # email: an automatic mail (auto-reply, bulk, bounce…), stored for the agents, never answered
 AUTOMATED = "automated"
 SUBJECT = "subject"  # email: the mail's subject, as the detail of the mark
+# a reply mark (not in the text): a message the hub writes first (notify, a campaign) —
+# email sends it with List-Unsubscribe, and the contact's email unsubscribe stops it
+PROACTIVE = "proactive"
 SILENT = frozenset({EDITED, OPT_OUT, OPT_IN, KEYWORD, AUTOMATED})
 ATTACHMENTS = frozenset({
     "photo", "video", "voice", "audio", "sticker", "document", "animation", "video note",

@@ -48,6 +48,9 @@ ACCESS: dict[str, dict[str, str]] = {
                    "agent": "403", "owner": "403", "admin": "allowed"},
     # a platform's webhook: its signature or secret, no session
     "signed": dict.fromkeys(ROLES, "signature"),
+    # a signed link mailed to a customer (email unsubscribe): the token in the path is the
+    # authority, whoever holds it, with or without a session; a forged one is 404
+    "signed-link": dict.fromkeys(ROLES, "allowed"),
 }
 _ACCESS_OF_AUTH = {"none": "public", "visitor": "visitor", "agent": "agent", "admin": "admin"}
 
@@ -544,6 +547,10 @@ SCHEMAS.update({
         "progress": {"type": "object"}, "recipients": {"type": "array", "items": {
             "type": "object"}}}},
 })
+SCHEMAS["Unsubscribed"] = {"type": "object", "properties": {
+    "unsubscribed": {"type": "boolean"}, "channel": _S}}
+_UNSUBSCRIBE_TOKEN = [{"name": "token", "in": "path", "required": True,
+                       "schema": {"type": "string"}}]
 SCHEMAS["Contact"]["properties"]["consents"] = {"type": "array", "items": {
     "type": "object", "properties": {"channel": _S, "external_id": _S, "sender": _S,
                                      "allowed": {"type": "boolean"}, "reason": _S,
@@ -571,7 +578,22 @@ PATHS.update({
     "/api/v1/campaigns/{id}": {"get": _op(
         "A campaign's progress and each recipient's outcome (admins)", ok="Campaign",
         params=[_path_id()], auth="admin", errors=(404,))},
+    "/email/unsubscribe/{token}": {
+        "get": _op("The page of the List-Unsubscribe link of mail we write first: a button"
+                   " (a GET never unsubscribes; 404 page: a forged or broken token)",
+                   auth="none", access="signed-link", params=_UNSUBSCRIBE_TOKEN,
+                   errors=(404, 503)),
+        "post": _op("One-click unsubscribe (RFC 8058; the body List-Unsubscribe=One-Click is"
+                    " ignored): the address the signed token names gets no more mail we"
+                    " write first (notify, campaigns); 404: a forged or broken token,"
+                    " nothing recorded", auth="none", access="signed-link",
+                    ok="Unsubscribed", params=_UNSUBSCRIBE_TOKEN, errors=(404, 503)),
+    },
 })
+_UNSUBSCRIBE_PAGE = {"text/html": {"schema": {"type": "string"}}}
+for _status in ("200", "404", "503"):
+    PATHS["/email/unsubscribe/{token}"]["get"]["responses"][_status]["content"] = \
+        _UNSUBSCRIBE_PAGE
 
 
 PAGES: dict[str, str] = {

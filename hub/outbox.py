@@ -26,7 +26,8 @@ import time
 from collections.abc import Callable, Mapping
 
 from bots.base import OutputChannel, PermanentFailure, RetryLater
-from handoff.reach import sender
+from handoff.reach import consent_applies, sender
+from hub import marks
 from hub.config import Settings
 from hub.model import OutboxItem
 from hub.store import Store
@@ -124,7 +125,8 @@ class OutboxWorker:
         channel = self._channels.get(item.channel)
         record = await self._store.consent(item.channel, item.recipient,
                                            sender(item.channel, self._settings))
-        if record is not None and not record.allowed:  # every send checks consent
+        if record is not None and not record.allowed and consent_applies(  # every send
+                item.channel, proactive=marks.PROACTIVE in item.marks):  # checks consent
             log.info("outbox %s: suppressed: %s", item.id, record.reason)
             await self._store.outbox_failed(item.id, f"suppressed: {record.reason}", None)
             return

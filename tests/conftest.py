@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import aiohttp
 import pytest
@@ -233,6 +236,38 @@ async def pg_url() -> AsyncIterator[str]:
     ``start_hub`` hubs on PostgreSQL (see test_webchat_flow_pg.py)."""
     async with pg_schema() as url:
         yield url
+
+
+async def age_messages(running: Running, hours: float, channel: str | None = None) -> None:
+    """Make the customers' messages (of ``channel``, or all) ``hours`` older, as if they
+    wrote that long ago — in the hub's own database, on either engine (messaging windows)."""
+    url = running.hub.settings.database_url
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=10,
+                             isolation_level=None) as db:
+            db.execute("BEGIN IMMEDIATE")  # the write lock first: no stale read to upgrade
+            for message_id, created, ch in db.execute(
+                    "SELECT id, created_at, channel FROM messages WHERE direction = 'in'"
+            ).fetchall():
+                if channel is None or ch == channel:
+                    older = datetime.fromisoformat(created) - timedelta(hours=hours)
+                    db.execute("UPDATE messages SET created_at = ? WHERE id = ?",
+                               (older.isoformat(), message_id))
+            db.execute("COMMIT")
+        return
+    import asyncpg
+
+    parts = urlsplit(url)
+    schema = parse_qs(parts.query)["schema"][0]
+    conn = await asyncpg.connect(urlunsplit(parts._replace(query="")), timeout=5)
+    try:
+        await conn.execute(f'SET search_path TO "{schema}"')
+        await conn.execute(
+            "UPDATE messages SET created_at = created_at - make_interval(secs => $1)"
+            " WHERE direction = 'in' AND ($2::text IS NULL OR channel = $2)",
+            hours * 3600.0, channel)
+    finally:
+        await conn.close()
 
 
 # --- real headless Chromium (Debian's), driven by Playwright -----------------------------

@@ -162,6 +162,8 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/campaigns"): Call(body=lambda i: {
         "text": "hello", "audience": {"attributes": {"matrix": "none"}}}),
     ("GET", "/api/v1/campaigns/{id}"): Call({"id": "campaign"}),
+    ("GET", "/email/unsubscribe/{token}"): Call(),  # no email here: every token is 404
+    ("POST", "/email/unsubscribe/{token}"): Call(),
 }
 
 

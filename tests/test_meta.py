@@ -4,14 +4,12 @@ app secret, against the real hub; replies through the Send API to a local Graph 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HubFactory, Running, call
+from conftest import HubFactory, Running, age_messages, call
 from fakes import PASSED
 from fakes import meta as fb
 from fakes.agent import dead_letters, take_over_and_reply, thread
@@ -50,16 +48,6 @@ async def post(running: Running, raw: bytes, signature: str | None = "sign") -> 
         headers["X-Hub-Signature-256"] = signature
     resp = await running.client.post("/webhooks/meta", data=raw, headers=headers)
     return resp.status
-
-
-def age(db_path: Path, hours: float) -> None:
-    """Make every customer message ``hours`` older, as if they wrote that long ago."""
-    with sqlite3.connect(db_path, timeout=10) as db:
-        for message_id, created in db.execute(
-                "SELECT id, created_at FROM messages WHERE direction = 'in'").fetchall():
-            older = datetime.fromisoformat(created) - timedelta(hours=hours)
-            db.execute("UPDATE messages SET created_at = ? WHERE id = ?",
-                       (older.isoformat(), message_id))
 
 
 async def test_the_subscription_handshake(hub: Running) -> None:
@@ -234,11 +222,11 @@ async def test_a_rejected_token_is_a_dead_letter_for_admins_not_the_customers_fa
 
 
 async def test_the_bot_never_writes_outside_the_24_hour_window(
-    hub: Running, fake: FakeGraph, db_path: Path,
+    hub: Running, fake: FakeGraph,
 ) -> None:
     await post(hub, fb.body(fb.text_event("I need a human")))
     await fake.wait_for("messages")
-    age(db_path, 25)
+    await age_messages(hub, 25)
     conversation = await hub.hub.store.find_conversation("messenger", "PSID-1")
     assert conversation is not None
     # the claim's automatic notice is the hub's, not a person's; the agent's reply would
@@ -256,13 +244,13 @@ async def test_the_bot_never_writes_outside_the_24_hour_window(
 
 
 async def test_an_agent_reply_after_24_hours_goes_tagged_human_agent_within_7_days(
-    start_hub: HubFactory, fake: FakeGraph, db_path: Path,
+    start_hub: HubFactory, fake: FakeGraph,
 ) -> None:
     hub = await start_hub(meta_app_secret=SECRET, messenger_page_token=PAGE_TOKEN,
                           meta_api_url=fake.api_url, meta_human_agent_tag=True)
     await post(hub, fb.body(fb.text_event("I need a human")))
     await fake.wait_for("messages")
-    age(db_path, 30)
+    await age_messages(hub, 30)
     await take_over_and_reply(hub, "messenger", "PSID-1", "Here is what I found.")
     calls = await fake.wait_for("messages", 2)
     assert calls[0].params["messaging_type"] == "RESPONSE"
@@ -270,7 +258,7 @@ async def test_an_agent_reply_after_24_hours_goes_tagged_human_agent_within_7_da
     assert (tagged["messaging_type"], tagged["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
     assert tagged["message"]["text"] == "Ann: Here is what I found."
     # the bot, in the same conversation, is not a human agent: never tagged
-    age(db_path, 24 * 7)  # now 8 days: not even an agent may write
+    await age_messages(hub, 24 * 7)  # now 8 days: not even an agent may write
     conversation = await hub.hub.store.find_conversation("messenger", "PSID-1")
     assert conversation is not None
     refused = await call(hub, "POST", f"/api/v1/conversations/{conversation.id}/messages",

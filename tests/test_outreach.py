@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HubFactory, Running, bearer, call
+from conftest import HubFactory, Running, age_messages, bearer, call, next_frame
 from fakes import telegram as tg
 from fakes import twilio as tw
 from fakes.telegram import FakeTelegram
@@ -82,19 +79,6 @@ async def one_contact(running: Running) -> int:
     return a.contact_id
 
 
-def age(db_path: Path, hours: float, channel: str | None = None) -> None:
-    with sqlite3.connect(db_path, timeout=10, isolation_level=None) as db:
-        db.execute("BEGIN IMMEDIATE")  # the write lock first: no stale read to upgrade
-        for message_id, created, ch in db.execute(
-                "SELECT id, created_at, channel FROM messages WHERE direction = 'in'"
-        ).fetchall():
-            if channel is None or ch == channel:
-                older = datetime.fromisoformat(created) - timedelta(hours=hours)
-                db.execute("UPDATE messages SET created_at = ? WHERE id = ?",
-                           (older.isoformat(), message_id))
-        db.execute("COMMIT")
-
-
 async def test_stop_refuses_sms_but_telegram_still_carries_a_notify(
     hub: Running, twilio: FakeTwilio, telegram: FakeTelegram,
 ) -> None:
@@ -150,7 +134,7 @@ async def test_a_21610_from_twilio_is_recorded_as_an_opt_out(
 
 
 async def test_whatsapp_after_the_window_takes_a_template(
-    hub: Running, twilio: FakeTwilio, db_path: Path,
+    hub: Running, twilio: FakeTwilio,
 ) -> None:
     await sms(hub, "hello", sender=f"whatsapp:{PHONE}")
     await twilio.wait_for("Messages")
@@ -161,7 +145,7 @@ async def test_whatsapp_after_the_window_takes_a_template(
     window = await call(hub, "GET", f"/api/v1/conversations/{conversation.id}/window", agent)
     [wa] = [c for c in window["channels"] if c["channel"] == "whatsapp"]
     assert wa["free_reply"] is True and wa["free_until"] is not None
-    age(hub_db(hub), 25)
+    await age_messages(hub, 25)
     window = await call(hub, "GET", f"/api/v1/conversations/{conversation.id}/window", agent)
     [wa] = [c for c in window["channels"] if c["channel"] == "whatsapp"]
     assert (wa["free_reply"], wa["mode"]) == (False, "template")
@@ -186,11 +170,6 @@ async def test_whatsapp_after_the_window_takes_a_template(
     calls = await twilio.wait_for("Messages", 2)
     assert calls[-1].params["ContentSid"] == HX and "Body" not in calls[-1].params
     assert json.loads(calls[-1].params["ContentVariables"]) == {"1": "Jane", "2": "4711"}
-
-
-def hub_db(running: Running) -> Path:
-    url = running.hub.settings.database_url
-    return Path(url.removeprefix("sqlite:///"))
 
 
 async def test_a_63016_closes_the_window_until_the_customer_writes(
@@ -279,6 +258,31 @@ async def test_a_campaign_is_throttled_reports_progress_and_skips_with_reasons(
         "thanks, what about returns?")
     listed = await call(hub, "GET", "/api/v1/campaigns", admin)
     assert listed["campaigns"][0]["progress"]["sent"] == 3
+
+
+async def test_a_campaign_message_refreshes_the_consoles_lists_live(
+    hub: Running, telegram: FakeTelegram,
+) -> None:
+    """The console listens on its WebSocket: a campaign message joining a thread pushes the
+    message and the conversation (moved up, with its new last message), as an agent's or a
+    notify's message does."""
+    await telegram_says(hub, "hello", user_id=200)
+    await telegram.wait_for("sendMessage", 1)
+    await hub.settle()
+    conversation = await hub.hub.store.find_conversation("telegram", "200")
+    assert conversation is not None
+    admin = await hub.add_user("root@example.com", Role.ADMIN)
+    agent = await hub.add_user("ann@example.com")
+    async with hub.client.ws_connect(f"/api/v1/agent/ws?token={agent}") as console:
+        await call(hub, "POST", "/api/v1/campaigns", admin,
+                   {"text": "Winter sale: 20% off", "audience": {"channel": "telegram"},
+                    "per_minute": 6000}, status=201)
+        pushed = await next_frame(console, timeout=10, type="message",
+                                  message__text="Winter sale: 20% off")
+        assert pushed["message"]["conversation_id"] == conversation.id
+        listed = await next_frame(console, timeout=10, type="conversation",
+                                  conversation__id=conversation.id)
+        assert listed["conversation"]["last_message"] == "Winter sale: 20% off"
 
 
 async def test_a_campaign_skips_who_opted_out_and_says_why(

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from conftest import HubFactory, Running, call, log_in, new_page
+from conftest import HubFactory, Running, age_messages, call, log_in, new_page
 from fakes.twilio import FakeTwilio
 from playwright.async_api import Browser, expect
-from test_outreach import AUTH, HX, OURS, PHONE, PUBLIC, SID, age, sms
+from test_outreach import AUTH, HX, OURS, PHONE, PUBLIC, SID, sms
 
 from hub.model import Role
 
@@ -32,7 +31,7 @@ async def hub(start_hub: HubFactory, twilio: FakeTwilio) -> Running:
 
 
 async def test_the_console_offers_templates_after_the_whatsapp_window(
-    hub: Running, twilio: FakeTwilio, browser: Browser, db_path: Path,
+    hub: Running, twilio: FakeTwilio, browser: Browser,
 ) -> None:
     admin = await hub.add_user("root@example.com", Role.ADMIN)
     await call(hub, "POST", "/api/v1/templates", admin,
@@ -51,7 +50,7 @@ async def test_the_console_offers_templates_after_the_whatsapp_window(
     await expect(window).to_contain_text("Free reply possible until")
     await expect(agent.get_by_test_id("template-form")).to_be_hidden()
 
-    age(db_path, 25)
+    await age_messages(hub, 25)
     await agent.reload()
     await agent.get_by_test_id("mine-list").get_by_test_id("conversation-item").first.click()
     await expect(window).to_have_text("24-hour window closed: send a template")

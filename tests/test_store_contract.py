@@ -471,3 +471,30 @@ async def test_conversation_counts_by_state(store: Store) -> None:
     counts = await store.conversation_counts()
     assert counts[ConversationState.BOT] == 1 and counts[ConversationState.QUEUED] == 1
     assert counts[ConversationState.ASSIGNED] == counts[ConversationState.RESOLVED] == 0
+
+
+async def test_campaign_send_slots_are_shared_by_every_store_and_claimed_once(
+        store: Store, store_url: str) -> None:
+    """The rate of a campaign holds over every hub process: its next send time is in the
+    store, and of concurrent claims by two stores (two processes) at one instant only the
+    slots the rate allows are handed out."""
+    other = make_store(store_url)
+    await other.open()
+    try:
+        campaign = await store.create_campaign("Sale", "hi", None, {}, {}, 60, None, [])
+        assert campaign.status == "done"  # nobody to write to: no slots either
+        assert await store.campaign_slots(campaign.id, 1000.0, 1.0, 50) == 0
+        contact = (await store.start_conversation("telegram", "1", "A")).contact_id
+        running = await store.create_campaign("Sale", "hi", None, {}, {}, 60, None,
+                                              [contact])
+        claims = await asyncio.gather(*(
+            s.campaign_slots(running.id, 1000.0, 1.0, 50)
+            for s in (store, other) * 5))
+        assert sum(claims) == 1  # the first send, once
+        assert await other.campaign_slots(running.id, 1000.5, 1.0, 50) == 0  # not yet due
+        assert await other.campaign_slots(running.id, 1001.0, 1.0, 50) == 1
+        # after a long pause: at most two at once, no burst to catch up
+        assert await store.campaign_slots(running.id, 5000.0, 1.0, 50) == 2
+        assert await other.campaign_slots(running.id, 5000.0, 1.0, 50) == 0
+    finally:
+        await other.close()

@@ -32,7 +32,7 @@ from hub.store.base_kb import ArticleChange, KnowledgeStore, RevisionAuthor
 from hub.store.base_reach import ReachStore
 from hub.store.notifications import Notifications
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 class StoreError(Exception):

@@ -150,6 +150,14 @@ class ReachStore(ABC):
     async def list_campaigns(self) -> list[Campaign]: ...
 
     @abstractmethod
+    async def campaign_slots(self, campaign_id: int, now: float, interval: float,
+                             limit: int) -> int:
+        """How many sends of a running campaign may start now, claimed for the caller: one
+        every ``interval`` seconds over all hub processes (the next send time is kept in the
+        store and moved on by a compare-and-set, so two processes never claim the same
+        slot). After a pause there is no burst to catch up: at most two. 0: wait."""
+
+    @abstractmethod
     async def campaign_recipients(self, campaign_id: int, *, pending_only: bool = False,
                                   limit: int = 1000) -> list[CampaignRecipient]: ...
 

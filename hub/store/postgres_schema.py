@@ -324,7 +324,13 @@ ALTER TABLE events ADD COLUMN note text;
 ALTER TABLE cycles ADD COLUMN csat_comment text;
 """
 
-MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6, V7, V8, V9]
+# v10: a campaign's next send time (seconds since the epoch), shared by every hub process
+# so the campaign's rate holds overall (hub/campaigns.py)
+V10 = """
+ALTER TABLE campaigns ADD COLUMN next_send_at double precision;
+"""
+
+MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10]
 
 # every table, parents before children (the order ``db copy`` fills them in)
 TABLES = ("meta", "users", "sessions", "contacts", "identities", "conversations", "messages",

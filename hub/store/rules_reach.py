@@ -75,6 +75,10 @@ NEW_RECIPIENT = Sql("INSERT INTO campaign_recipients (campaign_id, contact_id, s
                     " updated_at) VALUES ($1, $2, 'pending', {now})")
 CAMPAIGN = Sql("SELECT * FROM campaigns WHERE id = $1")
 CAMPAIGNS = Sql("SELECT * FROM campaigns ORDER BY id DESC LIMIT 200")
+NEXT_SEND = Sql("SELECT next_send_at FROM campaigns WHERE id = $1 AND status = 'running'")
+# compare-and-set: only the process that read the current value moves it on
+CLAIM_SENDS = Sql("UPDATE campaigns SET next_send_at = $1 WHERE id = $2 AND status = 'running'"
+                  " AND COALESCE(next_send_at, -1.0) = $3")
 CAMPAIGN_COUNTS = Sql("SELECT status, COUNT(*) AS n FROM campaign_recipients"
                       " WHERE campaign_id = $1 GROUP BY status")
 RECIPIENTS = Sql("SELECT * FROM campaign_recipients WHERE campaign_id = $1"
@@ -219,6 +223,21 @@ class ReachRules:
                       for r in (yield rows(CAMPAIGN_COUNTS, int(row["id"])))}
             found.append(_campaign(row, counts))
         return found
+
+    @writes
+    def campaign_slots(self, campaign_id: int, now: float, interval: float,
+                       limit: int) -> Rule[int]:
+        row = yield one(NEXT_SEND, campaign_id)
+        if row is None:
+            return 0
+        seen = None if row["next_send_at"] is None else float(row["next_send_at"])
+        due = max(seen if seen is not None else now, now - interval)
+        if due > now:
+            return 0
+        slots = min(limit, int((now - due) / interval) + 1)
+        moved = yield count(CLAIM_SENDS, due + slots * interval, campaign_id,
+                            -1.0 if seen is None else seen)
+        return slots if moved else 0
 
     @reads
     def campaign_recipients(self, campaign_id: int, *, pending_only: bool = False,

@@ -246,5 +246,11 @@ def _v9(db: sqlite_utils.Database) -> None:
     db.table("cycles").add_column("csat_comment", str)
 
 
+def _v10(db: sqlite_utils.Database) -> None:
+    """Schema version 10: a campaign's next send time (seconds since the epoch), shared by
+    every hub process so the campaign's rate holds overall (hub/campaigns.py)."""
+    db.execute("ALTER TABLE campaigns ADD COLUMN next_send_at REAL")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, migrate_v2, migrate_v3, migrate_v4, _v5, _v6, _v7, _v8, _v9]
+    _v1, migrate_v2, migrate_v3, migrate_v4, _v5, _v6, _v7, _v8, _v9, _v10]
