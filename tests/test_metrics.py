@@ -5,6 +5,7 @@ store through a cache refreshed in the background."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections.abc import AsyncIterator
 
@@ -34,6 +35,11 @@ async def scrape(running: Running) -> Samples:
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
+
+
+def change(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    """How much a sample moved between two scrapes."""
+    return value(after, name, **labels) - value(before, name, **labels)
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -76,8 +82,7 @@ async def test_counters_histograms_and_gauges_follow_the_hub(
                value(after, "supporthub_outbox_items", status="sent")) != (1, 5):
             await asyncio.sleep(0.05)
 
-    def delta(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+    delta = functools.partial(change, before, after)
 
     assert delta("supporthub_messages_received_total", channel="webchat") == 4
     assert delta("supporthub_messages_received_total", channel="telegram") == 1
@@ -165,8 +170,7 @@ async def test_meta_signature_failures_and_survey_answers_are_counted(
     finally:
         await graph.close()
 
-    def delta(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+    delta = functools.partial(change, before, after)
 
     assert delta("supporthub_webhook_verification_failures_total", channel="meta") == 3
     assert delta("supporthub_webhook_ack_seconds_count", channel="meta") == 4

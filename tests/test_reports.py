@@ -21,7 +21,7 @@ from fakes.telegram import FakeTelegram
 from bots.telegram import SECRET_HEADER
 from handoff.survey import THANKS_BOTH_TEXT, THANKS_COMMENT_TEXT, THANKS_TEXT
 from hub import reports
-from hub.model import Role
+from hub.model import Conversation, Role
 
 BERLIN = ZoneInfo("Europe/Berlin")
 TOKEN = "123456:TEST-token"
@@ -293,15 +293,21 @@ async def test_no_survey_when_it_is_off(start_hub: HubFactory) -> None:
     assert "csat_asked" not in kinds and kinds[-2:] == ["reopened", "fallback"]
 
 
+async def telegram_resolved(hub: Running, agent: str, chat: int) -> Conversation:
+    """A Telegram chat that asked for a person, claimed and resolved by ``agent``."""
+    await telegram(hub, "I want to talk to a human", chat)
+    conversation = await hub.hub.store.find_conversation("telegram", str(chat))
+    assert conversation is not None
+    await act(hub, agent, conversation.id, "claim")
+    await act(hub, agent, conversation.id, "resolve")
+    return conversation
+
+
 async def test_telegram_survey_buttons(world: dict[str, Any]) -> None:
     hub: Running = world["hub"]
     clock, ann, fake = world["clock"], world["ann"], world["fake"]
     clock.set(0, 11)
-    await telegram(hub, "I want to talk to a human", 501)
-    conversation = await hub.hub.store.find_conversation("telegram", "501")
-    assert conversation is not None
-    await act(hub, ann, conversation.id, "claim")
-    await act(hub, ann, conversation.id, "resolve")
+    conversation = await telegram_resolved(hub, ann, 501)
     async with asyncio.timeout(10):
         while not (surveys := [m for m in fake.sent() if m["chat_id"] == "501"
                                and "How did we do?" in m["text"]]):
@@ -371,11 +377,7 @@ async def test_the_comment_after_a_rating(world: dict[str, Any]) -> None:
     assert kinds.count("csat_commented") == 1 and kinds[-2:] == ["reopened", "answer"]
     # 3 (Telegram): a typed rating, then a typed comment
     clock.set(0, 11)
-    await telegram(hub, "I want to talk to a human", 601)
-    three = await hub.hub.store.find_conversation("telegram", "601")
-    assert three is not None
-    await act(hub, ann, three.id, "claim")
-    await act(hub, ann, three.id, "resolve")
+    three = await telegram_resolved(hub, ann, 601)
     clock.set(0, 11, 5)
     await telegram(hub, "5", 601)
     clock.set(0, 11, 6)
