@@ -9,7 +9,10 @@ not). Each round measures, for each target, the bare handler and then the hub, `
 each, with requests generated beforehand: Telegram updates with the secret-token header,
 Slack events signed with the signing secret, Twilio SMS webhooks signed as Twilio signs them,
 web-chat messages with visitor tokens — every one unique, in ``--chats`` chats, each asking
-questions the bot answers directly. After each burst the run waits (bounded) until every
+questions the bot answers directly. Between the two, the same bare app with one durable row
+per request (a group-commit writer thread, SQLite WAL, ``synchronous=FULL``) awaited before
+the 200 ("bare+commit"): what acknowledging after a commit costs at the least, the ceiling
+for the hub's ratio. After each burst the run waits (bounded) until every
 committed message is answered and every reply delivered, and reports how long that took.
 
 At the end it checks what the platforms received: for every chat, one reply per message the
@@ -18,6 +21,9 @@ counts the hub's log lines at INFO. Then, unless ``--no-steady``, Telegram at a 
 messages/s for 10 s: the time from each update's POST to its reply reaching the platform.
 
     python bench/webhooks.py [--rounds 3] [--seconds 5] [--requests 30000] [--chats 256]
+                             [--targets telegram slack sms webchat] [--profile DIR]
+
+``--profile DIR`` records py-spy (collapsed stacks, every thread) of the hub during each burst.
 
 Ratios of one round are comparable; absolute figures move with the shared machine's load.
 """
@@ -65,16 +71,45 @@ PATHS = {"telegram": "/webhooks/telegram", "slack": "/webhooks/slack/events",
          "sms": "/webhooks/twilio/sms", "webchat": "/api/v1/webchat/messages"}
 
 BARE_SERVER = textwrap.dedent("""
-    import sys
+    import asyncio, json, os, queue, sqlite3, sys, threading
     from aiohttp import web
+
+    # with a database path in BENCH_COMMIT_DB: the same handler, plus one durable row per
+    # request through a group-commit writer thread (WAL, synchronous=FULL), awaited before
+    # the 200 -- what acknowledging after a commit costs at the least (the "ceiling")
+    db = os.environ.get("BENCH_COMMIT_DB")
+    jobs = queue.Queue()
+
+    def writer():
+        conn = sqlite3.connect(db, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY, body TEXT)")
+        while True:
+            batch = [jobs.get()]
+            while not jobs.empty():
+                batch.append(jobs.get_nowait())
+            conn.execute("BEGIN IMMEDIATE")
+            for _, _, body in batch:
+                conn.execute("INSERT INTO inbox (body) VALUES (?)", (body,))
+            conn.execute("COMMIT")
+            for loop, future, _ in batch:
+                loop.call_soon_threadsafe(future.set_result, None)
 
     async def handle(request):
         if request.content_type == "application/json":
             body = await request.json()
         else:
             body = await request.post()
+        if db:
+            loop = asyncio.get_running_loop()
+            future = loop.create_future()
+            jobs.put((loop, future, json.dumps(dict(body))))
+            await future
         return web.json_response({"ok": True, "n": len(body)})
 
+    if db:
+        threading.Thread(target=writer, daemon=True).start()
     app = web.Application()
     for path in sys.argv[2:]:
         app.router.add_post(path, handle)
@@ -334,9 +369,13 @@ async def main() -> None:
            TWILIO_AUTH, "SUPPORTHUB_TWILIO_FROM": OURS, "SUPPORTHUB_TWILIO_API_URL": stub_base,
            "SUPPORTHUB_PUBLIC_URL": PUBLIC}
     log_path = workdir / "hub.log"
+    ceiling_port = free_port()
     procs = [
         subprocess.Popen([*server_cpu, sys.executable, "-c", BARE_SERVER, str(bare_port),
                           *PATHS.values()]),
+        subprocess.Popen([*server_cpu, sys.executable, "-c", BARE_SERVER, str(ceiling_port),
+                          *PATHS.values()],
+                         env={**os.environ, "BENCH_COMMIT_DB": str(workdir / "ceiling.db")}),
         subprocess.Popen([*load_cpu, sys.executable, str(here / "platform_stub.py"),
                           str(stub_port)]),
     ]
@@ -350,9 +389,11 @@ async def main() -> None:
              str(hub_port), "--db", f"sqlite:///{db}"], env=env, stdout=subprocess.DEVNULL,
             stderr=log_file))
     bare, hub = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{hub_port}"
+    ceiling = f"http://127.0.0.1:{ceiling_port}"
     results: dict[str, list[dict[str, float]]] = defaultdict(list)
     try:
         await wait_ready(bare)
+        await wait_ready(ceiling)
         await wait_ready(hub)
         await wait_ready(stub_base)
         async with aiohttp.ClientSession() as http:
@@ -380,6 +421,7 @@ async def main() -> None:
                     lines_file.write_text("\n".join(requests_for(
                         target, tag, args.requests, args.chats, tokens)) + "\n")
                     base_fig = run_wrk(bare, lines_file, script, args.seconds, pin)
+                    ceiling_fig = run_wrk(ceiling, lines_file, script, args.seconds, pin)
                     spy = None
                     if args.profile:
                         args.profile.mkdir(parents=True, exist_ok=True)
@@ -399,23 +441,29 @@ async def main() -> None:
                         "bare_rps": base_fig["rps"], "hub_rps": hub_fig["rps"],
                         "bare_p99": base_fig["p99"], "hub_p99": hub_fig["p99"],
                         "hub_p50": hub_fig["p50"], "errors": hub_fig["errors"],
+                        "ceiling_rps": ceiling_fig["rps"], "ceiling_p99": ceiling_fig["p99"],
                         "catch_up": lag})
                     print(f"round {round_no + 1} {target:<8} bare {base_fig['rps']:7.0f} req/s "
-                          f"p99 {base_fig['p99']:6.1f} ms | hub {hub_fig['rps']:6.0f} req/s "
+                          f"p99 {base_fig['p99']:6.1f} ms | bare+commit "
+                          f"{ceiling_fig['rps']:6.0f} req/s p99 {ceiling_fig['p99']:6.1f} ms | "
+                          f"hub {hub_fig['rps']:6.0f} req/s "
                           f"p50 {hub_fig['p50']:6.1f} p99 {hub_fig['p99']:6.1f} ms, "
                           f"{hub_fig['errors']} errors | every reply out {lag:5.1f} s after "
                           f"the burst{wrapped}", flush=True)
             print("\nmedians over the rounds (ratio = hub / bare in the same round):")
             print(f"{'target':<9} {'bare req/s':>10} {'hub req/s':>10} {'ratio':>6} "
-                  f"{'bare p99':>9} {'hub p99':>8} {'p99 x':>6} {'catch-up':>9}")
+                  f"{'bare p99':>9} {'hub p99':>8} {'p99 x':>6} {'catch-up':>9} "
+                  f"{'bare+commit ratio':>18}")
             for target, rounds in results.items():
                 def med(key: str, rounds: list[dict[str, float]] = rounds) -> float:
                     return statistics.median(r[key] for r in rounds)
                 ratio = statistics.median(r["hub_rps"] / r["bare_rps"] for r in rounds)
                 times = statistics.median(r["hub_p99"] / r["bare_p99"] for r in rounds)
+                ceiling_ratio = statistics.median(r["ceiling_rps"] / r["bare_rps"]
+                                                  for r in rounds)
                 print(f"{target:<9} {med('bare_rps'):10.0f} {med('hub_rps'):10.0f} "
                       f"{ratio:6.2f} {med('bare_p99'):7.1f}ms {med('hub_p99'):6.1f}ms "
-                      f"{times:6.1f} {med('catch_up'):7.1f} s")
+                      f"{times:6.1f} {med('catch_up'):7.1f} s {ceiling_ratio:18.2f}")
 
             async with http.get(f"{stub_base}/stats") as r:
                 replies = (await r.json())["replies"]
