@@ -66,7 +66,8 @@ def _validator(name: str) -> Draft4Validator:
 def _fast_validator(name: str) -> Callable[[Any], Any]:
     schema = {"$schema": "http://json-schema.org/draft-04/schema#",
               **_json_schema(openapi.SCHEMAS[name])}
-    return fastjsonschema.compile(schema, use_default=False, use_formats=False)
+    return fastjsonschema.compile(schema, use_default=False, use_formats=False,
+                                  detailed_exceptions=False)  # jsonschema explains
 
 
 def valid(name: str, body: Any) -> bool:
