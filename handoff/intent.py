@@ -13,7 +13,11 @@ _PEOPLE = (
 _VERBS = r"talk|speak|chat|connect|transfer|need|want|get|give|contact|reach|call|see"
 _ALONE = re.compile(rf"^(?:an? |the )?(?:{_PEOPLE})(?: please| pls| now)?$")
 _ASK = re.compile(rf"\b(?:{_VERBS})\b.*\b(?:{_PEOPLE})\b")
-_NOT_A_REQUEST = re.compile(r"\b(?:not|no|don't|dont)\b.*\b(?:human|agent|person)\b")
+# "not … human": a negation, then (anywhere after the first one) a word for a person. Two
+# searches, not one ``negation.*person`` pattern, whose backtracking is quadratic in a long
+# message of negations ("no no no …": 30 ms for 4,000 characters, on the event loop)
+_NEGATION = re.compile(r"\b(?:not|no|don't|dont)\b")
+_NOT_WHOM = re.compile(r"\b(?:human|agent|person)\b")
 
 
 def _normalise(text: str) -> str:
@@ -25,7 +29,10 @@ def _normalise(text: str) -> str:
 def wants_human(text: str) -> bool:
     """True for "agent", "I want to talk to a human", "connect me to a representative"…"""
     words = _normalise(text)
-    if not words or _NOT_A_REQUEST.search(words):
+    if not words:
+        return False
+    negation = _NEGATION.search(words)
+    if negation is not None and _NOT_WHOM.search(words, negation.end()):
         return False
     if _ALONE.match(words):
         return True
