@@ -86,7 +86,8 @@ def read_event(channel: str, owner: str, event: Mapping[str, Any]) -> list[Inbou
 def article_of(payload: object) -> int | None:
     text = str(payload or "")
     rest = text[len(PAYLOAD_PREFIX):]
-    return int(rest) if text.startswith(PAYLOAD_PREFIX) and rest.isdigit() else None
+    return int(rest) if text.startswith(PAYLOAD_PREFIX) and rest.isascii() and rest.isdigit() \
+        and len(rest) <= 18 else None
 
 
 def rating_of(payload: object) -> int | None:

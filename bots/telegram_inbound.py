@@ -99,7 +99,11 @@ def _choice(query: CallbackQuery) -> Choice | InboundMessage | None:
         chat = message.chat.id if message is not None else query.from_user.id
         return InboundMessage(CHANNEL, str(chat), str(score), platform_message_id=f"cb:{query.id}",
                               display_name=query.from_user.full_name, csat_score=score)
-    if not data.startswith(CALLBACK_PREFIX) or not data[len(CALLBACK_PREFIX):].isdigit():
+    article = data[len(CALLBACK_PREFIX):]
+    # callback data comes back from the client, which may send anything: only an id we
+    # could have put there ("²" is a digit to str.isdigit but no number to int)
+    if not data.startswith(CALLBACK_PREFIX) or not article.isascii() or not article.isdigit() \
+            or len(article) > 18:
         return None
     chat_id = message.chat.id if message is not None else query.from_user.id
     title = None
@@ -109,7 +113,7 @@ def _choice(query: CallbackQuery) -> Choice | InboundMessage | None:
             for button in row:
                 if button.callback_data == data:
                     title = button.text
-    return Choice(query.id, str(chat_id), int(data[len(CALLBACK_PREFIX):]), title,
+    return Choice(query.id, str(chat_id), int(article), title,
                   query.from_user.full_name)
 
 

@@ -1,5 +1,8 @@
-"""The webhook reads a plain private text message without building PTB's objects: the
-result must be exactly what the SDK path gives, and anything else must go the SDK's way."""
+"""Reading platform updates into the hub's terms.
+
+The Telegram webhook reads a plain private text message without building PTB's objects: the
+result must be exactly what the SDK path gives, and anything else must go the SDK's way.
+Buttons come back from the client, which may send anything: a forged one is no choice."""
 
 from __future__ import annotations
 
@@ -66,3 +69,24 @@ def test_anything_else_is_left_to_the_sdk(data: dict[str, Any]) -> None:
 ])
 def test_a_malformed_update_is_never_read_by_the_fast_path(broken: dict[str, Any]) -> None:
     assert read_plain_text(broken) is None
+
+
+@pytest.mark.parametrize("data", ["kb:²", "kb:１２", "kb:" + "9" * 30, "kb:-1", "kb:"])
+def test_a_forged_button_is_no_choice(data: str) -> None:
+    """Callback data comes back from the client, which may send anything."""
+    update = {"update_id": 5, "callback_query": {
+        "id": "77", "chat_instance": "1", "data": data,
+        "from": {"id": 77, "is_bot": False, "first_name": "Ann"},
+        "message": {"message_id": 9, "date": 1_700_000_000, "text": "Did you mean…",
+                    "chat": {"id": 77, "type": "private"}}}}
+    assert sdk_read(update) is None
+    assert sdk_read({**update, "callback_query": {**update["callback_query"],
+                                                   "data": "kb:12"}}) is not None
+
+
+@pytest.mark.parametrize("payload", ["²", "１２", "9" * 30, "-1", ""])
+def test_a_forged_meta_payload_is_no_choice(payload: str) -> None:
+    from bots.meta_inbound import PAYLOAD_PREFIX, article_of
+
+    assert article_of(PAYLOAD_PREFIX + payload) is None
+    assert article_of(PAYLOAD_PREFIX + "12") == 12
