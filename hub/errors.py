@@ -124,7 +124,7 @@ def field(body: dict[str, Any], name: str, kind: type, *, required: bool = True)
         raise ApiError(422, f"field '{name}' must be a 64-bit integer")
     if not isinstance(value, kind):
         raise ApiError(422, f"field '{name}' must be {_kind_name(kind)}")
-    if kind is str and not _storable(value):
+    if isinstance(value, str) and not _storable(value):
         raise ApiError(422, f"field '{name}' contains a NUL character or a lone surrogate")
     return value
 
