@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -441,6 +442,17 @@ async def test_after_a_message_we_wrote_the_customers_reply_is_no_comment(
     assert "3-5 business days" in answer["text"]
     kinds = [e.kind for e in await hub.hub.store.conversation_events(visitor.conversation_id)]
     assert "csat_commented" not in kinds and kinds[-2:] == ["reopened", "answer"]
+
+
+async def test_a_message_almost_a_rating_is_read_at_once(world: dict[str, Any]) -> None:
+    """"1", thousands of spaces, "x": no rating, and read in linear time — the hub answers
+    the post at once (the earlier pattern backtracked cubically, holding the event loop,
+    and so every customer, for tens of seconds)."""
+    hub: Running = world["hub"]
+    visitor = await hub.visitor()
+    started = time.monotonic()
+    await visitor.say("1" + " " * 3000 + "x")
+    assert time.monotonic() - started < 2.0
 
 
 async def test_a_comment_without_a_rating_or_too_long_is_refused(
