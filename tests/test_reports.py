@@ -460,6 +460,7 @@ async def test_a_comment_without_a_rating_or_too_long_is_refused(
     hub: Running = world["hub"]
     visitor = await hub.visitor()
     for body, status in [({"comment": "nice"}, 422), ({"csat": 4, "comment": 7}, 422),
+                         ({"text": "hi", "comment": "nice"}, 422),  # not silently dropped
                          ({"csat": 4, "comment": "x" * 5000}, 413),
                          # PostgreSQL keeps no NUL, nobody keeps a lone surrogate: 422, not 500
                          ({"csat": 4, "comment": "ok\u0000"}, 422),
