@@ -172,9 +172,6 @@ class WebChatChannel(Channel):
         if self._on_message is None:
             raise ApiError(503, "the web chat is not ready")
         choice = field(body, "choice", int, required=False)
-        if "comment" in body and "csat" not in body:  # never dropped without a word
-            raise ApiError(422, "field 'comment' is a survey rating's comment: send it with"
-                           " field 'csat'")
         if "feedback" in body:  # a thumbs-down on one of the bot's answers
             if body["feedback"] != "unhelpful":
                 raise ApiError(422, "field 'feedback' must be 'unhelpful'")
