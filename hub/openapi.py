@@ -221,13 +221,15 @@ SCHEMAS: dict[str, Any] = {
                        " what the survey's buttons send), optionally with its comment; a"
                        " text (after a rating, within the comment window, the text is the"
                        " rating's comment)", "anyOf": [
-        {"required": ["feedback", "message_id"]},
-        {"required": ["choice"], "not": {"required": ["feedback"]}},
+        {"required": ["feedback", "message_id"], "not": {"required": ["comment"]}},
+        {"required": ["choice"], "not": {"anyOf": [{"required": ["feedback"]},
+                                                   {"required": ["comment"]}]}},
         {"required": ["csat"], "not": {"anyOf": [{"required": ["choice"]},
                                                  {"required": ["feedback"]}]}},
         {"required": ["text"], "not": {"anyOf": [{"required": ["choice"]},
                                                  {"required": ["feedback"]},
-                                                 {"required": ["csat"]}]}}],
+                                                 {"required": ["csat"]},
+                                                 {"required": ["comment"]}]}}],
         "properties": {
         "text": _TEXT, "choice": _I, "client_message_id": _S,
         "csat": {"type": "integer", "minimum": 1, "maximum": 5},

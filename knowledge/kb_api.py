@@ -50,7 +50,9 @@ async def unanswered(request: web.Request) -> web.Response:
     raw = request.query.get("article_id")
     article_id = None
     if raw is not None:
-        if not raw.isdigit() or int(raw) < 1 or int(raw) > 2**63 - 1:
+        # ASCII digits only, at most 19 of them: int() refuses "²" and 5,000-digit strings
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) \
+                or not 1 <= int(raw) <= 2**63 - 1:
             raise ApiError(422, "parameter 'article_id' must be a positive integer")
         article_id = int(raw)
     entries = await hub.store.list_unanswered()

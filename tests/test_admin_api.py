@@ -155,8 +155,8 @@ async def test_fallbacks_and_unhelpful_answers_are_logged_grouped_and_resolved(
     other = next(a["id"] for a in listed["articles"] if a["id"] != answer["article_id"])
     assert (await _json(await hub.client.get(f"/api/v1/kb/unanswered?article_id={other}",
                                              headers=admin)))["groups"] == []
-    for wrong in ("x", "0", "-3", "99999999999999999999"):
-        refused = await hub.client.get(f"/api/v1/kb/unanswered?article_id={wrong}",
+    for wrong in ("x", "0", "-3", "99999999999999999999", "\u00b2", "\uff11", "9" * 5000):
+        refused = await hub.client.get("/api/v1/kb/unanswered", params={"article_id": wrong},
                                        headers=admin)
         assert refused.status == 422 and "'article_id'" in (await refused.json())["error"][
             "message"], wrong

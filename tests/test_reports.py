@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -420,12 +421,51 @@ async def test_the_comment_after_a_rating(world: dict[str, Any]) -> None:
         ("csat_commented", "Ann was great")]
 
 
+async def test_after_a_message_we_wrote_the_customers_reply_is_no_comment(
+        world: dict[str, Any]) -> None:
+    """Rated, then an agent writes to the customer (a notify: "your order shipped") inside
+    the comment window: the customer's reply answers that — it reopens the conversation for
+    the bot and is no survey comment swallowed with a "thank you"."""
+    hub: Running = world["hub"]
+    clock, ann = world["clock"], world["ann"]
+    clock.set(0, 10)
+    visitor = await _resolved_visitor(hub, ann)
+    clock.set(0, 10, 1)
+    await _post(visitor, {"csat": 4})
+    conversation = await hub.hub.store.get_conversation(visitor.conversation_id)
+    assert conversation is not None
+    clock.set(0, 10, 3)
+    await call(hub, "POST", f"/api/v1/contacts/{conversation.contact_id}/notify", ann,
+               {"text": "Your second order shipped today."}, status=201)
+    clock.set(0, 10, 5)  # four minutes after the rating: inside the 15-minute window
+    answer = await visitor.ask("how long does shipping take?")
+    assert "3-5 business days" in answer["text"]
+    kinds = [e.kind for e in await hub.hub.store.conversation_events(visitor.conversation_id)]
+    assert "csat_commented" not in kinds and kinds[-2:] == ["reopened", "answer"]
+
+
+async def test_a_message_almost_a_rating_is_read_at_once(world: dict[str, Any]) -> None:
+    """"1", thousands of spaces, "x": no rating, and read in linear time — the hub answers
+    the post at once (the earlier pattern backtracked cubically, holding the event loop,
+    and so every customer, for tens of seconds)."""
+    hub: Running = world["hub"]
+    visitor = await hub.visitor()
+    started = time.monotonic()
+    await visitor.say("1" + " " * 3000 + "x")
+    assert time.monotonic() - started < 2.0
+
+
 async def test_a_comment_without_a_rating_or_too_long_is_refused(
         world: dict[str, Any]) -> None:
     hub: Running = world["hub"]
     visitor = await hub.visitor()
     for body, status in [({"comment": "nice"}, 422), ({"csat": 4, "comment": 7}, 422),
-                         ({"csat": 4, "comment": "x" * 5000}, 413)]:
+                         ({"text": "hi", "comment": "nice"}, 422),  # not silently dropped
+                         ({"csat": 4, "comment": "x" * 5000}, 413),
+                         # PostgreSQL keeps no NUL, nobody keeps a lone surrogate: 422, not 500
+                         ({"csat": 4, "comment": "ok\u0000"}, 422),
+                         ({"csat": 4, "comment": "\ud83d"}, 422),
+                         ({"text": "hi\u0000there"}, 422)]:
         resp = await hub.client.post("/api/v1/webchat/messages", json=body,
                                      headers=visitor.headers)
         assert resp.status == status, body

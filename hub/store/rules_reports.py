@@ -71,13 +71,21 @@ CSAT_PENDING = Sql(
     " AND NOT EXISTS (SELECT 1 FROM events d WHERE d.conversation_id = c.id"
     "  AND d.cycle = c.cycle AND d.kind = 'csat_answered')")
 # a survey of the current cycle answered since $2 and not commented on yet: the rating's
-# optional comment may follow (the customer's next message)
+# optional comment may follow (the customer's next message) — unless we wrote to the
+# customer since their last message with anything but the survey's thanks (the bot's only
+# plain message after a rating): after an agent's message, a notify or a campaign's (marked)
+# message, the customer's next words answer that, they are no comment
 COMMENT_PENDING = Sql(
     "SELECT c.cycle FROM conversations c WHERE c.id = $1 AND c.state = 'resolved'"
     " AND EXISTS (SELECT 1 FROM events a WHERE a.conversation_id = c.id AND a.cycle = c.cycle"
     "  AND a.kind = 'csat_answered' AND a.at >= $2)"
     " AND NOT EXISTS (SELECT 1 FROM events d WHERE d.conversation_id = c.id"
-    "  AND d.cycle = c.cycle AND d.kind = 'csat_commented')")
+    "  AND d.cycle = c.cycle AND d.kind = 'csat_commented')"
+    " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id"
+    "  AND m.direction = 'out' AND m.private = {false}"
+    "  AND (m.author <> 'bot' OR m.extras IS NOT NULL)"
+    "  AND m.id > (SELECT MAX(i.id) FROM messages i WHERE i.conversation_id = c.id"
+    "   AND i.direction = 'in'))")
 # a conversation folded into another (the same customer, found on a second channel): its
 # thread joins the other's, its cycles are not counted apart
 DROP_EVENTS = Sql("DELETE FROM events WHERE conversation_id = $1")
