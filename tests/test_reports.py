@@ -444,6 +444,35 @@ async def test_after_a_message_we_wrote_the_customers_reply_is_no_comment(
     assert "csat_commented" not in kinds and kinds[-2:] == ["reopened", "answer"]
 
 
+async def test_after_a_message_we_wrote_a_number_is_no_rating(world: dict[str, Any]) -> None:
+    """The survey waits for its rating, then an agent asks the customer something (a
+    notify): the customer's "2" answers that question — an ordinary message that reopens
+    the conversation — and is no rating of 2."""
+    hub: Running = world["hub"]
+    clock, ann = world["clock"], world["ann"]
+    clock.set(0, 10)
+    visitor = await _resolved_visitor(hub, ann)
+    assert [m for m in await visitor.messages() if m["csat"]]  # the survey was asked
+    conversation = await hub.hub.store.get_conversation(visitor.conversation_id)
+    assert conversation is not None
+    clock.set(0, 10, 3)
+    await call(hub, "POST", f"/api/v1/contacts/{conversation.contact_id}/notify", ann,
+               {"text": "How many parcels arrived?"}, status=201)
+    clock.set(0, 10, 5)
+    await visitor.say("2")
+    await hub.settle()
+    kinds = [e.kind for e in await hub.hub.store.conversation_events(visitor.conversation_id)]
+    assert "csat_answered" not in kinds and "reopened" in kinds
+    # without the agent's question in between, the same "2" rates (the control)
+    clock.set(0, 11)
+    other = await _resolved_visitor(hub, ann)
+    clock.set(0, 11, 5)
+    await other.say("2")
+    await hub.settle()
+    events = await hub.hub.store.conversation_events(other.conversation_id)
+    assert [e.score for e in events if e.kind == "csat_answered"] == [2]
+
+
 async def test_a_message_almost_a_rating_is_read_at_once(world: dict[str, Any]) -> None:
     """"1", thousands of spaces, "x": no rating, and read in linear time — the hub answers
     the post at once (the earlier pattern backtracked cubically, holding the event loop,

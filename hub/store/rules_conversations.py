@@ -52,6 +52,7 @@ from hub.store.rules_contacts import (
 from hub.store.rules_reports import (
     COMMENT_PENDING,
     CSAT_PENDING,
+    SURVEY_QUESTION_EXTRAS,
     first_reply,
     record,
     start_cycle,
@@ -234,7 +235,8 @@ def _survey_answer(inbound: InboundMessage, conversation_id: int, at: float,
     None when no survey waits for it."""
     if windows.rating <= 0:
         return None
-    pending = yield one(CSAT_PENDING, conversation_id, at - windows.rating)
+    pending = yield one(CSAT_PENDING, conversation_id, at - windows.rating,
+                        SURVEY_QUESTION_EXTRAS)
     if pending is None:
         return None
     message = yield one(INSERT_ANSWER, conversation_id, inbound.channel, inbound.text,

@@ -19,6 +19,7 @@ other on both engines. "Later" in a cycle is a larger event id (commit order).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,7 +70,13 @@ CSAT_PENDING = Sql(
     " AND EXISTS (SELECT 1 FROM events a WHERE a.conversation_id = c.id AND a.cycle = c.cycle"
     "  AND a.kind = 'csat_asked' AND a.at >= $2)"
     " AND NOT EXISTS (SELECT 1 FROM events d WHERE d.conversation_id = c.id"
-    "  AND d.cycle = c.cycle AND d.kind = 'csat_answered')")
+    "  AND d.cycle = c.cycle AND d.kind = 'csat_answered')"
+    # ... and still the last thing we said: after an agent's message, a notify or a
+    # campaign's, a number answers that ("how many parcels arrived?" "2"), not the survey
+    " AND (SELECT m.extras FROM messages m WHERE m.conversation_id = c.id"
+    "  AND m.direction = 'out' AND m.private = {false} ORDER BY m.id DESC LIMIT 1) = $3")
+# what the survey's question carries (hub/store/rules_conversations.py reply_extras writes it)
+SURVEY_QUESTION_EXTRAS = json.dumps({"marks": ["csat"]})
 # a survey of the current cycle answered since $2 and not commented on yet: the rating's
 # optional comment may follow (the customer's next message) — unless we wrote to the
 # customer since their last message with anything but the survey's thanks (the bot's only
