@@ -473,6 +473,27 @@ async def test_after_a_message_we_wrote_a_number_is_no_rating(world: dict[str, A
     assert [e.score for e in events if e.kind == "csat_answered"] == [2]
 
 
+async def test_a_rating_typed_again_with_words_after_the_button_keeps_the_words(
+        world: dict[str, Any]) -> None:
+    """Rated with the button, then "4" and a line of words typed in the chat: the words are
+    the comment (the repeated rating is no second rating), nothing reopens."""
+    hub: Running = world["hub"]
+    clock, ann = world["clock"], world["ann"]
+    clock.set(0, 10)
+    visitor = await _resolved_visitor(hub, ann)
+    clock.set(0, 10, 1)
+    await _post(visitor, {"csat": 5})
+    clock.set(0, 10, 2)
+    await visitor.say("4\nbut it was slow")
+    await hub.settle()
+    events = await hub.hub.store.conversation_events(visitor.conversation_id)
+    assert [(e.kind, e.score, e.note) for e in events if e.kind.startswith("csat_a")
+            or e.kind == "csat_commented"] == [("csat_asked", None, None),
+                                               ("csat_answered", 5, None),
+                                               ("csat_commented", None, "but it was slow")]
+    assert "reopened" not in [e.kind for e in events]
+
+
 async def test_a_message_almost_a_rating_is_read_at_once(world: dict[str, Any]) -> None:
     """"1", thousands of spaces, "x": no rating, and read in linear time — the hub answers
     the post at once (the earlier pattern backtracked cubically, holding the event loop,

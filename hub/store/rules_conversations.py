@@ -281,9 +281,10 @@ def _ingest(inbound: InboundMessage, route_owner: RouteOwner, at: float,
     contact_id = yield from _identity_contact(inbound.channel, inbound.external_id,
                                               inbound.display_name)
     conversation_id = yield from _open_conversation(contact_id, inbound.channel)
+    answered = None
     if inbound.csat_score is not None:
         answered = yield from _survey_answer(inbound, conversation_id, at, windows)
-    else:
+    if answered is None:  # also a rating typed again after the button, with words after it
         answered = yield from _survey_comment(inbound, conversation_id, at, windows)
     if answered is not None:
         return answered
