@@ -110,6 +110,7 @@ class MetaGateway:
         expected = self._settings.meta_verify_token.encode()
         if query.get("hub.mode") != "subscribe" or not expected \
                 or not hmac.compare_digest(token, expected) or "hub.challenge" not in query:
+            metrics.WEBHOOK_VERIFICATION_FAILURES.labels(GATEWAY).inc()
             return _forbidden("wrong hub.mode or hub.verify_token")
         return web.Response(text=query["hub.challenge"], content_type="text/plain")
 

@@ -144,7 +144,7 @@ async def test_meta_signature_failures_and_survey_answers_are_counted(
     await graph.start()
     try:
         hub = await start_hub(meta_app_secret=SECRET_META, messenger_page_token="EAAPage",
-                              meta_api_url=graph.api_url)
+                              meta_api_url=graph.api_url, meta_verify_token="verify-me")
         ann = await hub.add_user("ann@example.com")
         before = await scrape(hub)
         raw = fb.body(fb.text_event("how long does shipping take?"))
@@ -157,6 +157,10 @@ async def test_meta_signature_failures_and_survey_answers_are_counted(
             resp = await hub.client.post("/webhooks/meta", data=raw, headers=headers)
             statuses.append(resp.status)
         assert statuses == [403, 403, 403, 200]  # missing, wrong, the retired sha1=; right
+        for token, status in (("not-it", 403), ("verify-me", 200)):  # the subscription check
+            resp = await hub.client.get("/webhooks/meta", params={
+                "hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "42"})
+            assert resp.status == status
         # the survey: a rating with its comment, then a rating alone
         for score, comment in ((4, "Quick"), (2, None)):
             visitor = await hub.visitor()
@@ -172,8 +176,8 @@ async def test_meta_signature_failures_and_survey_answers_are_counted(
 
     delta = functools.partial(change, before, after)
 
-    assert delta("supporthub_webhook_verification_failures_total", channel="meta") == 3
-    assert delta("supporthub_webhook_ack_seconds_count", channel="meta") == 4
+    assert delta("supporthub_webhook_verification_failures_total", channel="meta") == 4
+    assert delta("supporthub_webhook_ack_seconds_count", channel="meta") == 6  # with the GETs
     assert delta("supporthub_messages_received_total", channel="messenger") == 1
     assert delta("supporthub_csat_answers_total", score="4") == 1
     assert delta("supporthub_csat_answers_total", score="2") == 1
