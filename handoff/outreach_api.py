@@ -9,6 +9,7 @@ window`` (agents), ``GET|POST /api/v1/templates`` and ``DELETE /api/v1/templates
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from hub import marks
 from hub.auth import require_user
 from hub.core import Hub, hub_of
 from hub.errors import ApiError, field, json_body, path_id
-from hub.model import Author, Contact, NewMessage, Role, TemplateSend
+from hub.model import Author, Contact, Identity, NewMessage, Role, TemplateSend
 from hub.serialize import message_json
 from hub.store import Conflict, NotFound
 from hub.store.base_reach import Campaign, Template
@@ -71,11 +72,12 @@ async def notify(request: web.Request) -> web.Response:
         raise ApiError(413, f"field 'text' is longer than {hub.settings.max_message_chars} "
                        "characters")
     template = await _template(hub, name, variables) if name is not None else None
-    if channel == reach.EMAIL:  # the address on the contact (a visitor left it): first mail
-        address = await unclaimed_address(hub, contact)
-        if address is not None:
-            await hub.store.attach_identity(contact.id, reach.EMAIL, address)
-            contact = await _contact(hub, contact.id)
+    # the address on the contact (a visitor left it): the first mail makes it an identity,
+    # once the message may go — a refused notify changes nothing
+    address = await unclaimed_address(hub, contact) if channel == reach.EMAIL else None
+    if address is not None:
+        contact = dataclasses.replace(contact, identities=(
+            *contact.identities, Identity(reach.EMAIL, address)))
     last_wrote, suppressed = await reach.facts(hub.store, hub.settings, contact,
                                                proactive=True)
     route = reach.choose(contact, channel=channel, template=template is not None,
@@ -84,6 +86,8 @@ async def notify(request: web.Request) -> web.Response:
                          human_agent_tag=hub.settings.meta_human_agent_tag, by_agent=True)
     if isinstance(route, reach.Refusal):
         raise ApiError(route.status, route.message, code=route.code)
+    if address is not None:
+        await hub.store.attach_identity(contact.id, reach.EMAIL, address)
     conversation_id = await hub.store.contact_thread(contact.id)
     words = text if template is None else reach.describe(template)
     turn = await hub.pipeline.commit(conversation_id, [NewMessage(

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import HubFactory, Running, call
+from conftest import HubFactory, Running, bearer, call
 from fakes.agent import dead_letters
 from fakes.mail import ProviderSmtp, Sent, mail
 from test_email import JANE, SUPPORT, channel, deliver, start
@@ -244,3 +244,27 @@ async def test_a_queued_notify_mail_is_dropped_once_the_address_unsubscribes(
     [dead] = await dead_letters(hub, timeout=15)
     assert dead["error"].startswith("suppressed: unsubscribed")
     assert len(provider.sent) == 1  # only the bot's answer to Jane's own mail
+
+
+async def test_a_refused_notify_by_email_leaves_the_contact_as_it_was(
+    hub: Running, provider: ProviderSmtp,
+) -> None:
+    """The address an agent noted has unsubscribed before (a link in an earlier mail): the
+    notify is refused, and the address does not become the contact's email identity."""
+    visitor = await hub.visitor()
+    await visitor.say("please email me when it ships")
+    await hub.settle()
+    conversation = await hub.hub.store.get_conversation(visitor.conversation_id)
+    assert conversation is not None
+    agent = await hub.add_user("ann@example.com")
+    await call(hub, "PATCH", f"/api/v1/contacts/{conversation.contact_id}", agent,
+               {"email": "dan@customer.test"})
+    token = channel(hub).signer.unsubscribe_token("dan@customer.test")
+    assert (await hub.client.post(f"/email/unsubscribe/{token}")).status == 200
+    resp = await hub.client.post(
+        f"/api/v1/contacts/{conversation.contact_id}/notify",
+        json={"text": "Sale!", "channel": "email"}, headers=bearer(agent))
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "suppressed"
+    contact = await hub.hub.store.get_contact(conversation.contact_id)
+    assert contact is not None and [i.channel for i in contact.identities] == ["webchat"]
+    assert provider.sent == []
