@@ -139,9 +139,10 @@ class SlackChannel(Channel):
             body = json.loads(raw)
         except ValueError:
             return None
-        event = body.get("event") if isinstance(body, dict) else None
-        if body.get("type") != "event_callback" or not isinstance(event, dict) \
-                or event.get("type") not in ("message", "app_mention"):
+        if not isinstance(body, dict) or body.get("type") != "event_callback":
+            return None
+        event = body.get("event")
+        if not isinstance(event, dict) or event.get("type") not in ("message", "app_mention"):
             return None
         if event.get("user") != self._bot_user_id:  # Bolt ignores the bot's own events too
             context = {"bot_user_id": self._bot_user_id}
