@@ -58,6 +58,7 @@ from hub.store import Store
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/webhooks/slack/events"
+LOOKUPS_AT_ONCE = 4  # users.info calls in flight (names are looked up after the ack)
 SESSION_CONNECTIONS = 64  # concurrent Web API calls (the outbox sends in parallel)
 SECTION_LIMIT = 3000  # characters of text in one Block Kit section
 # the conversation is gone for the bot: no reply there can ever be delivered
@@ -89,6 +90,9 @@ class SlackChannel(Channel):
         self._names: dict[str, str | None] = {}
         self._bot_user_id: str | None = None  # learnt from Bolt's context on the first event
         self._lookups: dict[str, asyncio.Task[None]] = {}  # user -> its name lookup
+        # users.info is rate-limited by Slack (tier 4), and a burst of new users started one
+        # lookup each at once, competing with the acknowledgements: a few at a time
+        self._lookup_slots = asyncio.Semaphore(LOOKUPS_AT_ONCE)
 
     # lifecycle -----------------------------------------------------------------
     def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
@@ -170,12 +174,13 @@ class SlackChannel(Channel):
     async def _name_contact(self, user: str, external_id: str) -> None:
         """After the ack: the user's name, onto their contact if it has none yet."""
         try:
-            name = await self._name(user)
-            status = await self._store.identity_status(CHANNEL, external_id)
-            if name and status is not None:
-                contact = await self._store.get_contact(status.contact_id)
-                if contact is not None and not contact.name:
-                    await self._store.update_contact(status.contact_id, name=name)
+            async with self._lookup_slots:
+                name = await self._name(user)
+                status = await self._store.identity_status(CHANNEL, external_id)
+                if name and status is not None:
+                    contact = await self._store.get_contact(status.contact_id)
+                    if contact is not None and not contact.name:
+                        await self._store.update_contact(status.contact_id, name=name)
         except Exception:  # best effort: the message is committed and answered anyway
             log.warning("slack: could not name the contact of %s", user, exc_info=True)
         finally:
