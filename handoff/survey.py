@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from handoff.intent import wants_human
 from hub import marks
 from hub.model import Author, NewMessage
 
@@ -72,4 +73,6 @@ def read(text: str, message_marks: tuple[str, ...]) -> tuple[int | None, str | N
     score = rating(first)
     if score is not None:
         return score, comment_text(rest)
+    if wants_human(marked.text):  # "I want to talk to a person" after a rating: a handoff
+        return None, None
     return None, comment_text(marked.text)

@@ -494,6 +494,25 @@ async def test_a_rating_typed_again_with_words_after_the_button_keeps_the_words(
     assert "reopened" not in [e.kind for e in events]
 
 
+async def test_asking_for_a_person_after_a_rating_is_no_comment(
+        world: dict[str, Any]) -> None:
+    """Rated, then "I want to talk to a human" inside the comment window: a handoff (the
+    conversation reopens and is queued for an agent), not words thanked as a comment."""
+    hub: Running = world["hub"]
+    clock, ann = world["clock"], world["ann"]
+    clock.set(0, 10)
+    visitor = await _resolved_visitor(hub, ann)
+    clock.set(0, 10, 1)
+    await _post(visitor, {"csat": 2})
+    clock.set(0, 10, 2)
+    await visitor.say("I want to talk to a human again")
+    await hub.settle()
+    kinds = [e.kind for e in await hub.hub.store.conversation_events(visitor.conversation_id)]
+    assert "csat_commented" not in kinds and kinds[-2:] == ["reopened", "queued"]
+    conversation = await hub.hub.store.get_conversation(visitor.conversation_id)
+    assert conversation is not None and conversation.state.value == "queued"
+
+
 async def test_a_message_almost_a_rating_is_read_at_once(world: dict[str, Any]) -> None:
     """"1", thousands of spaces, "x": no rating, and read in linear time — the hub answers
     the post at once (the earlier pattern backtracked cubically, holding the event loop,
