@@ -143,7 +143,10 @@ async def facts(store: Store, settings: Settings, contact: Contact, *,
                                    or at > last_wrote[found.channel]):
                 last_wrote[found.channel] = at
     suppressed: dict[str, str] = {}
-    for identity in contact.identities:
+    # on each channel a message goes to the contact's newest identity there (the outbox's
+    # recipient): its consent decides, not that of an older address or number
+    recipients = {identity.channel: identity for identity in contact.identities}
+    for identity in recipients.values():
         record = await store.consent(identity.channel, identity.external_id,
                                      sender(identity.channel, settings))
         if record is not None and not record.allowed and consent_applies(

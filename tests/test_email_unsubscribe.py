@@ -268,3 +268,22 @@ async def test_a_refused_notify_by_email_leaves_the_contact_as_it_was(
     contact = await hub.hub.store.get_contact(conversation.contact_id)
     assert contact is not None and [i.channel for i in contact.identities] == ["webchat"]
     assert provider.sent == []
+
+
+async def test_an_older_address_that_unsubscribed_does_not_silence_the_newer_one(
+    hub: Running, provider: ProviderSmtp,
+) -> None:
+    """Jane wrote from two addresses and the contacts were merged: mail goes to the newest
+    address, and only its consent counts — the old one's unsubscribe leaves it free."""
+    old_contact = await mailed_in(hub, provider, JANE, 1)
+    new_contact = await mailed_in(hub, provider, BOB, 2)
+    agent = await hub.add_user("ann@example.com")
+    await call(hub, "POST", f"/api/v1/contacts/{new_contact}/merge", agent,
+               {"other_id": old_contact})
+    token = channel(hub).signer.unsubscribe_token(JANE)
+    assert (await hub.client.post(f"/email/unsubscribe/{token}")).status == 200
+    sent = await call(hub, "POST", f"/api/v1/contacts/{new_contact}/notify", agent,
+                      {"text": "Your order shipped", "channel": "email"}, status=201)
+    assert sent["channel"] == "email"
+    notices = await until_sent(provider, 3)  # two answers, then the notify
+    assert notices[-1].rcpt_tos == [BOB]
