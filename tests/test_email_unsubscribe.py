@@ -51,6 +51,19 @@ async def mailed_in(hub: Running, provider: ProviderSmtp, address: str = JANE,
     return conversation.contact_id
 
 
+async def noted_address(hub: Running, address: str) -> tuple[int, str]:
+    """A web-chat visitor whose address an agent noted on their contact: (contact, agent)."""
+    visitor = await hub.visitor()
+    await visitor.say("please email me when it ships")
+    await hub.settle()
+    conversation = await hub.hub.store.get_conversation(visitor.conversation_id)
+    assert conversation is not None
+    agent = await hub.add_user("ann@example.com")
+    await call(hub, "PATCH", f"/api/v1/contacts/{conversation.contact_id}", agent,
+               {"email": address})
+    return conversation.contact_id, agent
+
+
 async def until_sent(provider: ProviderSmtp, count: int) -> list[Sent]:
     return await provider.wait_for(count, timeout=10)
 
@@ -209,15 +222,8 @@ async def test_notify_by_email_reaches_the_address_a_visitor_left(
 ) -> None:
     """A contact known by the web chat, whose address an agent noted: the first mail we
     write them goes to it (it becomes their email identity), with List-Unsubscribe."""
-    visitor = await hub.visitor()
-    await visitor.say("please email me when it ships")
-    await hub.settle()
-    conversation = await hub.hub.store.get_conversation(visitor.conversation_id)
-    assert conversation is not None
-    agent = await hub.add_user("ann@example.com")
-    await call(hub, "PATCH", f"/api/v1/contacts/{conversation.contact_id}", agent,
-               {"email": "Carol@Customer.test"})
-    sent = await call(hub, "POST", f"/api/v1/contacts/{conversation.contact_id}/notify",
+    contact_id, agent = await noted_address(hub, "Carol@Customer.test")
+    sent = await call(hub, "POST", f"/api/v1/contacts/{contact_id}/notify",
                       agent, {"text": "It shipped today", "channel": "email"}, status=201)
     assert sent["channel"] == "email"
     [notice] = await until_sent(provider, 1)
@@ -251,21 +257,14 @@ async def test_a_refused_notify_by_email_leaves_the_contact_as_it_was(
 ) -> None:
     """The address an agent noted has unsubscribed before (a link in an earlier mail): the
     notify is refused, and the address does not become the contact's email identity."""
-    visitor = await hub.visitor()
-    await visitor.say("please email me when it ships")
-    await hub.settle()
-    conversation = await hub.hub.store.get_conversation(visitor.conversation_id)
-    assert conversation is not None
-    agent = await hub.add_user("ann@example.com")
-    await call(hub, "PATCH", f"/api/v1/contacts/{conversation.contact_id}", agent,
-               {"email": "dan@customer.test"})
+    contact_id, agent = await noted_address(hub, "dan@customer.test")
     token = channel(hub).signer.unsubscribe_token("dan@customer.test")
     assert (await hub.client.post(f"/email/unsubscribe/{token}")).status == 200
     resp = await hub.client.post(
-        f"/api/v1/contacts/{conversation.contact_id}/notify",
+        f"/api/v1/contacts/{contact_id}/notify",
         json={"text": "Sale!", "channel": "email"}, headers=bearer(agent))
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "suppressed"
-    contact = await hub.hub.store.get_contact(conversation.contact_id)
+    contact = await hub.hub.store.get_contact(contact_id)
     assert contact is not None and [i.channel for i in contact.identities] == ["webchat"]
     assert provider.sent == []
 

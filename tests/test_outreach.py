@@ -17,7 +17,7 @@ from fakes.telegram import FakeTelegram
 from fakes.twilio import FakeTwilio
 
 from bots.telegram import SECRET_HEADER
-from hub.model import Role
+from hub.model import Conversation, Role
 
 SID, AUTH, PUBLIC = "AC" + "0" * 32, "test-auth-token", "https://support.example.com"
 PHONE, OURS = "+15551230001", "+15550009999"
@@ -55,6 +55,15 @@ async def sms(running: Running, body: str, sender: str = PHONE) -> None:
     resp = await running.client.post("/webhooks/twilio/sms", data=fields,
                                      headers={"X-Twilio-Signature": sig})
     assert resp.status == 200, await resp.text()
+
+
+async def whatsapp_conversation(running: Running, twilio: FakeTwilio) -> Conversation:
+    """The customer wrote "hello" on WhatsApp and the bot answered: their conversation."""
+    await sms(running, "hello", sender=f"whatsapp:{PHONE}")
+    await twilio.wait_for("Messages")
+    conversation = await running.hub.store.find_conversation("whatsapp", PHONE)
+    assert conversation is not None
+    return conversation
 
 
 async def telegram_says(running: Running, text: str, user_id: int = 42) -> None:
@@ -136,10 +145,7 @@ async def test_a_21610_from_twilio_is_recorded_as_an_opt_out(
 async def test_whatsapp_after_the_window_takes_a_template(
     hub: Running, twilio: FakeTwilio,
 ) -> None:
-    await sms(hub, "hello", sender=f"whatsapp:{PHONE}")
-    await twilio.wait_for("Messages")
-    conversation = await hub.hub.store.find_conversation("whatsapp", PHONE)
-    assert conversation is not None
+    conversation = await whatsapp_conversation(hub, twilio)
     agent = await hub.add_user("ann@example.com")
     admin = await hub.add_user("root@example.com", Role.ADMIN)
     window = await call(hub, "GET", f"/api/v1/conversations/{conversation.id}/window", agent)
@@ -175,10 +181,7 @@ async def test_whatsapp_after_the_window_takes_a_template(
 async def test_a_63016_closes_the_window_until_the_customer_writes(
     hub: Running, twilio: FakeTwilio,
 ) -> None:
-    await sms(hub, "hello", sender=f"whatsapp:{PHONE}")
-    await twilio.wait_for("Messages")
-    conversation = await hub.hub.store.find_conversation("whatsapp", PHONE)
-    assert conversation is not None
+    conversation = await whatsapp_conversation(hub, twilio)
     agent = await hub.add_user("ann@example.com")
     twilio.fail_next("Messages", tw.Failure(400, {"code": 63016, "message": "outside the"
                                                   " allowed window", "status": 400}))

@@ -339,6 +339,17 @@ async def _resolved_visitor(hub: Running, ann: str) -> Visitor:
     return visitor
 
 
+async def _rated_visitor(world: dict[str, Any], score: int) -> Visitor:
+    """Resolved at 10:00, rated ``score`` with the button at 10:01; the clock at 10:02."""
+    clock = world["clock"]
+    clock.set(0, 10)
+    visitor = await _resolved_visitor(world["hub"], world["ann"])
+    clock.set(0, 10, 1)
+    await _post(visitor, {"csat": score})
+    clock.set(0, 10, 2)
+    return visitor
+
+
 async def _export(hub: Running, root: str) -> list[dict[str, str]]:
     resp = await hub.client.get(f"/api/v1/reports/export.csv?{WINDOW}", headers=bearer(root))
     assert resp.status == 200
@@ -478,12 +489,7 @@ async def test_a_rating_typed_again_with_words_after_the_button_keeps_the_words(
     """Rated with the button, then "4" and a line of words typed in the chat: the words are
     the comment (the repeated rating is no second rating), nothing reopens."""
     hub: Running = world["hub"]
-    clock, ann = world["clock"], world["ann"]
-    clock.set(0, 10)
-    visitor = await _resolved_visitor(hub, ann)
-    clock.set(0, 10, 1)
-    await _post(visitor, {"csat": 5})
-    clock.set(0, 10, 2)
+    visitor = await _rated_visitor(world, 5)
     await visitor.say("4\nbut it was slow")
     await hub.settle()
     events = await hub.hub.store.conversation_events(visitor.conversation_id)
@@ -499,12 +505,7 @@ async def test_asking_for_a_person_after_a_rating_is_no_comment(
     """Rated, then "I want to talk to a human" inside the comment window: a handoff (the
     conversation reopens and is queued for an agent), not words thanked as a comment."""
     hub: Running = world["hub"]
-    clock, ann = world["clock"], world["ann"]
-    clock.set(0, 10)
-    visitor = await _resolved_visitor(hub, ann)
-    clock.set(0, 10, 1)
-    await _post(visitor, {"csat": 2})
-    clock.set(0, 10, 2)
+    visitor = await _rated_visitor(world, 2)
     await visitor.say("I want to talk to a human again")
     await hub.settle()
     kinds = [e.kind for e in await hub.hub.store.conversation_events(visitor.conversation_id)]
