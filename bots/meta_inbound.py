@@ -24,7 +24,7 @@ from typing import Any
 
 from handoff.linking import code_in
 from hub import marks
-from hub.model import InboundMessage
+from hub.model import InboundMessage, id_in_text
 
 MESSENGER = "messenger"
 INSTAGRAM = "instagram"
@@ -86,8 +86,7 @@ def read_event(channel: str, owner: str, event: Mapping[str, Any]) -> list[Inbou
 def article_of(payload: object) -> int | None:
     text = str(payload or "")
     rest = text[len(PAYLOAD_PREFIX):]
-    return int(rest) if text.startswith(PAYLOAD_PREFIX) and rest.isascii() and rest.isdigit() \
-        and len(rest) <= 18 else None
+    return id_in_text(rest) if text.startswith(PAYLOAD_PREFIX) else None
 
 
 def rating_of(payload: object) -> int | None:

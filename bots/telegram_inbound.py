@@ -16,7 +16,7 @@ from typing import Any
 from telegram import CallbackQuery, Chat, Message, MessageEntity, Update
 
 from hub import marks
-from hub.model import InboundMessage
+from hub.model import InboundMessage, id_in_text
 
 CHANNEL = "telegram"
 CALLBACK_PREFIX = "kb:"
@@ -99,11 +99,9 @@ def _choice(query: CallbackQuery) -> Choice | InboundMessage | None:
         chat = message.chat.id if message is not None else query.from_user.id
         return InboundMessage(CHANNEL, str(chat), str(score), platform_message_id=f"cb:{query.id}",
                               display_name=query.from_user.full_name, csat_score=score)
-    article = data[len(CALLBACK_PREFIX):]
-    # callback data comes back from the client, which may send anything: only an id we
-    # could have put there ("²" is a digit to str.isdigit but no number to int)
-    if not data.startswith(CALLBACK_PREFIX) or not article.isascii() or not article.isdigit() \
-            or len(article) > 18:
+    # callback data comes back from the client, which may send anything
+    article = id_in_text(data[len(CALLBACK_PREFIX):])
+    if not data.startswith(CALLBACK_PREFIX) or article is None:
         return None
     chat_id = message.chat.id if message is not None else query.from_user.id
     title = None
@@ -113,7 +111,7 @@ def _choice(query: CallbackQuery) -> Choice | InboundMessage | None:
             for button in row:
                 if button.callback_data == data:
                     title = button.text
-    return Choice(query.id, str(chat_id), int(article), title,
+    return Choice(query.id, str(chat_id), article, title,
                   query.from_user.full_name)
 
 

@@ -29,6 +29,7 @@ from hub.model import (
     NewMessage,
     Role,
     User,
+    id_in_text,
 )
 from hub.serialize import contact_json, message_json
 from hub.store import Conflict, NotFound
@@ -250,8 +251,9 @@ async def list_canned(request: web.Request) -> web.Response:
     contact = None
     raw = request.query.get("conversation_id")
     if raw:
-        conversation = await hub.store.get_conversation(int(raw)) \
-            if re.fullmatch("[0-9]{1,18}", raw) else None
+        conversation_id = id_in_text(raw)
+        conversation = await hub.store.get_conversation(conversation_id) \
+            if conversation_id is not None else None
         if conversation is None:
             raise NotFound(f"conversation {raw} not found")
         contact = await hub.store.get_contact(conversation.contact_id)

@@ -232,3 +232,13 @@ class MailAttachment:
     content_type: str
     size: int
     kept: bool
+
+
+def id_in_text(text: str) -> int | None:
+    """A 64-bit id written in ASCII digits (a query parameter, a button's payload), or None:
+    ``str.isdigit`` also takes "²" (no number to ``int``) and "１２", and ``int`` refuses
+    5,000 digits — text that comes from outside is read here, not with ``int`` alone."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+        return None
+    value = int(text)
+    return value if value <= 2**63 - 1 else None

@@ -23,7 +23,7 @@ from hub.auth import admin_page, require_user
 from hub.core import Hub, hub_of
 from hub.cycles import Cycle
 from hub.errors import ApiError
-from hub.model import Role
+from hub.model import Role, id_in_text
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_DAYS = 7
@@ -73,9 +73,9 @@ async def _cycles(request: web.Request, hub: Hub, span: Window) -> list[Cycle]:
     agent_text = request.query.get("agent_id")
     agent_id = None
     if agent_text is not None:
-        if not agent_text.isascii() or not agent_text.isdigit() or len(agent_text) > 18:
+        agent_id = id_in_text(agent_text)
+        if agent_id is None:
             raise ApiError(422, "parameter 'agent_id' must be a user id")
-        agent_id = int(agent_text)
         if await hub.store.get_user(agent_id) is None:
             raise ApiError(422, f"parameter 'agent_id': no user {agent_id}")
     cycles = await hub.store.report_cycles(span.since.timestamp(), span.until.timestamp())

@@ -13,7 +13,7 @@ from aiohttp import web
 from hub.auth import require_user
 from hub.core import HUB, Hub
 from hub.errors import ApiError, field, json_body
-from hub.model import Role, User
+from hub.model import Role, User, id_in_text
 from hub.store.base_kb import RevisionAuthor
 from knowledge import settings as kb_settings
 from knowledge.articles_api import article_json, new_article
@@ -50,11 +50,9 @@ async def unanswered(request: web.Request) -> web.Response:
     raw = request.query.get("article_id")
     article_id = None
     if raw is not None:
-        # ASCII digits only, at most 19 of them: int() refuses "²" and 5,000-digit strings
-        if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) \
-                or not 1 <= int(raw) <= 2**63 - 1:
+        article_id = id_in_text(raw)
+        if not article_id:
             raise ApiError(422, "parameter 'article_id' must be a positive integer")
-        article_id = int(raw)
     entries = await hub.store.list_unanswered()
     if article_id is not None:
         entries = [e for e in entries if e.article_id == article_id]
