@@ -223,7 +223,8 @@ def pending(db: Path) -> int:
         unhandled = conn.execute("SELECT COUNT(*) FROM messages WHERE handled = 0").fetchone()[0]
         unsent = conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")\
             .fetchone()[0]
-    return int(unhandled) + int(unsent)
+        journaled = conn.execute("SELECT COUNT(*) FROM inbox").fetchone()[0]
+    return int(unhandled) + int(unsent) + int(journaled)
 
 
 async def caught_up(db: Path, limit: float = 300.0) -> float:
@@ -414,6 +415,7 @@ async def main() -> None:
                   f"average {os.getloadavg()[0]:.1f}; wrk -t1 -c64 -d{args.seconds:g}s, "
                   f"{args.rounds} rounds\n")
             messages = 0
+            acknowledged: dict[str, int] = defaultdict(int)
             for round_no in range(args.rounds):
                 for target in args.targets:
                     tag = 10 + round_no * len(TARGETS) + TARGETS.index(target)
@@ -435,6 +437,7 @@ async def main() -> None:
                         spy.wait()
                     lag = await caught_up(db)
                     messages += int(hub_fig["requests"])
+                    acknowledged[target] += int(hub_fig["requests"] - hub_fig["errors"])
                     wrapped = " (requests ran out: some were repeats)" \
                         if hub_fig["requests"] > args.requests else ""
                     results[target].append({
@@ -471,7 +474,9 @@ async def main() -> None:
             for channel, fig in check_delivery(db, replies, article_of, answer_words).items():
                 verdict = "OK" if fig["committed"] == fig["delivered"] and \
                     not fig["chats_wrong"] else "MISMATCH"
-                print(f"  {channel:<9} {fig['committed']:7d} committed, {fig['delivered']:7d} "
+                acked = acknowledged["sms" if channel == "sms" else channel]
+                print(f"  {channel:<9} {acked:7d} acknowledged (repeats stored once), "
+                      f"{fig['committed']:7d} committed, {fig['delivered']:7d} "
                       f"replies, {fig['chats_wrong']} chats not one reply per message in "
                       f"order: {verdict}")
             log_lines = len(log_path.read_text().splitlines()) - log_lines_before

@@ -16,7 +16,10 @@ from aiohttp import web
 
 from hub.model import InboundMessage, Ingested, OutboxItem
 
+# commits the whole message and gives it back stored (the web chat, email)
 OnMessage = Callable[[InboundMessage], Awaitable[Ingested]]
+# journals the message (hub/intake.py): a webhook acknowledges the platform once it returns
+OnAccept = Callable[[InboundMessage], Awaitable[None]]
 
 
 class DeliveryError(Exception):
@@ -78,8 +81,9 @@ class InputChannel(ABC):
     name: str
 
     @abstractmethod
-    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
-        """The aiohttp routes that receive this platform's events."""
+    def routes(self, on_message: OnMessage, accept: OnAccept) -> list[web.AbstractRouteDef]:
+        """The aiohttp routes that receive this platform's events: each hands its messages
+        to ``on_message`` when it needs them back stored, else to ``accept``."""
 
 
 class Channel(InputChannel, OutputChannel):
@@ -90,7 +94,7 @@ class Gateway(Protocol):
     """One platform account that serves several channel names (Twilio: ``sms`` and
     ``whatsapp``; Meta: ``messenger`` and ``instagram``): one webhook, one client."""
 
-    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]: ...
+    def routes(self, accept: OnAccept) -> list[web.AbstractRouteDef]: ...
 
     async def start(self) -> None: ...
 
@@ -109,8 +113,8 @@ class GatewayChannel(Channel):
         self._gateway = gateway
         self._serves_webhooks = serves_webhooks
 
-    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
-        return self._gateway.routes(on_message) if self._serves_webhooks else []
+    def routes(self, on_message: OnMessage, accept: OnAccept) -> list[web.AbstractRouteDef]:
+        return self._gateway.routes(accept) if self._serves_webhooks else []
 
     async def start(self) -> None:
         await self._gateway.start()

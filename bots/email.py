@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bots.base import Channel, OnMessage, RetryLater
+from bots.base import Channel, OnAccept, OnMessage, RetryLater
 from bots.email_compose import Thread, Unsubscribe, compose_reply
 from bots.email_imap import ImapReader, MailboxCursors
 from bots.email_parse import ParsedMail, parse_mail
@@ -89,7 +89,7 @@ class EmailChannel(Channel):
         return self._signer
 
     # lifecycle ---------------------------------------------------------------
-    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
+    def routes(self, on_message: OnMessage, accept: OnAccept) -> list[web.AbstractRouteDef]:
         self._on_message = on_message
         return []
 

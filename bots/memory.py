@@ -9,7 +9,7 @@ from collections import deque
 
 from aiohttp import web
 
-from bots.base import Channel, OnMessage, PermanentFailure, RetryLater
+from bots.base import Channel, OnAccept, OnMessage, PermanentFailure, RetryLater
 from hub.model import InboundMessage, Ingested, OutboxItem
 
 
@@ -22,7 +22,7 @@ class MemoryChannel(Channel):
         self._on_message: OnMessage | None = None
         self._ids = itertools.count(1)
 
-    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
+    def routes(self, on_message: OnMessage, accept: OnAccept) -> list[web.AbstractRouteDef]:
         self._on_message = on_message
         return []
 

@@ -35,7 +35,7 @@ from bots.base import (
     Channel,
     DeliveryError,
     GatewayChannel,
-    OnMessage,
+    OnAccept,
     PermanentFailure,
     RetryLater,
 )
@@ -81,11 +81,11 @@ class MetaGateway:
         self._secret = settings.meta_app_secret.encode()
         self._api = settings.meta_api_url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
-        self._on_message: OnMessage | None = None
+        self._accept: OnAccept | None = None
         self._users = 0
 
-    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
-        self._on_message = on_message
+    def routes(self, accept: OnAccept) -> list[web.AbstractRouteDef]:
+        self._accept = accept
         return [web.get(WEBHOOK_PATH, self.handshake), web.post(WEBHOOK_PATH, self.webhook)]
 
     async def start(self) -> None:
@@ -125,7 +125,7 @@ class MetaGateway:
         except ValueError as exc:  # JSONDecodeError is one
             return web.json_response({"error": {"code": "bad_request", "message":
                                       f"not a Meta webhook: {exc}"}}, status=400)
-        if self._on_message is None:
+        if self._accept is None:
             raise RuntimeError("the Meta channels are not attached to a hub")
         for channel, person in {(m.channel, m.external_id) for m in messages}:
             # someone Meta could not reach who writes is reachable again (before their
@@ -135,7 +135,7 @@ class MetaGateway:
                 await self._store.set_consent(channel, person, record.sender, allowed=True,
                                               reason="wrote to us again")
         for message in messages:  # each committed before Meta hears 200
-            await self._on_message(message)
+            await self._accept(message)
         return web.json_response({})
 
     # outbound ------------------------------------------------------------------

@@ -18,7 +18,7 @@ import os
 import aiohttp
 from aiohttp import web
 
-from bots.base import InputChannel, OnMessage, OutputChannel, PermanentFailure, RetryLater
+from bots.base import InputChannel, OnAccept, OnMessage, OutputChannel, PermanentFailure, RetryLater
 from hub.model import OutboxItem
 
 ENV = "SUPPORTHUB_TEST_SINK_URL"
@@ -32,7 +32,7 @@ class SinkChannel(InputChannel, OutputChannel):
         self.url = url
         self._session: aiohttp.ClientSession | None = None
 
-    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
+    def routes(self, on_message: OnMessage, accept: OnAccept) -> list[web.AbstractRouteDef]:
         return []  # outbound only
 
     async def start(self) -> None:

@@ -36,7 +36,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots import render
-from bots.base import Channel, DeliveryError, OnMessage, PermanentFailure, RetryLater
+from bots.base import Channel, DeliveryError, OnAccept, OnMessage, PermanentFailure, RetryLater
 from bots.slack_inbound import (
     ACTION_ID,
     ACTION_PREFIX,
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/webhooks/slack/events"
 LOOKUPS_AT_ONCE = 4  # users.info calls in flight (names are looked up after the ack)
 SESSION_CONNECTIONS = 64  # concurrent Web API calls (the outbox sends in parallel)
+NAME_WAITS, NAME_WAIT_SECONDS = 60, 0.5  # a name waits for its contact this long at most
 SECTION_LIMIT = 3000  # characters of text in one Block Kit section
 # the conversation is gone for the bot: no reply there can ever be delivered
 _GONE = frozenset({"channel_not_found", "not_in_channel", "is_archived", "user_not_found",
@@ -86,7 +87,7 @@ class SlackChannel(Channel):
         self._app.action(ACTION_ID)(self._on_choice)
         self._app.action(RATING_ID)(self._on_rating)
         self._socket: AsyncSocketModeHandler | None = None
-        self._on_message: OnMessage | None = None
+        self._accept: OnAccept | None = None
         self._names: dict[str, str | None] = {}
         self._bot_user_id: str | None = None  # learnt from Bolt's context on the first event
         self._lookups: dict[str, asyncio.Task[None]] = {}  # user -> its name lookup
@@ -95,8 +96,8 @@ class SlackChannel(Channel):
         self._lookup_slots = asyncio.Semaphore(LOOKUPS_AT_ONCE)
 
     # lifecycle -----------------------------------------------------------------
-    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
-        self._on_message = on_message
+    def routes(self, on_message: OnMessage, accept: OnAccept) -> list[web.AbstractRouteDef]:
+        self._accept = accept
         return [web.post(EVENTS_PATH, self.events)]
 
     async def start(self) -> None:
@@ -159,28 +160,34 @@ class SlackChannel(Channel):
     async def _commit(self, inbound: InboundMessage | None) -> None:
         if inbound is None:
             return
-        if self._on_message is None:
+        if self._accept is None:
             raise RuntimeError("the Slack channel is not attached to a hub")
         user = inbound.extras.get("user_id")
         unknown = inbound.display_name is None and isinstance(user, str) \
             and user not in self._names
         if inbound.display_name is None and isinstance(user, str) and self._names.get(user):
             inbound = dataclasses.replace(inbound, display_name=self._names[user])
-        await self._on_message(inbound)
+        await self._accept(inbound)
         if unknown and isinstance(user, str) and user not in self._lookups:
             self._lookups[user] = asyncio.create_task(
                 self._name_contact(user, inbound.external_id), name=f"slack-name-{user}")
 
     async def _name_contact(self, user: str, external_id: str) -> None:
-        """After the ack: the user's name, onto their contact if it has none yet."""
+        """After the ack: the user's name, onto their contact if it has none yet (once the
+        message is out of the intake journal: waits up to NAME_WAITS × NAME_WAIT_SECONDS)."""
         try:
             async with self._lookup_slots:
                 name = await self._name(user)
+            status = await self._store.identity_status(CHANNEL, external_id)
+            for _ in range(NAME_WAITS if name else 0):
+                if status is not None:
+                    break
+                await asyncio.sleep(NAME_WAIT_SECONDS)
                 status = await self._store.identity_status(CHANNEL, external_id)
-                if name and status is not None:
-                    contact = await self._store.get_contact(status.contact_id)
-                    if contact is not None and not contact.name:
-                        await self._store.update_contact(status.contact_id, name=name)
+            if name and status is not None:
+                contact = await self._store.get_contact(status.contact_id)
+                if contact is not None and not contact.name:
+                    await self._store.update_contact(status.contact_id, name=name)
         except Exception:  # best effort: the message is committed and answered anyway
             log.warning("slack: could not name the contact of %s", user, exc_info=True)
         finally:
@@ -192,11 +199,16 @@ class SlackChannel(Channel):
         recipient = recipient_of_message(event)
         if recipient is None:
             return  # channel chatter: mentions come as app_mention
-        if event.get("channel_type") != "im" and await self._store.identity_status(
-                CHANNEL, recipient) is None:
+        if event.get("channel_type") != "im" and not await self._known_thread(recipient):
             return  # a thread the bot was never mentioned in
         await self._commit(message_event(event, recipient, context.get("bot_user_id"),
                                          body.get("event_id")))
+
+    async def _known_thread(self, recipient: str) -> bool:
+        """Whether the bot was mentioned in this thread: its mention is stored, or still
+        waits in the intake journal."""
+        return (await self._store.identity_status(CHANNEL, recipient) is not None
+                or await self._store.chat_accepted(CHANNEL, recipient))
 
     async def _on_mention(self, event: dict[str, Any], body: dict[str, Any],
                           context: dict[str, Any]) -> None:

@@ -32,7 +32,7 @@ from telegram.error import (
 from telegram.warnings import PTBDeprecationWarning
 
 from bots import render
-from bots.base import Channel, DeliveryError, OnMessage, PermanentFailure, RetryLater
+from bots.base import Channel, DeliveryError, OnAccept, OnMessage, PermanentFailure, RetryLater
 from bots.telegram_inbound import (
     CALLBACK_PREFIX,
     CHANNEL,
@@ -102,13 +102,13 @@ class TelegramChannel(Channel):
         self._secret = webhook_secret(settings).encode()
         self._bot = make_bot(settings)
         self._me: BotIdentity | None = None
-        self._on_message: OnMessage | None = None
+        self._accept: OnAccept | None = None
         self._poller: asyncio.Task[None] | None = None
         self._identifier: asyncio.Task[None] | None = None
 
     # lifecycle ---------------------------------------------------------------
-    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
-        self._on_message = on_message
+    def routes(self, on_message: OnMessage, accept: OnAccept) -> list[web.AbstractRouteDef]:
+        self._accept = accept
         return [web.post(WEBHOOK_PATH, self.webhook)]
 
     async def start(self) -> None:
@@ -169,13 +169,13 @@ class TelegramChannel(Channel):
         return web.json_response({})
 
     async def _received(self, message: InboundMessage) -> None:
-        if self._on_message is None:
+        if self._accept is None:
             raise RuntimeError("the Telegram channel is not attached to a hub")
-        await self._on_message(message)
+        await self._accept(message)
 
     async def handle(self, update: Update) -> None:
         """Commit what the update says (then the platform may be acknowledged)."""
-        if self._on_message is None:
+        if self._accept is None:
             raise RuntimeError("the Telegram channel is not attached to a hub")
         me = self._me
         chat = update.effective_chat
@@ -183,11 +183,11 @@ class TelegramChannel(Channel):
             me = await self._identify()  # only a group needs it: was the bot mentioned?
         read = read_update(update, me)
         if isinstance(read, Choice):
-            await self._on_message(await self._choice_message(read))
+            await self._accept(await self._choice_message(read))
             with contextlib.suppress(TelegramError):  # only stops the button's spinner
                 await self._bot.answer_callback_query(read.callback_query_id)
         elif read is not None:
-            await self._on_message(read)
+            await self._accept(read)
             if update.callback_query is not None:  # a survey button
                 with contextlib.suppress(TelegramError):
                     await self._bot.answer_callback_query(update.callback_query.id)

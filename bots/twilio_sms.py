@@ -31,7 +31,7 @@ from bots.base import (
     Channel,
     DeliveryError,
     GatewayChannel,
-    OnMessage,
+    OnAccept,
     PermanentFailure,
     RetryLater,
 )
@@ -83,10 +83,10 @@ class TwilioGateway:
         self._validator = RequestValidator(settings.twilio_auth_token)
         self._client: Client | None = None
         self._http: twilio_http.RedirectingHttpClient | None = None
-        self._on_message: OnMessage | None = None
+        self._accept: OnAccept | None = None
 
-    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
-        self._on_message = on_message
+    def routes(self, accept: OnAccept) -> list[web.AbstractRouteDef]:
+        self._accept = accept
         return [web.post(INBOUND_PATH, self.inbound), web.post(STATUS_PATH, self.status)]
 
     async def start(self) -> None:
@@ -123,13 +123,13 @@ class TwilioGateway:
         if not sid or not sender:
             return web.json_response({"error": {"code": "invalid", "message":
                                       "MessageSid and From are required"}}, status=422)
-        if self._on_message is None:
+        if self._accept is None:
             raise RuntimeError("the Twilio channels are not attached to a hub")
         channel, number = channel_and_number(sender)
         body = str(form.get("Body") or "")
         kind = keyword(body)
         if kind is not None:  # the message first, then what it changes
-            await self._on_message(self._message(channel, number, sid, body, form,
+            await self._accept(self._message(channel, number, sid, body, form,
                                                  keyword_mark(kind)))
             if kind is Keyword.OPT_OUT:
                 await self._consent(channel, number, False, f"opted out (replied {body.strip()})")
@@ -140,7 +140,7 @@ class TwilioGateway:
         else:
             inbound = await self._choice(channel, number, sid, body) or self._message(
                 channel, number, sid, body, form)
-            await self._on_message(inbound)
+            await self._accept(inbound)
         # Twilio answers SMS keywords itself (Advanced Opt-Out); WhatsApp it does not
         if kind is not None and (channel == WHATSAPP or self._settings.twilio_keyword_replies):
             reply = MessagingResponse()

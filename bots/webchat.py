@@ -21,7 +21,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bots.base import Channel, OnMessage
+from bots.base import Channel, OnAccept, OnMessage
 from handoff import linking
 from hub import openapi
 from hub.auth import RateLimiter, VisitorTokens
@@ -79,7 +79,7 @@ class WebChatChannel(Channel):
         for ws in list(self._sockets):
             await ws.close(code=1001, message=b"server shutting down")
 
-    def routes(self, on_message: OnMessage) -> list[web.AbstractRouteDef]:
+    def routes(self, on_message: OnMessage, accept: OnAccept) -> list[web.AbstractRouteDef]:
         self._on_message = on_message
         return [
             web.get("/chat", self.chat_page),

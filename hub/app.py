@@ -84,7 +84,7 @@ def create_app(
         outputs[channel.name] = channel
 
     for channel in all_channels:
-        app.router.add_routes(channel.routes(pipeline.receive))
+        app.router.add_routes(channel.routes(pipeline.receive, pipeline.accept))
     app.router.add_routes(api.routes)
     app.router.add_routes(console_routes())
     app.router.add_routes(contacts_routes())

@@ -56,6 +56,7 @@ from hub import business_hours, marks, metrics
 from hub.config import Settings
 from hub.cycles import NewEvent
 from hub.events import ConversationChanged, EventBus, MessageCreated
+from hub.intake import Intake
 from hub.model import (
     Article,
     Author,
@@ -68,6 +69,7 @@ from hub.model import (
     Suggestion,
 )
 from hub.store import Store, Turn
+from hub.store.base import Accepted
 from hub.store.base_kb import NewUnanswered, UnansweredKind
 from knowledge import feedback
 from knowledge.service import KnowledgeBase
@@ -162,27 +164,50 @@ class Pipeline:
         )
         self._hours = business_hours.configured(settings.business_hours, settings.timezone,
                                                 settings.holidays)
+        self._intake = Intake(store, self._take_in, self.acks_busy, self._count_received)
 
     # committing ------------------------------------------------------------
     async def receive(self, inbound: InboundMessage) -> Ingested:
         """Commit an inbound message; routing follows in the background."""
         self._count_received()
-        window = comment_window = 0.0
-        if self._settings.csat:
-            # a bare 1–5 (and the lines after it) may answer a pending survey, any other
-            # words may be a rating's comment: the store decides whether one waits for them
-            window = float(self._settings.csat_window)
-            comment_window = float(self._settings.csat_comment_window)
-            if inbound.csat_score is not None:  # a button, perhaps with a comment
-                inbound = replace(inbound,
-                                  csat_comment=survey.comment_text(inbound.csat_comment or ""))
-            elif inbound.choice_article_id is None:
-                score, comment = survey.read(inbound.text, inbound.marks)
-                inbound = replace(inbound, csat_score=score, csat_comment=comment)
-        elif inbound.csat_score is not None or inbound.csat_comment is not None:
-            inbound = replace(inbound, csat_score=None, csat_comment=None)
+        inbound, window, comment_window = self._read_survey(inbound)
         ingested = await self._store.ingest(inbound, csat_window=window,
                                             comment_window=comment_window)
+        await self._stored(inbound, ingested)
+        return ingested
+
+    async def accept(self, inbound: InboundMessage) -> None:
+        """Journal a webhook's message (hub/intake.py): once this returns the platform may
+        be acknowledged; the message is stored in its conversation and routed after."""
+        await self._intake.accept(inbound)
+
+    async def _take_in(self, accepted: Accepted) -> None:
+        inbound, window, comment_window = self._read_survey(accepted.inbound)
+        ingested = await self._store.take_in(replace(accepted, inbound=inbound),
+                                             csat_window=window, comment_window=comment_window)
+        if ingested is not None:
+            await self._stored(inbound, ingested)
+
+    def _read_survey(self, inbound: InboundMessage) -> tuple[InboundMessage, float, float]:
+        """The message with its survey answer read (a bare 1–5 and the lines after it may
+        answer a pending survey, other words may be a rating's comment: the store decides
+        whether one waits for them), and the survey's two windows (0: no survey)."""
+        if not self._settings.csat:
+            if inbound.csat_score is not None or inbound.csat_comment is not None:
+                inbound = replace(inbound, csat_score=None, csat_comment=None)
+            return inbound, 0.0, 0.0
+        if inbound.csat_score is not None:  # a button, perhaps with a comment
+            inbound = replace(inbound,
+                              csat_comment=survey.comment_text(inbound.csat_comment or ""))
+        elif inbound.choice_article_id is None:
+            score, comment = survey.read(inbound.text, inbound.marks)
+            inbound = replace(inbound, csat_score=score, csat_comment=comment)
+        return (inbound, float(self._settings.csat_window),
+                float(self._settings.csat_comment_window))
+
+    async def _stored(self, inbound: InboundMessage, ingested: Ingested) -> None:
+        """Tell the live views of a stored message, thank for a survey answer, or queue the
+        message for routing."""
         if not ingested.duplicate:
             metrics.MESSAGES_RECEIVED.labels(inbound.channel).inc()
             self._bus.publish(MessageCreated(ingested.message))
@@ -202,7 +227,6 @@ class Pipeline:
                     self._want_refill()
             else:
                 await self._enqueue(ingested.message)
-        return ingested
 
     async def _thank(self, conversation_id: int, thanks: NewMessage) -> None:
         await self.commit(conversation_id, [thanks],
@@ -347,7 +371,11 @@ class Pipeline:
         pending = [m for m in await self._store.claim_unrouted() if m.id not in self._routing]
         for message in pending:
             await self._enqueue(message)
-        return len(pending)
+        # the intake journal: what a stopped process accepted, and (several processes) rows
+        # that waited for an older one of their chat another process held
+        adopted = await self._store.adopt_accepted()
+        self._intake.wake()
+        return len(pending) + adopted
 
     async def _recover_forever(self) -> None:
         while True:
@@ -361,10 +389,16 @@ class Pipeline:
                 log.info("routing %d messages left by a hub process that stopped", found)
 
     async def drain(self, timeout: float = 5.0) -> None:
-        """Wait until nothing is queued nor being routed (at shutdown and in tests)."""
+        """Wait until nothing waits in the intake journal nor is queued or being routed (at
+        shutdown and in tests)."""
+        deadline = time.monotonic() + timeout
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                await self._idle.wait()
+                while True:
+                    await self._intake.drain(deadline - time.monotonic())
+                    await self._idle.wait()
+                    if self._intake.idle:  # routing took in nothing new meanwhile
+                        return
 
     async def close(self) -> None:
         if self._recovery is not None:
@@ -373,6 +407,7 @@ class Pipeline:
                 await self._recovery
             self._recovery = None
         await self.drain()
+        await self._intake.close()
         owned = [*self._workers, *self._tasks, *([self._refill] if self._refill else [])]
         for task in owned:
             task.cancel()

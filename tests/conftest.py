@@ -26,8 +26,9 @@ from hub.app import create_app
 from hub.auth import hash_password
 from hub.config import Settings
 from hub.core import HUB, Hub
-from hub.model import Role
+from hub.model import Ingested, Role
 from hub.store import Store, make_store
+from hub.store.base import Accepted
 
 PASSWORD = "correct horse battery"
 
@@ -69,6 +70,21 @@ class Running:
         """Wait until routing in flight is done and the matcher includes every change."""
         await self.hub.knowledge.settled()
         await self.hub.pipeline.drain()
+
+
+def hold_intake(running: Running, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Hold every take-in from the intake journal until the returned event is set (the
+    intake "behind", as during a burst): webhooks are still acknowledged meanwhile."""
+    gate = asyncio.Event()
+    store = running.hub.store
+    take_in = store.take_in
+
+    async def held(accepted: Accepted, *args: Any, **kwargs: Any) -> Ingested | None:
+        await gate.wait()
+        return await take_in(accepted, *args, **kwargs)
+
+    monkeypatch.setattr(store, "take_in", held)
+    return gate
 
 
 def bearer(token: str) -> dict[str, str]:

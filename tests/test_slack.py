@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import HubFactory, Running
+from conftest import HubFactory, Running, hold_intake
 from fakes import Failure
 from fakes import slack as sl
 from fakes.agent import dead_letters, take_over_and_reply, thread
@@ -89,9 +89,9 @@ async def test_a_new_user_is_acknowledged_before_their_name_is_looked_up(
     fake.fail_next("users.info", Failure(200, {"ok": True, "user": {
         "id": "U0JANE", "name": "jane", "profile": {"display_name": "Jane"}}}, stall=3.0))
     assert await post_event(hub, sl.dm("how long does shipping take?")) == 200
-    conversation = await hub.hub.store.find_conversation("slack", "U0JANE")
-    assert conversation is not None and conversation.contact_name is None  # committed, unnamed
     [posted] = await fake.wait_for("chat.postMessage")  # answered without waiting either
+    conversation = await hub.hub.store.find_conversation("slack", "U0JANE")
+    assert conversation is not None and conversation.contact_name is None  # stored, unnamed
     assert "3-5 business days" in posted.params["text"]
     assert await contact_name(hub, "U0JANE") == "Jane"  # and then the name follows
     assert len(fake.calls_to("users.info")) == 1
@@ -120,6 +120,24 @@ async def test_a_mention_is_answered_in_its_thread_and_the_thread_continues(
     customer = [m for m in await thread(hub, "slack", f"C0GENERAL/{ts}")
                 if m["author"] == "customer"]
     assert len(customer) == 2
+
+
+async def test_a_thread_reply_counts_while_its_mention_waits_in_the_intake(
+    hub: Running, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gate = hold_intake(hub, monkeypatch)  # a burst: nothing taken in yet
+    event = sl.mention("how long does shipping take?")
+    ts = event["event"]["ts"]
+    assert await post_event(hub, event) == 200
+    follow_up = sl.event_callback({"type": "message", "channel": "C0GENERAL",
+                                   "user": "U0JANE", "text": "what payment methods do you take",
+                                   "ts": sl.new_ts(), "thread_ts": ts,
+                                   "channel_type": "channel"})
+    assert await post_event(hub, follow_up) == 200
+    gate.set()
+    calls = await fake.wait_for("chat.postMessage", 2)
+    assert "3-5 business days" in section_text(calls[0].params)
+    assert calls[1].params["thread_ts"] == ts and "PayPal" in section_text(calls[1].params)
 
 
 async def test_channel_chatter_and_the_bots_own_messages_are_ignored(

@@ -32,6 +32,7 @@ from hub.store import (
     rules_contacts,
     rules_conversations,
     rules_email,
+    rules_inbox,
     rules_kb,
     rules_reach,
     rules_reports,
@@ -54,7 +55,7 @@ def all_statements(*modules: Any) -> list[Sql]:
 
 
 SHARED = all_statements(rules_users, rules_kb, rules_contacts, rules_conversations,
-                        rules_email, rules_reports, rules_reach)
+                        rules_email, rules_reports, rules_reach, rules_inbox)
 SQLITE_ONLY = all_statements(sqlite)
 
 
@@ -116,6 +117,7 @@ HOT = {
     "due outbox items": (sqlite.DUE_OUTBOX, "idx_outbox_status_next_attempt_at"),
     "a thread's last messages": (rules_conversations.LAST_MESSAGES,
                                  "idx_messages_conversation_id_id"),
+    "a chat's message in the intake journal": (rules_inbox.CHAT_ACCEPTED, "inbox_chat"),
 }
 
 

@@ -32,7 +32,7 @@ from hub.store.base_kb import ArticleChange, KnowledgeStore, RevisionAuthor
 from hub.store.base_reach import ReachStore
 from hub.store.notifications import Notifications
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 
 class StoreError(Exception):
@@ -58,6 +58,16 @@ class Turn:
     conversation: Conversation
     messages: tuple[Message, ...]
     applied: bool = True  # False: the conversation left the expected state; nothing written
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A platform's message as it was accepted into the intake journal (hub/intake.py):
+    its journal row, and when (seconds since the epoch)."""
+
+    id: int
+    inbound: InboundMessage
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +153,37 @@ class Store(KnowledgeStore, ContactStore, ReachStore, ABC):
         the survey, or (``inbound.csat_comment``) the rating's comment within
         ``comment_window`` seconds of it; those are stored handled, once per cycle.
         """
+
+    # the intake journal (hub/intake.py, rules_inbox.py) ---------------------------
+    @abstractmethod
+    async def accept(self, inbound: InboundMessage) -> None:
+        """Journal a platform's message with one insert (the platform may be acknowledged
+        once this returns); :meth:`take_in` stores it in its conversation later."""
+
+    @abstractmethod
+    async def accepted(self, limit: int = 500) -> list[Accepted]:
+        """This process's accepted messages, oldest first, leaving out any whose chat has an
+        older one another process holds (that one goes first)."""
+
+    @abstractmethod
+    async def take_in(self, accepted: Accepted, csat_window: float = 0.0,
+                      comment_window: float = 0.0) -> Ingested | None:
+        """:meth:`ingest` an accepted message and remove it from the journal, in one
+        transaction; None if it was taken in already."""
+
+    @abstractmethod
+    async def adopt_accepted(self, limit: int = 500) -> int:
+        """Make accepted messages no live process holds this process's (PostgreSQL: those
+        of sessions that ended; SQLite: none, every row is this process's); return how
+        many."""
+
+    @abstractmethod
+    async def chat_accepted(self, channel: str, chat: str) -> bool:
+        """Whether a message from this chat waits in the journal."""
+
+    @abstractmethod
+    async def accepted_waiting(self) -> int:
+        """How many accepted messages wait to be taken in (all processes)."""
 
     @abstractmethod
     async def start_conversation(

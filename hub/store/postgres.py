@@ -50,6 +50,7 @@ from hub.store.rows import MESSAGE_COLUMNS, message_from_row, outbox_from_row
 from hub.store.rules_contacts import ContactRules
 from hub.store.rules_conversations import ConversationRules
 from hub.store.rules_email import EmailRules
+from hub.store.rules_inbox import InboxRules
 from hub.store.rules_kb import KnowledgeRules
 from hub.store.rules_reach import ReachRules
 from hub.store.rules_reports import ReportRules
@@ -104,6 +105,16 @@ CLAIM_UNROUTED = Sql(
     "  FROM orphaned WHERE m.id = orphaned.id RETURNING m.id)"
     f" SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN users u ON u.id = m.agent_id"
     " WHERE m.id IN (SELECT id FROM claimed) ORDER BY m.id")
+# the intake journal's rows of sessions that ended (or of none: copied from SQLite)
+ADOPT_ACCEPTED = Sql(
+    "WITH orphaned AS ("
+    " SELECT i.id FROM inbox i"
+    " WHERE i.owner_pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
+    "  WHERE a.pid = i.owner_pid AND (a.backend_start = i.owner_since"
+    "  OR a.backend_start IS NULL))"
+    " ORDER BY i.id LIMIT $1 FOR UPDATE OF i SKIP LOCKED)"
+    " UPDATE inbox i SET owner_pid = $2, owner_since = $3 FROM orphaned"
+    " WHERE i.id = orphaned.id RETURNING i.id")
 # NOTIFYs, in order, in one round trip (delivered when this statement commits)
 NOTIFY_MANY = Sql("SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) AS t(p)")
 ANCHOR_SESSION = Sql("SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()")
@@ -143,8 +154,8 @@ async def _drive(conn: Conn, rule: Rule[T], step: Step, single: bool = False) ->
             raise RuntimeError(f"a one-statement rule went on to {step[0]!r}")
 
 
-class PostgresStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, EmailRules,
-                    ReportRules, ReachRules, Store):
+class PostgresStore(ConversationRules, InboxRules, ContactRules, KnowledgeRules, UserRules,
+                    EmailRules, ReportRules, ReachRules, Store):
     auto_migrate = False
     several_processes = True
 
@@ -347,6 +358,10 @@ class PostgresStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, 
         pid, since = await self._lease_owner_id()
         rows = await self._fetch(CLAIM_UNROUTED, limit, pid, since)
         return [message_from_row(row) for row in rows]
+
+    async def adopt_accepted(self, limit: int = 500) -> int:
+        pid, since = await self._lease_owner_id()
+        return len(await self._fetch(ADOPT_ACCEPTED, limit, pid, since))
 
 
 

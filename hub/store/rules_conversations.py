@@ -269,7 +269,7 @@ def _survey_comment(inbound: InboundMessage, conversation_id: int, at: float,
                     duplicate=False, handled=True, csat_comment=inbound.csat_comment)
 
 
-def _ingest(inbound: InboundMessage, route_owner: RouteOwner, at: float,
+def ingest_rule(inbound: InboundMessage, route_owner: RouteOwner, at: float,
             windows: SurveyWindows) -> Rule[Ingested]:
     if inbound.platform_message_id is not None:
         row = yield one(DUPLICATE, inbound.channel, inbound.platform_message_id)
@@ -333,7 +333,7 @@ class ConversationRules:
         route_owner = await self._route_owner() if self.several_processes else (None, None)
         at = self.clock()
         windows = SurveyWindows(csat_window, comment_window)
-        return await self._run(Mode.RETRY, lambda: _ingest(inbound, route_owner, at, windows))
+        return await self._run(Mode.RETRY, lambda: ingest_rule(inbound, route_owner, at, windows))
 
     @writes_retrying
     def start_conversation(self, channel: str, external_id: str,

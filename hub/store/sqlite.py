@@ -22,6 +22,7 @@ from hub.store.rows import outbox_from_row
 from hub.store.rules_contacts import ContactRules
 from hub.store.rules_conversations import ConversationRules
 from hub.store.rules_email import EmailRules
+from hub.store.rules_inbox import InboxRules
 from hub.store.rules_kb import KnowledgeRules
 from hub.store.rules_reach import ReachRules
 from hub.store.rules_reports import ReportRules
@@ -59,8 +60,8 @@ def _schema_version(conn: sqlite3.Connection) -> int:
     return int(row["value"]) if row else 0
 
 
-class SQLiteStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, EmailRules,
-                  ReportRules, ReachRules, Store):
+class SQLiteStore(ConversationRules, InboxRules, ContactRules, KnowledgeRules, UserRules,
+                  EmailRules, ReportRules, ReachRules, Store):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
@@ -114,6 +115,9 @@ class SQLiteStore(ConversationRules, ContactRules, KnowledgeRules, UserRules, Em
     async def claim_unrouted(self, limit: int = 500) -> list[Message]:
         # one process owns the file: whatever is unrouted is this process's to route
         return await self.unhandled_inbound(limit)
+
+    async def adopt_accepted(self, limit: int = 500) -> int:
+        return 0  # one process owns the file: every accepted message is its own
 
     async def release_stale_leases(self) -> int:
         # every lease found when the worker starts was taken by an earlier process

@@ -252,5 +252,15 @@ def _v10(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE campaigns ADD COLUMN next_send_at REAL")
 
 
+def _v11(db: sqlite_utils.Database) -> None:
+    """Schema version 11: the intake journal (issue 16, hub/intake.py) — a platform's
+    message as it was acknowledged, until it is taken into its conversation. ``owner_pid``/
+    ``owner_since`` mirror PostgreSQL's (always NULL here: one process owns the file)."""
+    db.execute("CREATE TABLE inbox (id INTEGER PRIMARY KEY, channel TEXT NOT NULL,"
+               " chat TEXT NOT NULL, body TEXT NOT NULL, accepted_at REAL NOT NULL,"
+               " owner_pid INTEGER, owner_since TEXT)")
+    db.execute("CREATE INDEX inbox_chat ON inbox(channel, chat, id)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, migrate_v2, migrate_v3, migrate_v4, _v5, _v6, _v7, _v8, _v9, _v10]
+    _v1, migrate_v2, migrate_v3, migrate_v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]

@@ -1,0 +1,133 @@
+"""The intake: a webhook's message is acknowledged once journaled, and taken in after.
+
+A platform waits for our 200, and retries when it waits long; a burst of messages must not
+make it wait for the work each one brings. So a message from a webhook channel (Telegram,
+Slack, Twilio, Meta) is only *accepted* before the acknowledgement: one insert into the
+intake journal (``Store.accept``; the same group commit, so it is durable before the 200).
+This process's intake task then *takes it in*: stores it in its conversation — identity,
+contact, conversation, survey answer, events — and removes the journal row in the same
+transaction (``Store.take_in``), then hands it to routing. The web chat and email still
+commit the whole message before they answer: their callers get the stored message back.
+
+- Exactly once: a journal row is taken in once whoever takes it (its deletion decides), and
+  the platform's message id is still deduplicated when it is taken in (a retry the platform
+  sends while the first copy waits in the journal is journaled twice, stored once).
+- In order: rows are taken in oldest first, each chat's one after another (chats side by
+  side); across processes see ``hub/store/rules_inbox.py``.
+- Nothing lost: what a process accepted but had not taken in when it stopped (even by
+  ``kill -9``) is taken in at the next start (SQLite) or adopted by a survivor within
+  ``RECOVER_SECONDS`` (PostgreSQL: the rows of database sessions that ended).
+- Acknowledgements first: while messages arrive faster than the pipeline's busy rate, the
+  intake takes in ``BUSY_BATCH`` at a time, once per ``BUSY_PAUSE``, so the burst's
+  acknowledgements get the event loop; the journal holds the rest (on disk: memory stays
+  bounded) and the intake catches up after the burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from hub.model import InboundMessage
+from hub.store import Store
+from hub.store.base import Accepted
+
+log = logging.getLogger(__name__)
+
+BATCH = 256  # journal rows read at a time
+BUSY_BATCH = 32  # … while a burst lasts, once per BUSY_PAUSE
+BUSY_PAUSE = 0.1  # seconds
+RETRY_MAX_SECONDS = 60.0  # the longest pause after a failed take-in, before trying again
+
+
+class Intake:
+    def __init__(self, store: Store, take_in: Callable[[Accepted], Awaitable[None]],
+                 busy: Callable[[], bool], counted: Callable[[], None]) -> None:
+        self._store = store
+        self._take_in = take_in  # the pipeline's: store it, then route it
+        self._busy = busy  # whether acknowledgements come first now
+        self._counted = counted  # counts a received message for ``busy``
+        self._wanted = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._accepts = 0  # messages accepted by this process so far
+        self._task: asyncio.Task[None] | None = None
+
+    async def accept(self, inbound: InboundMessage) -> None:
+        """Journal ``inbound``; once this returns the platform may be acknowledged."""
+        self._counted()
+        await self._store.accept(inbound)
+        self._accepts += 1
+        self.wake()
+
+    def wake(self) -> None:
+        """Look at the journal (a message was accepted, adopted, or may be unblocked)."""
+        self._idle.clear()
+        self._wanted.set()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="intake")
+
+    @property
+    def idle(self) -> bool:
+        return self._idle.is_set()
+
+    async def drain(self, timeout: float) -> None:
+        """Wait until the journal has nothing this process can take in (or ``timeout``)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            try:
+                await self._take_all()
+            except Exception as exc:  # the store unreachable, a rule failing: later
+                log.warning("intake: could not take accepted messages in (%s); trying"
+                            " again in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                self._wanted.set()
+            else:
+                delay = 0.5
+
+    async def _take_all(self) -> None:
+        while True:
+            accepts = self._accepts
+            busy = self._busy()
+            batch = await self._store.accepted(BUSY_BATCH if busy else BATCH)
+            if not batch:
+                if accepts == self._accepts and not self._wanted.is_set():
+                    self._idle.set()
+                return
+            failures = [r for r in await asyncio.gather(
+                *(self._take_chat(rows) for rows in _by_chat(batch)), return_exceptions=True)
+                if isinstance(r, BaseException)]
+            if failures:
+                raise failures[0]
+            if busy:
+                await asyncio.sleep(BUSY_PAUSE)
+
+    async def _take_chat(self, rows: Sequence[Accepted]) -> None:
+        for accepted in rows:  # one after another: a failure stops the chat's later ones
+            await self._take_in(accepted)
+
+
+def _by_chat(batch: Sequence[Accepted]) -> list[list[Accepted]]:
+    """The batch's rows per chat, each chat's oldest first."""
+    chats: dict[tuple[str, str], list[Accepted]] = {}
+    for accepted in batch:
+        chats.setdefault((accepted.inbound.channel, accepted.inbound.external_id),
+                         []).append(accepted)
+    return list(chats.values())

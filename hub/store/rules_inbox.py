@@ -1,0 +1,100 @@
+"""Rules, once for both engines (see sql.py): the intake journal (``inbox``, hub/intake.py).
+
+A platform's message is *accepted* with one insert — the whole of what the webhook's
+acknowledgement waits for — and *taken in* later: the accepted row is deleted in the same
+transaction that stores the message in its conversation (``ingest_rule``), so a message is
+taken in exactly once whoever does it, and one a process accepted but had not taken in when
+it died is still there for the next (SQLite: the next start; PostgreSQL: a survivor adopts
+the rows of a session that ended, like a routing claim).
+
+Order: each process takes in its own rows oldest first, one chat after another; a row waits
+while an older row of the same chat is held by another process (on PostgreSQL a row is
+visible once committed, so a message acknowledged before another was sent is always the
+older one).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from hub.model import InboundMessage, Ingested
+from hub.store.base import Accepted
+from hub.store.rules_conversations import RouteOwner, SurveyWindows, ingest_rule
+from hub.store.sql import Mode, Rule, Sql, count, one, reads, rows, writes_one
+
+ACCEPT = Sql("INSERT INTO inbox (channel, chat, body, accepted_at, owner_pid, owner_since)"
+             " VALUES ($1, $2, $3, $4, $5, $6)")
+# this process's rows, oldest first, but not one whose chat has an older row another
+# process holds (SQLite: every owner is NULL, so every row is this process's)
+ACCEPTED = Sql(
+    "SELECT i.id, i.body, i.accepted_at FROM inbox i WHERE NOT (i.owner_pid {distinct} $1)"
+    " AND NOT EXISTS (SELECT 1 FROM inbox o WHERE o.channel = i.channel AND o.chat = i.chat"
+    "  AND o.id < i.id AND o.owner_pid {distinct} $1)"
+    " ORDER BY i.id LIMIT $2")
+TAKE = Sql("DELETE FROM inbox WHERE id = $1")
+CHAT_ACCEPTED = Sql("SELECT EXISTS (SELECT 1 FROM inbox WHERE channel = $1 AND chat = $2)"
+                    " AS found")
+WAITING = Sql("SELECT COUNT(*) AS n FROM inbox")
+
+
+def encode(inbound: InboundMessage) -> str:
+    return json.dumps(asdict(inbound), separators=(",", ":"))
+
+
+def decode(body: str) -> InboundMessage:
+    fields: dict[str, Any] = json.loads(body)
+    fields["marks"] = tuple(fields.get("marks") or ())
+    return InboundMessage(**fields)
+
+
+def _take_in(accepted: Accepted, route_owner: RouteOwner,
+             windows: SurveyWindows) -> Rule[Ingested | None]:
+    if (yield count(TAKE, accepted.id)) == 0:
+        return None  # taken in already (by another process)
+    return (yield from ingest_rule(accepted.inbound, route_owner, accepted.at, windows))
+
+
+class InboxRules:
+    several_processes: bool
+    clock: Callable[[], float]
+
+    if TYPE_CHECKING:
+        async def _run(self, mode: Mode, make: Callable[[], Rule[Any]]) -> Any: ...
+
+        async def _route_owner(self) -> RouteOwner: ...
+
+    async def accept(self, inbound: InboundMessage) -> None:
+        owner = await self._route_owner() if self.several_processes else (None, None)
+        await self._accept(inbound, self.clock(), owner)
+
+    @writes_one
+    def _accept(self, inbound: InboundMessage, at: float, owner: RouteOwner) -> Rule[None]:
+        yield count(ACCEPT, inbound.channel, inbound.external_id, encode(inbound), at, *owner)
+
+    async def accepted(self, limit: int = 500) -> list[Accepted]:
+        pid, _ = await self._route_owner() if self.several_processes else (None, None)
+        return await self._accepted(pid, limit)
+
+    @reads
+    def _accepted(self, pid: int | None, limit: int) -> Rule[list[Accepted]]:
+        found = yield rows(ACCEPTED, pid, limit)
+        return [Accepted(int(r["id"]), decode(r["body"]), float(r["accepted_at"]))
+                for r in found]
+
+    async def take_in(self, accepted: Accepted, csat_window: float = 0.0,
+                      comment_window: float = 0.0) -> Ingested | None:
+        route_owner = await self._route_owner() if self.several_processes else (None, None)
+        windows = SurveyWindows(csat_window, comment_window)
+        return await self._run(Mode.RETRY,
+                               lambda: _take_in(accepted, route_owner, windows))
+
+    @reads
+    def chat_accepted(self, channel: str, chat: str) -> Rule[bool]:
+        return bool((yield one(CHAT_ACCEPTED, channel, chat))["found"])
+
+    @reads
+    def accepted_waiting(self) -> Rule[int]:
+        return int((yield one(WAITING))["n"])

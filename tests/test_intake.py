@@ -1,0 +1,133 @@
+"""The intake journal (hub/intake.py): a webhook is acknowledged once its message is
+journaled; the message is stored in its conversation and answered after — exactly once, in
+order, and also when the process that acknowledged it stopped first. On both engines."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from conftest import HubFactory, Running, hold_intake, pg_schema
+from fakes import telegram as tg
+from fakes.telegram import FakeTelegram
+
+from bots.telegram import SECRET_HEADER
+from hub.model import InboundMessage
+from hub.store import make_store
+
+TOKEN = "123456:TEST-token"
+SECRET = "hook-secret_1"
+# questions the demo knowledge base answers directly, each with words of its own
+QUESTIONS = {"how long does shipping take?": "3-5 business days",
+             "what is your return policy": "30 days",
+             "how do I reset my password": "Forgot password"}
+
+
+@pytest.fixture
+def db_url(any_engine_db_url: str) -> str:
+    return any_engine_db_url
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    platform = FakeTelegram(TOKEN)
+    await platform.start()
+    yield platform
+    await platform.close()
+
+
+async def start_telegram_hub(start_hub: HubFactory, fake: FakeTelegram) -> Running:
+    return await start_hub(telegram_token=TOKEN, telegram_webhook_secret=SECRET,
+                           telegram_api_url=fake.url(""))
+
+
+async def post(running: Running, update: dict[str, Any]) -> int:
+    resp = await running.client.post(
+        "/webhooks/telegram", data=tg.json_body(update),
+        headers={"Content-Type": "application/json", SECRET_HEADER: SECRET})
+    return resp.status
+
+
+def answer_of(text: str) -> str:
+    return next(q for q, words in QUESTIONS.items() if words in text)
+
+
+async def test_acks_wait_only_for_the_journal_and_every_message_is_answered_once_in_order(
+    start_hub: HubFactory, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hub = await start_telegram_hub(start_hub, fake)
+    gate = hold_intake(hub, monkeypatch)
+    asked = [list(QUESTIONS)[n % len(QUESTIONS)] for n in range(9)]
+    updates = [tg.message_update(q) for q in asked]
+    for update in updates:
+        assert await post(hub, update) == 200  # acknowledged while the intake is held
+    assert await post(hub, updates[4]) == 200  # Telegram retries one it thinks was lost
+    store = hub.hub.store
+    assert await store.accepted_waiting() == 10  # journaled, durable…
+    assert await store.find_conversation("telegram", "42") is None  # …not yet taken in
+    assert fake.sent() == []
+
+    gate.set()
+    await fake.wait_for("sendMessage", 9)
+    await hub.settle()
+    assert await store.accepted_waiting() == 0
+    assert [answer_of(sent["text"]) for sent in fake.sent()] == asked  # once each, in order
+    conversation = await store.find_conversation("telegram", "42")
+    assert conversation is not None
+    stored = await store.list_messages(conversation.id)
+    assert [m.text for m in stored if m.author.value == "customer"] == asked
+
+
+async def test_what_a_stopped_process_acknowledged_is_answered_by_the_next(
+    db_url: str, start_hub: HubFactory, fake: FakeTelegram,
+) -> None:
+    # a process journals two messages and stops (or dies) before taking them in
+    before = make_store(db_url)
+    await before.open(migrate=True)
+    for n, question in enumerate(QUESTIONS):
+        if n < 2:
+            await before.accept(InboundMessage("telegram", "42", question,
+                                               platform_message_id=f"42:{9000 + n}"))
+    await before.close()
+
+    hub = await start_telegram_hub(start_hub, fake)
+    await fake.wait_for("sendMessage", 2)
+    await hub.settle()
+    assert [answer_of(s["text"]) for s in fake.sent()] == list(QUESTIONS)[:2]
+    assert await hub.hub.store.accepted_waiting() == 0
+
+
+async def test_a_chat_waits_for_its_older_message_another_process_holds() -> None:
+    async with pg_schema() as url:
+        first, second = make_store(url), make_store(url)
+        await first.open()
+        await second.open()
+        try:
+            await first.accept(InboundMessage("telegram", "42", "one", platform_message_id="a"))
+            await second.accept(InboundMessage("telegram", "42", "two", platform_message_id="b"))
+            await second.accept(InboundMessage("telegram", "7", "other", platform_message_id="c"))
+            # the second process may take in the other chat, not chat 42 before "one"
+            assert [a.inbound.text for a in await second.accepted()] == ["other"]
+            assert [a.inbound.text for a in await first.accepted()] == ["one"]
+            await first.close()  # its session ends: a survivor adopts what it held
+            assert await second.adopt_accepted() == 1
+            held = await second.accepted()
+            assert [a.inbound.text for a in held] == ["one", "two", "other"]
+            taken = await second.take_in(held[0])
+            assert taken is not None and taken.message.text == "one"
+            assert await second.take_in(held[0]) is None  # once, whoever tries again
+            assert await second.accepted_waiting() == 2
+        finally:
+            await first.close()
+            await second.close()
+
+
+def test_an_accepted_message_reads_back_as_it_was_written() -> None:
+    from hub.store.rules_inbox import decode, encode
+
+    message = InboundMessage("sms", "+15550001", "[photo] look", platform_message_id="SM1",
+                             display_name="Jo", marks=("photo",),
+                             extras={"to": "+15559999", "attachments": [{"kind": "photo"}]},
+                             choice_article_id=None, csat_score=None)
+    assert decode(encode(message)) == message
