@@ -11,9 +11,13 @@ Each round measures, one after another on the same server:
   conversation, message, routing claim) from ``--writers`` concurrent callers on the
   PostgreSQL store as the hub runs it: writes queued meanwhile share one transaction
   (``hub/store/postgres_group.py``), each returning once its transaction has committed;
-- *ingest, one transaction each*: the same with ``group_commit=False`` (the store before).
+- *ingest, one transaction each*: the same with ``group_commit=False`` (the store before);
+- *accept*: ``Store.accept`` from ``--writers`` concurrent callers — the one journal row a
+  webhook's acknowledgement waits for since the intake journal (hub/intake.py), the
+  accepts queued meanwhile inserted by one statement (``hub/store/postgres_accepts.py``).
 
-Medians over the rounds; the ratio that matters is ingest with group commit / bare.
+Medians over the rounds; the ratios that matter are accept / bare (what a webhook waits
+for) and ingest with group commit / bare.
 """
 
 from __future__ import annotations
@@ -69,13 +73,13 @@ async def bare_inserts(url: str, connections: int, seconds: float) -> tuple[floa
 
 
 async def ingest(url: str, writers: int, seconds: float, group: bool,
-                 pool_size: int) -> tuple[float, float, float]:
+                 pool_size: int, journal: bool = False) -> tuple[float, float, float]:
     schema = f"bench_group_{uuid.uuid4().hex[:8]}"
     store = PostgresStore(f"{url}?schema={schema}&pool_size={pool_size}", group_commit=group,
                           lanes=LANES)
     await store.open(migrate=True)
     try:
-        return await commits(store, writers, seconds)
+        return await commits(store, writers, seconds, journal)
     finally:
         async with store.connection() as conn:
             await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -93,9 +97,12 @@ async def main() -> None:
     args = parser.parse_args()
     global LANES
     LANES = args.lanes
-    results: dict[str, list[tuple[float, float, float]]] = {"bare": [], "group": [], "each": []}
+    results: dict[str, list[tuple[float, float, float]]] = {
+        "bare": [], "accept": [], "group": [], "each": []}
     for round_no in range(args.rounds):
         results["bare"].append(await bare_inserts(args.pg_url, 8, args.seconds))
+        results["accept"].append(await ingest(args.pg_url, args.writers, args.seconds, True,
+                                              args.pool_size, journal=True))
         results["group"].append(await ingest(args.pg_url, args.writers, args.seconds, True,
                                              args.pool_size))
         results["each"].append(await ingest(args.pg_url, args.writers, args.seconds, False,
@@ -104,6 +111,7 @@ async def main() -> None:
             f"{name} {figs[-1][0]:.0f}/s p99 {figs[-1][2]:.1f} ms"
             for name, figs in results.items()), flush=True)
     labels = {"bare": "bare single-row INSERTs, 8 connections",
+              "accept": f"Store.accept, {args.writers} writers (journal)",
               "group": f"Store.ingest, {args.writers} writers, group commit",
               "each": f"Store.ingest, {args.writers} writers, a transaction each"}
     bare = statistics.median(r[0] for r in results["bare"])

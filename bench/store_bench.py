@@ -84,16 +84,20 @@ async def fresh_store(engine: str, args: argparse.Namespace, tag: str,
 
 
 # 1. commits per second -------------------------------------------------------------------
-async def commits(store: Store, writers: int, seconds: float) -> tuple[float, float, float]:
+async def commits(store: Store, writers: int, seconds: float,
+                  journal: bool = False) -> tuple[float, float, float]:
+    """Inbound writes per second from ``writers`` concurrent callers: ``Store.ingest``, or
+    with ``journal`` ``Store.accept`` (what a webhook's acknowledgement waits for)."""
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
+    write = store.accept if journal else store.ingest
 
     async def writer(n: int) -> None:
         k = 0
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            await store.ingest(InboundMessage("bench", f"w{n}-{k % 20}", f"message {k}",
-                                              platform_message_id=f"{n}-{k}"))
+            await write(InboundMessage("bench", f"w{n}-{k % 20}", f"message {k}",
+                                       platform_message_id=f"{n}-{k}"))
             latencies.append(time.perf_counter() - started)
             k += 1
 

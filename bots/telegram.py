@@ -166,7 +166,7 @@ class TelegramChannel(Channel):
             await self._received(plain)
         elif update is not None:
             await self.handle(update)
-        return web.json_response({})
+        return web.Response(body=b"{}", content_type="application/json")
 
     async def _received(self, message: InboundMessage) -> None:
         if self._accept is None:

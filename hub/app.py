@@ -205,7 +205,8 @@ async def _store_figures(store: Store) -> metrics.Figures:
     counts = await store.conversation_counts()
     return metrics.Figures(
         outbox={"pending": stats.pending, "sent": stats.sent, "dead": stats.dead},
-        conversations={state.value: n for state, n in counts.items()}, at=time.time())
+        conversations={state.value: n for state, n in counts.items()},
+        journaled=await store.accepted_waiting(), at=time.time())
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

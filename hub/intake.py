@@ -37,7 +37,7 @@ from hub.store.base import Accepted
 log = logging.getLogger(__name__)
 
 BATCH = 256  # journal rows read at a time
-BUSY_BATCH = 32  # … while a burst lasts, once per BUSY_PAUSE
+BUSY_BATCH = 8  # … while a burst lasts, once per BUSY_PAUSE
 BUSY_PAUSE = 0.1  # seconds
 RETRY_MAX_SECONDS = 60.0  # the longest pause after a failed take-in, before trying again
 

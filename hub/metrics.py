@@ -71,6 +71,7 @@ class Figures:
 
     outbox: Mapping[str, int] = field(default_factory=dict)  # status → items
     conversations: Mapping[str, int] = field(default_factory=dict)  # state → conversations
+    journaled: int = 0  # webhook messages acknowledged, not yet taken in (hub/intake.py)
     at: float = 0.0
 
 
@@ -110,6 +111,10 @@ class StoreFigures(Collector):
         for state in ("bot", "queued", "assigned", "resolved"):
             conversations.add_metric([state], figures.conversations.get(state, 0))
         yield conversations
+        yield GaugeMetricFamily(
+            "supporthub_intake_waiting",
+            "Webhook messages acknowledged and journaled, not yet taken into their"
+            " conversations (all processes).", value=figures.journaled)
         yield GaugeMetricFamily(
             "supporthub_store_figures_age_seconds",
             "Seconds since the outbox and conversation figures were read from the store.",

@@ -16,7 +16,8 @@ kept. Where several processes share the database, a full queue makes ``receive``
 room (back-pressure on the platform) instead.
 
 Acknowledgements come first: while messages arrive faster than ``BUSY_RATE`` a second
-(a burst), only ``ROUTERS_WHEN_BUSY`` workers route and the outbox keeps few deliveries in
+(a burst), only ``ROUTERS_WHEN_BUSY`` workers route, each pausing ``BUSY_ROUTE_PAUSE`` after
+every message, and the outbox keeps few deliveries in
 flight (``acks_busy``), so the event loop's time goes to committing and acknowledging; the
 bot falls behind during the burst (bounded: the queue, then the store) and catches up after.
 
@@ -113,6 +114,7 @@ QUEUE_LIMIT = 10_000  # messages waiting in memory for a routing worker
 REFILL = 500  # backlog messages read back from the store at a time
 BUSY_RATE = 1000.0  # messages/s received at which routing and sending step back
 ROUTERS_WHEN_BUSY = 2  # routing workers that go on during a burst
+BUSY_ROUTE_PAUSE = 0.025  # … each pausing this long after a message (together ≤ 80/s)
 BUSY_WINDOW = 0.1  # seconds: the window the rate is counted over
 
 
@@ -293,6 +295,8 @@ class Pipeline:
                 if self._backlog:
                     self._want_refill()
                 self._check_idle()
+            if self.acks_busy():  # a burst: each of the few routes at a measured pace
+                await asyncio.sleep(BUSY_ROUTE_PAUSE)
 
     def _check_idle(self) -> None:
         if (not self._busy and self._queue.empty() and not self._backlog and not self._tasks

@@ -4,6 +4,7 @@ order, and also when the process that acknowledged it stopped first. On both eng
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from fakes.telegram import FakeTelegram
 
 from bots.telegram import SECRET_HEADER
 from hub.model import InboundMessage
-from hub.store import make_store
+from hub.store import Store, make_store
 
 TOKEN = "123456:TEST-token"
 SECRET = "hook-secret_1"
@@ -131,3 +132,13 @@ def test_an_accepted_message_reads_back_as_it_was_written() -> None:
                              extras={"to": "+15559999", "attachments": [{"kind": "photo"}]},
                              choice_article_id=None, csat_score=None)
     assert decode(encode(message)) == message
+
+
+async def test_concurrent_accepts_are_taken_in_the_order_they_were_made(store: Store) -> None:
+    # on PostgreSQL the accepts made meanwhile share one INSERT (postgres_accepts.py)
+    texts = [f"m{n}" for n in range(300)]
+    await asyncio.gather(*(store.accept(InboundMessage("telegram", str(n % 3), text,
+                                                       platform_message_id=text))
+                           for n, text in enumerate(texts)))
+    assert [a.inbound.text for a in await store.accepted(1000)] == texts
+    assert await store.accepted_waiting() == 300

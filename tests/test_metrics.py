@@ -10,7 +10,7 @@ import math
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import HubFactory, Running, call
+from conftest import HubFactory, Running, call, hold_intake
 from fakes import meta as fb
 from fakes import telegram as tg
 from fakes.meta import FakeGraph
@@ -182,3 +182,32 @@ async def test_meta_signature_failures_and_survey_answers_are_counted(
     assert delta("supporthub_csat_answers_total", score="4") == 1
     assert delta("supporthub_csat_answers_total", score="2") == 1
     assert delta("supporthub_csat_comments_total") == 1
+
+
+async def test_the_intake_backlog_is_a_gauge(
+    start_hub: HubFactory, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hub = await start_hub(telegram_token=TOKEN, telegram_webhook_secret=SECRET,
+                          telegram_api_url=fake.url(""), metrics_refresh_seconds=0.05)
+    gate = hold_intake(hub, monkeypatch)  # acknowledged, not taken in: a burst's backlog
+    for _ in range(3):
+        resp = await hub.client.post(
+            "/webhooks/telegram", data=tg.json_body(tg.message_update("shipping time?")),
+            headers={"Content-Type": "application/json", SECRET_HEADER: SECRET})
+        assert resp.status == 200
+
+    async def waiting() -> float:
+        return value(await scrape(hub), "supporthub_intake_waiting")
+
+    for _ in range(100):
+        if await waiting() == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert await waiting() == 3
+    gate.set()
+    await hub.settle()
+    for _ in range(100):
+        if await waiting() == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await waiting() == 0

@@ -89,11 +89,12 @@ async def test_every_statement_compiles_on_sqlite(tmp_path: Any) -> None:
 
 
 async def test_every_statement_is_prepared_on_postgresql(pg_url: str) -> None:
-    from hub.store import postgres
+    from hub.store import postgres, postgres_accepts
     from hub.store.postgres import PostgresStore
 
-    own = all_statements(postgres)  # its leasing, routing claims and NOTIFY
-    assert postgres.LEASE_DUE in own
+    # its leasing, routing claims, NOTIFY and batched journal inserts
+    own = all_statements(postgres, postgres_accepts)
+    assert postgres.LEASE_DUE in own and postgres_accepts.ACCEPT_MANY in own
 
     store = PostgresStore(pg_url)
     await store.open(migrate=False)

@@ -40,8 +40,9 @@ from typing import Any, TypeVar
 import asyncpg
 from asyncpg import Connection as Conn
 
-from hub.model import Message, OutboxItem
+from hub.model import InboundMessage, Message, OutboxItem
 from hub.store.base import SCHEMA_VERSION, SchemaMismatch, Store, StoreError
+from hub.store.postgres_accepts import AcceptBatches
 from hub.store.postgres_group import GroupCommit
 from hub.store.postgres_relay import PgNotifications
 from hub.store.postgres_schema import MIGRATIONS
@@ -170,6 +171,7 @@ class PostgresStore(ConversationRules, InboxRules, ContactRules, KnowledgeRules,
         self._lease_owner: tuple[int, datetime] | None = None
         self._anchor_lock = asyncio.Lock()
         self._group: GroupCommit | None = None
+        self._accepts = AcceptBatches(self._fetch, self._lease_owner_id)
 
     # lifecycle -----------------------------------------------------------
     async def connect(self) -> Conn:
@@ -214,6 +216,7 @@ class PostgresStore(ConversationRules, InboxRules, ContactRules, KnowledgeRules,
             raise
 
     async def close(self) -> None:
+        await self._accepts.close()
         if self._group is not None:
             group, self._group = self._group, None
             await group.close()
@@ -358,6 +361,10 @@ class PostgresStore(ConversationRules, InboxRules, ContactRules, KnowledgeRules,
         pid, since = await self._lease_owner_id()
         rows = await self._fetch(CLAIM_UNROUTED, limit, pid, since)
         return [message_from_row(row) for row in rows]
+
+    async def accept(self, inbound: InboundMessage) -> None:
+        # batched, one statement for all the accepts queued meanwhile (postgres_accepts.py)
+        await self._accepts.accept(inbound, self.clock())
 
     async def adopt_accepted(self, limit: int = 500) -> int:
         pid, since = await self._lease_owner_id()
