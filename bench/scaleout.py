@@ -38,7 +38,8 @@ async def pending(conn: asyncpg.Connection, schema: str) -> int:
     unhandled = await conn.fetchval(f'SELECT count(*) FROM "{schema}".messages WHERE NOT handled')
     unsent = await conn.fetchval(
         f"SELECT count(*) FROM \"{schema}\".outbox WHERE status = 'pending'")
-    return int(unhandled) + int(unsent)
+    journaled = await conn.fetchval(f'SELECT count(*) FROM "{schema}".inbox')
+    return int(unhandled) + int(unsent) + int(journaled)
 
 
 async def one_setup(processes: int, tag: int, args: argparse.Namespace, workdir: Path,

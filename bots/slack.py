@@ -7,8 +7,8 @@ helpers. ``process_before_response`` makes Bolt run the listener, which commits 
 before Slack gets its 200. A person's message (an ``event_callback`` of type ``message`` or
 ``app_mention``, most of the traffic) skips Bolt's dispatch once the bot's own user id is
 known: the same listener is called directly (Bolt's per-request machinery was a third of the
-event loop's time per event at saturation; ``bench/webhooks.py``). The first event goes through
-Bolt, whose authorization (``auth.test``) tells that id. Nothing else waits before the 200: a
+event loop's time per event at saturation; ``bench/webhooks.py``). ``auth.test`` at start tells
+that id; if it fails, the first event goes through Bolt, whose authorization tells it. Nothing else waits before the 200: a
 new user's display name (``users.info``) is looked up after the commit, in a task the channel
 owns, and written to their contact if it has no name yet (issue #16: the lookup before the ack
 made Slack's ack p99 18x the bare handler's). With ``SUPPORTHUB_SLACK_APP_TOKEN`` set, the same
@@ -89,7 +89,9 @@ class SlackChannel(Channel):
         self._socket: AsyncSocketModeHandler | None = None
         self._accept: OnAccept | None = None
         self._names: dict[str, str | None] = {}
-        self._bot_user_id: str | None = None  # learnt from Bolt's context on the first event
+        # learnt from auth.test at start, else from Bolt's context on the first event
+        self._bot_user_id: str | None = None
+        self._identifying: asyncio.Task[None] | None = None
         self._lookups: dict[str, asyncio.Task[None]] = {}  # user -> its name lookup
         # users.info is rate-limited by Slack (tier 4), and a burst of new users started one
         # lookup each at once, competing with the acknowledgements: a few at a time
@@ -107,13 +109,32 @@ class SlackChannel(Channel):
         self._client.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=SESSION_CONNECTIONS),
             timeout=aiohttp.ClientTimeout(total=self._client.timeout))
+        self._identifying = asyncio.create_task(self._learn_bot_user(), name="slack-auth-test")
         if self._app_token:
             self._socket = AsyncSocketModeHandler(self._app, self._app_token)
             await self._socket.connect_async()
 
+    async def _learn_bot_user(self) -> None:
+        """The bot's user id before the first event, so a first burst takes the direct path
+        (each of its events would otherwise go through Bolt's dispatch until one's
+        authorization answers). Best effort: Bolt tells it on the first event otherwise."""
+        try:
+            reply = await self._client.auth_test()
+        except (SlackApiError, ClientError, TimeoutError) as exc:
+            log.info("slack: auth.test at start failed (%s); the first event will tell", exc)
+            return
+        user = reply.get("user_id")
+        if isinstance(user, str) and self._bot_user_id is None:
+            self._bot_user_id = user
+
     async def stop(self) -> None:
         if self._socket is not None:
             await self._socket.close_async()
+        if self._identifying is not None:
+            self._identifying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._identifying
+            self._identifying = None
         lookups = list(self._lookups.values())
         for task in lookups:
             task.cancel()

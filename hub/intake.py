@@ -29,6 +29,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import Any
 
 from hub.model import InboundMessage
 from hub.store import Store
@@ -58,7 +60,7 @@ class Intake:
     async def accept(self, inbound: InboundMessage) -> None:
         """Journal ``inbound``; once this returns the platform may be acknowledged."""
         self._counted()
-        await self._store.accept(inbound)
+        await self._store.accept(storable(inbound))
         self._accepts += 1
         self.wake()
 
@@ -122,6 +124,32 @@ class Intake:
     async def _take_chat(self, rows: Sequence[Accepted]) -> None:
         for accepted in rows:  # one after another: a failure stops the chat's later ones
             await self._take_in(accepted)
+
+
+def storable(inbound: InboundMessage) -> InboundMessage:
+    """The message with text both engines can keep: a platform may send a NUL (PostgreSQL
+    refuses it in text) or a lone surrogate (no UTF-8 at all). A web form gets a 422 for
+    those; a platform cannot be told, and a row that can never be taken in would hold up
+    its chat's later messages, so they are dropped (NUL) or replaced (U+FFFD) here."""
+    changed: dict[str, Any] = {
+        name: _clean(value) for name in _TEXT_FIELDS
+        if isinstance(value := getattr(inbound, name), str) and _clean(value) != value}
+    return replace(inbound, **changed) if changed else inbound
+
+
+_TEXT_FIELDS = ("external_id", "text", "platform_message_id", "display_name", "csat_comment")
+
+
+def _clean(text: str) -> str:
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: U+FFFD, as a decoder would put it
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+    return text
 
 
 def _by_chat(batch: Sequence[Accepted]) -> list[list[Accepted]]:

@@ -142,3 +142,20 @@ async def test_concurrent_accepts_are_taken_in_the_order_they_were_made(store: S
                            for n, text in enumerate(texts)))
     assert [a.inbound.text for a in await store.accepted(1000)] == texts
     assert await store.accepted_waiting() == 300
+
+
+async def test_text_no_store_could_keep_is_cleaned_not_stuck(
+    start_hub: HubFactory, fake: FakeTelegram,
+) -> None:
+    # a NUL (PostgreSQL refuses it) and a lone surrogate (no UTF-8): a platform cannot be
+    # given a 422, and a journal row never taken in would hold up the chat's next messages
+    hub = await start_telegram_hub(start_hub, fake)
+    assert await post(hub, tg.message_update("how long does\x00 shipping take? \ud800")) == 200
+    assert await post(hub, tg.message_update("what is your return policy")) == 200
+    await fake.wait_for("sendMessage", 2)
+    await hub.settle()
+    assert [answer_of(s["text"]) for s in fake.sent()] == list(QUESTIONS)[:2]
+    conversation = await hub.hub.store.find_conversation("telegram", "42")
+    assert conversation is not None
+    first = (await hub.hub.store.list_messages(conversation.id))[0]
+    assert first.text == "how long does shipping take? \ufffd"

@@ -199,7 +199,8 @@ async def test_unsigned_wrongly_signed_or_stale_requests_are_refused(
                                  headers={"Content-Type": "application/json"})
     assert resp.status == 401
     assert await hub.hub.store.list_conversations() == []
-    assert fake.calls == []
+    # nothing was called for them (auth.test is the hub's own, at start)
+    assert [c.method for c in fake.calls] in ([], ["auth.test"])
 
 
 async def test_retry_after_is_honoured_and_the_reply_goes_out_once(
