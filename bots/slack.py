@@ -7,12 +7,13 @@ helpers. ``process_before_response`` makes Bolt run the listener, which commits 
 before Slack gets its 200. A person's message (an ``event_callback`` of type ``message`` or
 ``app_mention``, most of the traffic) skips Bolt's dispatch once the bot's own user id is
 known: the same listener is called directly (Bolt's per-request machinery was a third of the
-event loop's time per event at saturation; ``bench/webhooks.py``). ``auth.test`` at start tells
-that id; if it fails, the first event goes through Bolt, whose authorization tells it. Nothing else waits before the 200: a
-new user's display name (``users.info``) is looked up after the commit, in a task the channel
-owns, and written to their contact if it has no name yet (issue #16: the lookup before the ack
-made Slack's ack p99 18x the bare handler's). With ``SUPPORTHUB_SLACK_APP_TOKEN`` set, the same
-app also listens over Socket Mode, for running without a public URL.
+event loop's time per event at saturation; ``bench/webhooks.py``). ``auth.test`` at start
+tells that id; if it fails, the first event goes through Bolt, whose authorization tells it.
+Nothing else waits before the 200: a new user's display name (``users.info``) is looked up
+after the commit, in a task the channel owns, and written to their contact if it has no name
+yet (issue #16: the lookup before the ack made Slack's ack p99 18x the bare handler's).
+With ``SUPPORTHUB_SLACK_APP_TOKEN`` set, the same app also listens over Socket Mode, for
+running without a public URL.
 """
 
 from __future__ import annotations
