@@ -4,13 +4,14 @@ continue-on-Telegram from the chat, and an admin deactivating an agent from /adm
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
 import pytest
 from conftest import HubFactory, Running, log_in, new_page
 from fakes.telegram import FakeTelegram
-from playwright.async_api import Browser, Locator, expect
+from playwright.async_api import APIResponse, Browser, Locator, Route, expect
 
 from hub.model import Role
 
@@ -179,4 +180,46 @@ async def test_unread_badges_come_from_the_server_and_survive_a_reload(
     await agent.reload()
     await expect(badge(b)).to_have_text("2")
     await expect(badge(a)).to_have_count(0)
+    assert errors == []
+
+
+async def test_a_conversation_queued_while_the_lists_load_stays_in_the_queue(
+    hub: Running, browser: Browser,
+) -> None:
+    """The lists' requests read the store before a customer asks for a person, their
+    answers arrive after the live event: the stale lists must not drop the new item."""
+    await hub.add_user("ann@example.com", name="Ann")
+    errors: list[str] = []
+    agent = await new_page(browser, errors)
+    await log_in(agent, hub, "ann@example.com")
+    await expect(agent.get_by_test_id("conn-status")).to_have_attribute("data-state", "open")
+    queue = agent.get_by_test_id("queue-list").get_by_test_id("conversation-item")
+    await expect(queue).to_have_count(0)
+
+    read: list[Route] = []
+    held: list[tuple[Route, APIResponse]] = []
+    release = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        response = await route.fetch()  # the lists as they are now: nothing queued
+        read.append(route)
+        held.append((route, response))
+        await release.wait()
+        await route.fulfill(response=response)
+
+    await agent.route(re.compile(r".*/api/v1/conversations\?state=.*"), hold)
+    await agent.reload()  # loads the lists (held) and opens the live socket
+    await expect(agent.get_by_test_id("conn-status")).to_have_attribute("data-state", "open")
+    for _ in range(200):
+        if len(read) >= 3:
+            break
+        await asyncio.sleep(0.05)
+    assert len(read) >= 3
+    visitor = await hub.visitor()
+    await visitor.say("I need a human")
+    await hub.settle()
+    await expect(queue).to_have_count(1)  # the live event
+    release.set()
+    await asyncio.sleep(1.0)  # the stale lists arrive
+    await expect(queue).to_have_count(1)
     assert errors == []

@@ -46,6 +46,8 @@
     busy: false,
     fetching: new Set(),
     contact: null, lastMerge: null, results: null, typingTimer: null, typingSent: 0,
+    liveSeq: 0, liveAt: new Map(),  // id -> number of its latest live change (loadLists)
+    loading: 0,            // loadLists calls in flight
   };
 
   class HttpError extends Error {
@@ -327,11 +329,15 @@
   // ---------- lists ----------
   async function loadLists() {
     const states = ['queued', 'assigned', 'bot'];
+    const since = st.liveSeq;  // live changes numbered above this came during this load
+    st.loading += 1;
     try {
       const results = await Promise.all(states.map((s) => api('GET', '/api/v1/conversations?state=' + s)));
       const fresh = new Map();
       // a live event may be newer than what these requests read: keep the newer one
       results.forEach((r) => (r.conversations || []).forEach((c) => {
+        const other = fresh.get(c.id);  // in another list too: it moved between the requests
+        if (other && ts(other) >= ts(c)) return;
         const known = st.convs.get(c.id);
         const keepKnown = known && ts(known) > ts(c);
         fresh.set(c.id, keepKnown ? known : c);
@@ -341,6 +347,10 @@
           else st.unread.delete(c.id);
         }
       }));
+      // one that a live event brought after the requests read their lists is in none
+      st.liveAt.forEach((seq, id) => {
+        if (seq > since && !fresh.has(id) && st.convs.has(id)) fresh.set(id, st.convs.get(id));
+      });
       st.convs = fresh;
       if (st.selectedId != null && fresh.has(st.selectedId)) {
         st.selected = { ...st.selected, ...fresh.get(st.selectedId) };
@@ -349,6 +359,9 @@
       renderLists();
     } catch (e) {
       if (e.status !== 401) console.warn('supporthub: loading conversations failed', e);
+    } finally {
+      st.loading -= 1;
+      if (!st.loading) st.liveAt.forEach((seq, id) => { if (seq <= since) st.liveAt.delete(id); });
     }
   }
 
@@ -402,6 +415,7 @@
     if (!c || c.id == null) return;
     const merged = { ...(st.convs.get(c.id) || {}), ...c };
     st.convs.set(c.id, merged);
+    st.liveAt.set(c.id, ++st.liveSeq);
     if (c.state === 'resolved') st.unread.delete(c.id);
     if (c.id === st.selectedId) {
       st.selected = { ...st.selected, ...merged };
