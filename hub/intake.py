@@ -56,6 +56,7 @@ class Intake:
         self._idle.set()
         self._accepts = 0  # messages accepted by this process so far
         self._task: asyncio.Task[None] | None = None
+        self._closed = False  # after close: accepts are journaled for the next start only
 
     async def accept(self, inbound: InboundMessage) -> None:
         """Journal ``inbound``; once this returns the platform may be acknowledged."""
@@ -66,6 +67,8 @@ class Intake:
 
     def wake(self) -> None:
         """Look at the journal (a message was accepted, adopted, or may be unblocked)."""
+        if self._closed:
+            return
         self._idle.clear()
         self._wanted.set()
         if self._task is None:
@@ -82,6 +85,8 @@ class Intake:
                 await self._idle.wait()
 
     async def close(self) -> None:
+        self._closed = True
+        self._idle.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
