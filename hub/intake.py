@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 BATCH = 256  # journal rows read at a time
 BUSY_BATCH = 8  # … while a burst lasts, once per BUSY_PAUSE
 BUSY_PAUSE = 0.1  # seconds
+# chats taken in side by side: enough to fill SQLite's group commit, few enough that
+# PostgreSQL's group-commit lanes rarely lock two conversations in opposite orders (a
+# deadlock stalls both lanes' batches for deadlock_timeout, 1 s)
+CHATS_AT_ONCE = 8
 RETRY_MAX_SECONDS = 60.0  # the longest pause after a failed take-in, before trying again
 
 
@@ -118,17 +122,19 @@ class Intake:
                 if accepts == self._accepts and not self._wanted.is_set():
                     self._idle.set()
                 return
+            slots = asyncio.Semaphore(CHATS_AT_ONCE)
             failures = [r for r in await asyncio.gather(
-                *(self._take_chat(rows) for rows in _by_chat(batch)), return_exceptions=True)
-                if isinstance(r, BaseException)]
+                *(self._take_chat(rows, slots) for rows in _by_chat(batch)),
+                return_exceptions=True) if isinstance(r, BaseException)]
             if failures:
                 raise failures[0]
             if busy:
                 await asyncio.sleep(BUSY_PAUSE)
 
-    async def _take_chat(self, rows: Sequence[Accepted]) -> None:
-        for accepted in rows:  # one after another: a failure stops the chat's later ones
-            await self._take_in(accepted)
+    async def _take_chat(self, rows: Sequence[Accepted], slots: asyncio.Semaphore) -> None:
+        async with slots:
+            for accepted in rows:  # one after another: a failure stops the chat's later ones
+                await self._take_in(accepted)
 
 
 def storable(inbound: InboundMessage) -> InboundMessage:
