@@ -206,7 +206,8 @@ async def _store_figures(store: Store) -> metrics.Figures:
     return metrics.Figures(
         outbox={"pending": stats.pending, "sent": stats.sent, "dead": stats.dead},
         conversations={state.value: n for state, n in counts.items()},
-        journaled=await store.accepted_waiting(), at=time.time())
+        journaled=await store.accepted_waiting(), set_aside=await store.accepted_failed(),
+        at=time.time())
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -16,7 +16,11 @@ commit the whole message before they answer: their callers get the stored messag
   side); across processes see ``hub/store/rules_inbox.py``.
 - Nothing lost: what a process accepted but had not taken in when it stopped (even by
   ``kill -9``) is taken in at the next start (SQLite) or adopted by a survivor within
-  ``RECOVER_SECONDS`` (PostgreSQL: the rows of database sessions that ended).
+  ``RECOVER_SECONDS`` (PostgreSQL: the rows of database sessions that ended). A take-in that
+  fails is tried again with back-off; a row whose take-in failed ``STRIKES`` times for a
+  reason other than the store being away is the trouble itself, and is set aside, kept
+  whole (``inbox_failed``, with its error; logged at ERROR, counted in ``/metrics``), so
+  its chat's later messages go on.
 - Acknowledgements first: while messages arrive faster than the pipeline's busy rate, the
   intake takes in ``BUSY_BATCH`` at a time, once per ``BUSY_PAUSE``, so the burst's
   acknowledgements get the event loop; the journal holds the rest (on disk: memory stays
@@ -46,6 +50,7 @@ BUSY_PAUSE = 0.1  # seconds
 # deadlock stalls both lanes' batches for deadlock_timeout, 1 s)
 CHATS_AT_ONCE = 8
 RETRY_MAX_SECONDS = 60.0  # the longest pause after a failed take-in, before trying again
+STRIKES = 5  # failed take-ins (not the store being away) after which a row is set aside
 
 
 class Intake:
@@ -61,6 +66,7 @@ class Intake:
         self._accepts = 0  # messages accepted by this process so far
         self._task: asyncio.Task[None] | None = None
         self._closed = False  # after close: accepts are journaled for the next start only
+        self._strikes: dict[int, int] = {}  # journal row → its failed take-ins so far
 
     async def accept(self, inbound: InboundMessage) -> None:
         """Journal ``inbound``; once this returns the platform may be acknowledged."""
@@ -134,7 +140,32 @@ class Intake:
     async def _take_chat(self, rows: Sequence[Accepted], slots: asyncio.Semaphore) -> None:
         async with slots:
             for accepted in rows:  # one after another: a failure stops the chat's later ones
-                await self._take_in(accepted)
+                try:
+                    await self._take_in(accepted)
+                except Exception as exc:
+                    if not await self._struck(accepted, exc):
+                        raise
+                    continue  # set aside: the chat's later messages go on
+                self._strikes.pop(accepted.id, None)
+
+    async def _struck(self, accepted: Accepted, exc: Exception) -> bool:
+        """Count a failed take-in against its row; True once the row is set aside. A
+        failure of the network or the disk (``OSError``, ``TimeoutError``: the store away)
+        is no fault of the row and does not count; the journal was read just before, so
+        the store answers."""
+        if isinstance(exc, (OSError, TimeoutError)):
+            return False
+        strikes = self._strikes.get(accepted.id, 0) + 1
+        self._strikes[accepted.id] = strikes
+        if strikes < STRIKES:
+            return False
+        log.error("intake: message %d (%s, chat %s) failed to be taken in %d times"
+                  " (last: %s: %s); set aside in inbox_failed", accepted.id,
+                  accepted.inbound.channel, accepted.inbound.external_id, strikes,
+                  type(exc).__name__, exc)
+        await self._store.set_aside(accepted, f"{type(exc).__name__}: {exc}")
+        self._strikes.pop(accepted.id, None)
+        return True
 
 
 def storable(inbound: InboundMessage) -> InboundMessage:

@@ -72,6 +72,7 @@ class Figures:
     outbox: Mapping[str, int] = field(default_factory=dict)  # status → items
     conversations: Mapping[str, int] = field(default_factory=dict)  # state → conversations
     journaled: int = 0  # webhook messages acknowledged, not yet taken in (hub/intake.py)
+    set_aside: int = 0  # journal rows whose take-in kept failing (inbox_failed)
     at: float = 0.0
 
 
@@ -115,6 +116,10 @@ class StoreFigures(Collector):
             "supporthub_intake_waiting",
             "Webhook messages acknowledged and journaled, not yet taken into their"
             " conversations (all processes).", value=figures.journaled)
+        yield GaugeMetricFamily(
+            "supporthub_intake_set_aside",
+            "Journaled webhook messages set aside because taking them in kept failing"
+            " (the inbox_failed table; all processes).", value=figures.set_aside)
         yield GaugeMetricFamily(
             "supporthub_store_figures_age_seconds",
             "Seconds since the outbox and conversation figures were read from the store.",

@@ -14,8 +14,10 @@ from fakes import telegram as tg
 from fakes.telegram import FakeTelegram
 
 from bots.telegram import SECRET_HEADER
+from hub import intake
 from hub.model import InboundMessage
 from hub.store import Store, make_store
+from hub.store.base import Accepted
 
 TOKEN = "123456:TEST-token"
 SECRET = "hook-secret_1"
@@ -159,3 +161,60 @@ async def test_text_no_store_could_keep_is_cleaned_not_stuck(
     assert conversation is not None
     first = (await hub.hub.store.list_messages(conversation.id))[0]
     assert first.text == "how long does shipping take? \ufffd"
+
+
+async def test_a_message_that_cannot_be_taken_in_is_set_aside_and_its_chat_goes_on(
+    start_hub: HubFactory, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub = await start_telegram_hub(start_hub, fake)
+    store = hub.hub.store
+    take_in = store.take_in
+
+    async def failing_on_poison(accepted: Accepted, *args: Any, **kwargs: Any) -> Any:
+        if accepted.inbound.text == "poison":  # a bug or bad data the store refuses
+            raise ValueError("this message breaks a rule")
+        return await take_in(accepted, *args, **kwargs)
+
+    monkeypatch.setattr(store, "take_in", failing_on_poison)
+    monkeypatch.setattr(intake, "RETRY_MAX_SECONDS", 0.2)
+    assert await post(hub, tg.message_update("poison")) == 200
+    asked = list(QUESTIONS)
+    for n, question in enumerate(asked):  # the same chat after it, and other chats
+        assert await post(hub, tg.message_update(question, user_id=42 + n)) == 200
+    await fake.wait_for("sendMessage", len(asked))
+    for _ in range(100):
+        if await store.accepted_waiting() == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert await store.accepted_waiting() == 0
+    assert await store.accepted_failed() == 1
+    assert sorted(answer_of(s["text"]) for s in fake.sent()) == sorted(asked)
+    assert "set aside in inbox_failed" in caplog.text
+
+
+async def test_nothing_is_set_aside_while_the_store_is_away(
+    start_hub: HubFactory, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hub = await start_telegram_hub(start_hub, fake)
+    store = hub.hub.store
+    gate = hold_intake(hub, monkeypatch)
+    held_take_in = store.take_in
+    failures = 0
+
+    async def away(accepted: Accepted, *args: Any, **kwargs: Any) -> Any:
+        nonlocal failures
+        if failures < 3 * intake.STRIKES:  # every row fails: the database is unreachable
+            failures += 1
+            raise OSError("connection refused")
+        return await held_take_in(accepted, *args, **kwargs)
+
+    monkeypatch.setattr(store, "take_in", away)
+    monkeypatch.setattr(intake, "RETRY_MAX_SECONDS", 0.1)
+    gate.set()
+    for question in QUESTIONS:
+        assert await post(hub, tg.message_update(question)) == 200
+    await fake.wait_for("sendMessage", len(QUESTIONS))
+    assert failures == 3 * intake.STRIKES
+    assert await store.accepted_failed() == 0
+    assert [answer_of(s["text"]) for s in fake.sent()] == list(QUESTIONS)

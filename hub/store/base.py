@@ -186,6 +186,15 @@ class Store(KnowledgeStore, ContactStore, ReachStore, ABC):
         """How many accepted messages wait to be taken in (all processes)."""
 
     @abstractmethod
+    async def set_aside(self, accepted: Accepted, error: str) -> bool:
+        """Move a journal row whose take-in keeps failing into ``inbox_failed`` (with the
+        error), in one transaction; False if it was no longer in the journal."""
+
+    @abstractmethod
+    async def accepted_failed(self) -> int:
+        """How many journal rows were set aside (all processes)."""
+
+    @abstractmethod
     async def start_conversation(
         self, channel: str, external_id: str, display_name: str | None = None
     ) -> Conversation:

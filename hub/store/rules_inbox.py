@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from hub.model import InboundMessage, Ingested
 from hub.store.base import Accepted
 from hub.store.rules_conversations import RouteOwner, SurveyWindows, ingest_rule
-from hub.store.sql import Mode, Rule, Sql, count, one, reads, rows, writes_one
+from hub.store.sql import Mode, Rule, Sql, count, one, reads, rows, writes, writes_one
 
 ACCEPT = Sql("INSERT INTO inbox (channel, chat, body, accepted_at, owner_pid, owner_since)"
              " VALUES ($1, $2, $3, $4, $5, $6)")
@@ -38,6 +38,10 @@ TAKE = Sql("DELETE FROM inbox WHERE id = $1")
 CHAT_ACCEPTED = Sql("SELECT EXISTS (SELECT 1 FROM inbox WHERE channel = $1 AND chat = $2)"
                     " AS found")
 WAITING = Sql("SELECT COUNT(*) AS n FROM inbox")
+SET_ASIDE = Sql(
+    "INSERT INTO inbox_failed (id, channel, chat, body, accepted_at, error, failed_at)"
+    " SELECT id, channel, chat, body, accepted_at, $2, {now} FROM inbox WHERE id = $1")
+FAILED = Sql("SELECT COUNT(*) AS n FROM inbox_failed")
 
 
 def encode(inbound: InboundMessage) -> str:
@@ -103,3 +107,16 @@ class InboxRules:
     @reads
     def accepted_waiting(self) -> Rule[int]:
         return int((yield one(WAITING))["n"])
+
+    @writes
+    def set_aside(self, accepted: Accepted, error: str) -> Rule[bool]:
+        """Move a row whose take-in keeps failing out of the journal (into
+        ``inbox_failed``), so its chat's later messages go on; False if it was gone."""
+        if (yield count(SET_ASIDE, accepted.id, error[:2000])) == 0:
+            return False
+        yield count(TAKE, accepted.id)
+        return True
+
+    @reads
+    def accepted_failed(self) -> Rule[int]:
+        return int((yield one(FAILED))["n"])

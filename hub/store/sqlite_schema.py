@@ -254,12 +254,16 @@ def _v10(db: sqlite_utils.Database) -> None:
 
 def _v11(db: sqlite_utils.Database) -> None:
     """Schema version 11: the intake journal (issue 16, hub/intake.py) — a platform's
-    message as it was acknowledged, until it is taken into its conversation. ``owner_pid``/
+    message as it was acknowledged, until it is taken into its conversation — and the rows
+    set aside because taking them in kept failing (``inbox_failed``). ``owner_pid``/
     ``owner_since`` mirror PostgreSQL's (always NULL here: one process owns the file)."""
     db.execute("CREATE TABLE inbox (id INTEGER PRIMARY KEY, channel TEXT NOT NULL,"
                " chat TEXT NOT NULL, body TEXT NOT NULL, accepted_at REAL NOT NULL,"
                " owner_pid INTEGER, owner_since TEXT)")
     db.execute("CREATE INDEX inbox_chat ON inbox(channel, chat, id)")
+    db.execute("CREATE TABLE inbox_failed (id INTEGER PRIMARY KEY, channel TEXT NOT NULL,"
+               " chat TEXT NOT NULL, body TEXT NOT NULL, accepted_at REAL NOT NULL,"
+               " error TEXT NOT NULL, failed_at TEXT NOT NULL)")
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
