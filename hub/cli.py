@@ -263,6 +263,19 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return _with_store(_settings(args), work, migrate=True)
 
 
+def cmd_db_requeue(args: argparse.Namespace) -> int:
+    from hub.store import Store
+
+    async def work(store: Store) -> int:
+        moved = await store.requeue_set_aside()
+        print(f"put {moved} set-aside messages back into the intake journal ({store.url});"
+              " a running hub takes them in with its next message (PostgreSQL: within a"
+              " second), else at its start")
+        return 0
+
+    return _with_store(_settings(args), work)
+
+
 def cmd_db_copy(args: argparse.Namespace) -> int:
     from hub.db_copy import copy_database
     from hub.store import StoreError
@@ -342,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     migrate = with_db(db_commands.add_parser("migrate", help="apply the schema"))
     migrate.set_defaults(func=cmd_db_migrate)
+    requeue = with_db(db_commands.add_parser(
+        "requeue", help="put webhook messages set aside by the intake back into its journal"))
+    requeue.set_defaults(func=cmd_db_requeue)
 
     add_telegram_commands(commands)
     copy = db_commands.add_parser(

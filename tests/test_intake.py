@@ -5,6 +5,8 @@ order, and also when the process that acknowledged it stopped first. On both eng
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -218,3 +220,27 @@ async def test_nothing_is_set_aside_while_the_store_is_away(
     assert failures == 3 * intake.STRIKES
     assert await store.accepted_failed() == 0
     assert [answer_of(s["text"]) for s in fake.sent()] == list(QUESTIONS)
+
+
+async def test_set_aside_messages_are_put_back_by_the_cli_and_answered(
+    db_url: str, start_hub: HubFactory, fake: FakeTelegram,
+) -> None:
+    store = make_store(db_url)
+    await store.open(migrate=True)
+    try:
+        await store.accept(InboundMessage("telegram", "42", "how long does shipping take?",
+                                          platform_message_id="42:7001"))
+        [row] = await store.accepted()
+        assert await store.set_aside(row, "ValueError: a bug since fixed")
+        assert (await store.accepted_waiting(), await store.accepted_failed()) == (0, 1)
+    finally:
+        await store.close()
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "hub", "db", "requeue", "--db", db_url],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "put 1 set-aside messages back" in done.stdout
+    hub = await start_telegram_hub(start_hub, fake)  # takes it in at its start
+    await fake.wait_for("sendMessage")
+    assert answer_of(fake.sent()[0]["text"]) == "how long does shipping take?"
+    assert await hub.hub.store.accepted_failed() == 0

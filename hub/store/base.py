@@ -191,6 +191,10 @@ class Store(KnowledgeStore, ContactStore, ReachStore, ABC):
         error), in one transaction; False if it was no longer in the journal."""
 
     @abstractmethod
+    async def requeue_set_aside(self) -> int:
+        """Put every row of ``inbox_failed`` back into the journal; return how many."""
+
+    @abstractmethod
     async def accepted_failed(self) -> int:
         """How many journal rows were set aside (all processes)."""
 

@@ -42,6 +42,12 @@ SET_ASIDE = Sql(
     "INSERT INTO inbox_failed (id, channel, chat, body, accepted_at, error, failed_at)"
     " SELECT id, channel, chat, body, accepted_at, $2, {now} FROM inbox WHERE id = $1")
 FAILED = Sql("SELECT COUNT(*) AS n FROM inbox_failed")
+# back at the journal's end, owned by no process (SQLite: this one; PostgreSQL: adopted by
+# the next live process that looks)
+REQUEUE = Sql(
+    "INSERT INTO inbox (channel, chat, body, accepted_at, owner_pid, owner_since)"
+    " SELECT channel, chat, body, accepted_at, NULL, NULL FROM inbox_failed ORDER BY id")
+CLEAR_FAILED = Sql("DELETE FROM inbox_failed")
 
 
 def encode(inbound: InboundMessage) -> str:
@@ -116,6 +122,14 @@ class InboxRules:
             return False
         yield count(TAKE, accepted.id)
         return True
+
+    @writes
+    def requeue_set_aside(self) -> Rule[int]:
+        """Put every set-aside row back into the journal (once its cause is fixed); return
+        how many."""
+        moved: int = yield count(REQUEUE)
+        yield count(CLEAR_FAILED)
+        return moved
 
     @reads
     def accepted_failed(self) -> Rule[int]:
