@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from hub import openapi, validation
+from hub.model import storable_text
 from hub.store import Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -124,23 +125,9 @@ def field(body: dict[str, Any], name: str, kind: type, *, required: bool = True)
         raise ApiError(422, f"field '{name}' must be a 64-bit integer")
     if not isinstance(value, kind):
         raise ApiError(422, f"field '{name}' must be {_kind_name(kind)}")
-    if isinstance(value, str) and not _storable(value):
+    if isinstance(value, str) and not storable_text(value):
         raise ApiError(422, f"field '{name}' contains a NUL character or a lone surrogate")
     return value
-
-
-def _storable(text: str) -> bool:
-    """Text both engines can keep: PostgreSQL refuses NUL in text, and a lone surrogate
-    (JSON's "\\ud800") is no UTF-8 at all — either was a 500 from the store."""
-    if "\x00" in text:
-        return False
-    if text.isascii():
-        return True
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _kind_name(kind: type) -> str:

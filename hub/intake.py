@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from hub.model import InboundMessage
+from hub.model import InboundMessage, storable_text
 from hub.store import Store
 from hub.store.base import Accepted
 
@@ -173,9 +173,11 @@ def storable(inbound: InboundMessage) -> InboundMessage:
     refuses it in text) or a lone surrogate (no UTF-8 at all). A web form gets a 422 for
     those; a platform cannot be told, and a row that can never be taken in would hold up
     its chat's later messages, so they are dropped (NUL) or replaced (U+FFFD) here."""
-    changed: dict[str, Any] = {
-        name: _clean(value) for name in _TEXT_FIELDS
-        if isinstance(value := getattr(inbound, name), str) and _clean(value) != value}
+    changed: dict[str, Any] = {}
+    for name in _TEXT_FIELDS:
+        value = getattr(inbound, name)
+        if isinstance(value, str) and (clean := _clean(value)) != value:
+            changed[name] = clean
     return replace(inbound, **changed) if changed else inbound
 
 
@@ -183,15 +185,10 @@ _TEXT_FIELDS = ("external_id", "text", "platform_message_id", "display_name", "c
 
 
 def _clean(text: str) -> str:
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    if text.isascii():
+    if storable_text(text):
         return text
-    try:
-        text.encode()
-    except UnicodeEncodeError:  # a lone surrogate: U+FFFD, as a decoder would put it
-        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
-    return text
+    text = text.replace("\x00", "")  # and a lone surrogate: U+FFFD, as a decoder puts it
+    return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
 
 
 def _by_chat(batch: Sequence[Accepted]) -> list[list[Accepted]]:

@@ -242,3 +242,17 @@ def id_in_text(text: str) -> int | None:
         return None
     value = int(text)
     return value if value <= 2**63 - 1 else None
+
+
+def storable_text(text: str) -> bool:
+    """Text both engines can keep: PostgreSQL refuses NUL in text, and a lone surrogate
+    (JSON's "\\ud800") is no UTF-8 at all — either was a 500 from the store."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

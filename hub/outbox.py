@@ -31,6 +31,7 @@ from hub import marks
 from hub.config import Settings
 from hub.model import OutboxItem
 from hub.store import Store
+from hub.store.coalesce import Coalesced
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,9 @@ class OutboxWorker:
         self.delivered = 0
         self._busy: Callable[[], bool] = lambda: False
         # deliveries waiting for their "sent" mark, and the task writing marks
-        self._marks: list[tuple[int, str | None, asyncio.Future[None]]] = []
-        self._marking: asyncio.Task[None] | None = None
+        # "sent" marks: every delivery that ends while one such write runs goes in the next
+        self._marks: Coalesced[tuple[int, str | None]] = Coalesced(
+            self._store.outbox_delivered_many, "outbox-marks")
 
     def step_back_while(self, busy: Callable[[], bool]) -> None:
         """While ``busy()`` (the pipeline's ``acks_busy``: a burst of inbound messages),
@@ -109,10 +111,7 @@ class OutboxWorker:
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
-            if self._marking is not None:
-                self._marking.cancel()
-                await asyncio.gather(self._marking, return_exceptions=True)
-                self._marking = None
+            await self._marks.close()
 
     async def _deliver_logged(self, item: OutboxItem) -> None:
         try:
@@ -163,25 +162,4 @@ class OutboxWorker:
     async def _mark_sent(self, outbox_id: int, platform_id: str | None) -> None:
         """Mark an item sent, in one store call with every other delivery that ends while
         the previous call runs; return once the mark is committed."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._marks.append((outbox_id, platform_id, done))
-        if self._marking is None:
-            self._marking = asyncio.create_task(self._write_marks(), name="outbox-marks")
-        await done
-
-    async def _write_marks(self) -> None:
-        try:
-            while self._marks:
-                batch, self._marks = self._marks, []
-                try:
-                    await self._store.outbox_delivered_many([(i, p) for i, p, _ in batch])
-                except Exception as exc:  # each delivery logs it; the items stay leased
-                    for _, _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                    continue
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
-        finally:
-            self._marking = None
+        await self._marks.add((outbox_id, platform_id))

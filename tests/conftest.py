@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from fakes.mail import ImapServer, ProviderSmtp
+from fakes.telegram import FakeTelegram
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from bots.memory import MemoryChannel
@@ -31,6 +32,7 @@ from hub.store import Store, make_store
 from hub.store.base import Accepted
 
 PASSWORD = "correct horse battery"
+TELEGRAM_TOKEN = "123456:TEST-token"  # the Telegram stand-in's bot (fixture ``fake``)
 
 
 @dataclass
@@ -70,6 +72,15 @@ class Running:
         """Wait until routing in flight is done and the matcher includes every change."""
         await self.hub.knowledge.settled()
         await self.hub.pipeline.drain()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    """The Telegram Bot API stand-in (a module testing another platform overrides it)."""
+    platform = FakeTelegram(TELEGRAM_TOKEN)
+    await platform.start()
+    yield platform
+    await platform.close()
 
 
 def hold_intake(running: Running, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:

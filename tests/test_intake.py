@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import HubFactory, Running, hold_intake, pg_schema
+from conftest import TELEGRAM_TOKEN, HubFactory, Running, hold_intake, pg_schema
 from fakes import telegram as tg
 from fakes.telegram import FakeTelegram
 
@@ -21,7 +20,7 @@ from hub.model import InboundMessage
 from hub.store import Store, make_store
 from hub.store.base import Accepted
 
-TOKEN = "123456:TEST-token"
+TOKEN = TELEGRAM_TOKEN
 SECRET = "hook-secret_1"
 # questions the demo knowledge base answers directly, each with words of its own
 QUESTIONS = {"how long does shipping take?": "3-5 business days",
@@ -32,14 +31,6 @@ QUESTIONS = {"how long does shipping take?": "3-5 business days",
 @pytest.fixture
 def db_url(any_engine_db_url: str) -> str:
     return any_engine_db_url
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    platform = FakeTelegram(TOKEN)
-    await platform.start()
-    yield platform
-    await platform.close()
 
 
 async def start_telegram_hub(start_hub: HubFactory, fake: FakeTelegram) -> Running:

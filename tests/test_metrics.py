@@ -7,10 +7,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
-from collections.abc import AsyncIterator
 
 import pytest
-from conftest import HubFactory, Running, call, hold_intake
+from conftest import TELEGRAM_TOKEN, HubFactory, Running, call, hold_intake
 from fakes import meta as fb
 from fakes import telegram as tg
 from fakes.meta import FakeGraph
@@ -20,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bots.telegram import SECRET_HEADER
 from hub import metrics
 
-TOKEN = "123456:TEST-token"
+TOKEN = TELEGRAM_TOKEN
 SECRET = "hook-secret_1"
 SECRET_META = "app-secret-1"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -44,14 +43,6 @@ def change(before: Samples, after: Samples, name: str, **labels: str) -> float:
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    platform = FakeTelegram(TOKEN)
-    await platform.start()
-    yield platform
-    await platform.close()
 
 
 async def test_counters_histograms_and_gauges_follow_the_hub(

@@ -9,13 +9,12 @@ import asyncio
 import csv
 import io
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import HubFactory, Running, Visitor, bearer, call
+from conftest import TELEGRAM_TOKEN, HubFactory, Running, Visitor, bearer, call
 from fakes import telegram as tg
 from fakes.telegram import FakeTelegram
 
@@ -25,7 +24,7 @@ from hub import reports
 from hub.model import Conversation, Role
 
 BERLIN = ZoneInfo("Europe/Berlin")
-TOKEN = "123456:TEST-token"
+TOKEN = TELEGRAM_TOKEN
 SECRET = "hook-secret_1"
 WINDOW = "from=2026-11-30&to=2026-12-01"
 
@@ -46,14 +45,6 @@ class Clock:
 @pytest.fixture
 def db_url(any_engine_db_url: str) -> str:
     return any_engine_db_url
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    platform = FakeTelegram(TOKEN)
-    await platform.start()
-    yield platform
-    await platform.close()
 
 
 @pytest.fixture

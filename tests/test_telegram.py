@@ -4,27 +4,18 @@ webhook updates in Telegram's documented format."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import HubFactory, Running
+from conftest import TELEGRAM_TOKEN, HubFactory, Running
 from fakes import telegram as tg
 from fakes.agent import dead_letters, take_over_and_reply, thread
 from fakes.telegram import FakeTelegram
 
 from bots.telegram import SECRET_HEADER
 
-TOKEN = "123456:TEST-token"
+TOKEN = TELEGRAM_TOKEN
 SECRET = "hook-secret_1"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    platform = FakeTelegram(TOKEN)
-    await platform.start()
-    yield platform
-    await platform.close()
 
 
 @pytest.fixture
