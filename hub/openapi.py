@@ -194,6 +194,9 @@ SCHEMAS: dict[str, Any] = {
     "UnansweredIds": {"type": "object", "required": ["ids"], "properties": {"ids": _IDS}},
     "AddPhrasing": {"type": "object", "required": ["ids", "article_id", "text"], "properties": {
         "ids": _IDS, "article_id": _I, "text": _TEXT}},
+    "KbStatus": {"type": "object", "required": ["pending", "articles", "phrasings"],
+                 "properties": {"pending": {"type": "boolean"}, "articles": _I,
+                                "phrasings": _I, "last_build_seconds": {"type": "number"}}},
     "KbSettings": {"type": "object", "additionalProperties": False, "properties": {
         "synonyms": {"type": "object", "nullable": True, "maxProperties": 2000,
                      "description": "word -> its variants; a blank word is ignored",
@@ -354,6 +357,9 @@ PATHS: dict[str, Any] = {
     "/api/v1/kb/unanswered/phrasing": {"post": _op(
         "Add an unanswered question as a phrasing of an article (admins)", body="AddPhrasing",
         ok="Article", auth="admin", errors=(404,))},
+    "/api/v1/kb/status": {"get": _op(
+        "Whether every committed knowledge change is live in this process's matcher"
+        " (pending: a rebuild is catching up) (admins)", ok="KbStatus", auth="admin")},
     "/api/v1/kb/settings": {
         "get": _op("Synonyms and thresholds (admins)", ok="KbSettings", auth="admin"),
         "put": _op("Change synonyms and/or thresholds (admins)", body="KbSettings",

@@ -97,6 +97,18 @@ def _settings_json(hub: Hub) -> dict[str, Any]:
     }
 
 
+@routes.get("/api/v1/kb/status")
+async def status(request: web.Request) -> web.Response:
+    """Whether every committed change is in the matcher this process answers with
+    (``pending``: a rebuild is still catching up), and what that matcher holds. The admin
+    page asks this after a write to say when the change is live."""
+    hub = await _admin(request)
+    knowledge = hub.knowledge
+    return web.json_response({"pending": knowledge.pending, "articles": len(knowledge),
+                              "phrasings": knowledge.phrasings,
+                              "last_build_seconds": round(knowledge.last_build_seconds, 3)})
+
+
 @routes.get("/api/v1/kb/settings")
 async def get_settings(request: web.Request) -> web.Response:
     hub = await _admin(request)

@@ -82,6 +82,11 @@ class KnowledgeBase:
         self.changed()
 
     @property
+    def phrasings(self) -> int:
+        """Phrasings in the matcher in use."""
+        return len(self._matcher)
+
+    @property
     def pending(self) -> bool:
         """True while a committed change is not in the matcher yet."""
         return self._built < self._requested

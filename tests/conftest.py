@@ -148,10 +148,14 @@ class Visitor:
         body: list[dict[str, Any]] = (await resp.json())["messages"]
         return body
 
-    async def ask(self, text: str) -> dict[str, Any]:
-        """Say something and return the bot's (or system's) answer to it."""
+    async def ask(self, text: str, *, knowledge_settled: bool = True) -> dict[str, Any]:
+        """Say something and return the bot's (or system's) answer to it; first the matcher
+        takes in every knowledge change (``knowledge_settled=False``: it answers with the
+        one in use, as while a rebuild is in flight)."""
         sent = await self.say(text)
-        await self.hub.settle()
+        if knowledge_settled:
+            await self.hub.hub.knowledge.settled()
+        await self.hub.hub.pipeline.drain()
         replies = [m for m in await self.messages(after=sent["id"]) if m["author"] != "customer"]
         assert replies, f"no reply to {text!r}"
         return replies[0]

@@ -33,6 +33,7 @@ async def test_agents_are_refused_the_admin_api_and_page(hub: Running) -> None:
         ("POST", "/api/v1/kb/unanswered/dismiss", {"ids": [1]}),
         ("POST", "/api/v1/kb/unanswered/phrasing", {"ids": [1], "article_id": 1, "text": "x"}),
         ("GET", "/api/v1/kb/settings", None),
+        ("GET", "/api/v1/kb/status", None),
         ("PUT", "/api/v1/kb/settings", {"synonyms": {}}),
         ("GET", "/api/v1/kb/export", None),
     ]:

@@ -1,5 +1,6 @@
 """The admin page in real headless Chromium: create an article, then ask the chat that
-question and get it; an agent is refused; article text stays text."""
+question and get it; an agent is refused; article text stays text; a write says "live"
+only once the bot answers with it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from conftest import Running, log_in, new_page
 from playwright.async_api import Browser, expect
 from test_browser import XSS
+from test_kb_rebuild import GatedBuilder
 
 from hub.model import Role
 
@@ -27,7 +29,8 @@ async def test_create_an_article_in_admin_then_the_chat_answers_with_it(
         "What do parrots eat?\nHow do I feed my parrot?")
     await admin.get_by_test_id("article-answer").fill("Seeds, fruit and greens.")
     await admin.get_by_test_id("article-save").click()
-    await expect(admin.get_by_test_id("editor-status")).to_contain_text("Saved")
+    await expect(admin.get_by_test_id("editor-status")).to_have_text(
+        "Saved — live on the next message.")
     item = admin.get_by_test_id("article-list").get_by_test_id("article-item").filter(
         has_text="Parrot care")
     await expect(item).to_have_count(1)
@@ -52,6 +55,8 @@ async def test_create_an_article_in_admin_then_the_chat_answers_with_it(
     await admin.get_by_test_id("article-answer").fill("Pellets, fruit and greens.")
     await admin.get_by_test_id("article-save").click()
     await expect(admin.get_by_test_id("history-item")).to_have_count(2)
+    await expect(admin.get_by_test_id("editor-status")).to_have_text(
+        "Saved — live on the next message.")
     await customer.get_by_test_id("chat-input").fill("how do I feed my parrot")
     await customer.get_by_test_id("chat-send").click()
     await expect(bot.last).to_have_text("Pellets, fruit and greens.")
@@ -88,10 +93,12 @@ async def test_unanswered_question_becomes_an_article(hub: Running, browser: Bro
         "can you juggle flaming torches")
     await admin.get_by_test_id("article-answer").fill("Only on Fridays.")
     await admin.get_by_test_id("article-save").click()
-    await expect(admin.get_by_test_id("editor-status")).to_contain_text("Saved")
+    await expect(admin.get_by_test_id("editor-status")).to_have_text(
+        "Saved — live on the next message.")
     await admin.get_by_test_id("tab-unanswered").click()
     await expect(group).to_have_count(0)
-    reply = await (await hub.visitor()).ask("can you juggle flaming torches?")
+    reply = await (await hub.visitor()).ask("can you juggle flaming torches?",
+                                            knowledge_settled=False)  # the page said "live"
     assert reply["text"] == "Only on Fridays."
     assert errors == []
 
@@ -136,10 +143,15 @@ async def test_import_a_file_on_the_admin_page(hub: Running, browser: Browser,
     await items.filter(has_text="Alpaca grooming").click()
     await expect(admin.get_by_test_id("history-author")).to_have_text(
         " by Root (root@example.com)")
-    reply = await (await hub.visitor()).ask("how should I groom my alpaca")
+    reply = await (await hub.visitor()).ask("how should I groom my alpaca",
+                                            knowledge_settled=False)  # the page said "live"
     assert reply["text"] == "Brush the fleece weekly with a wide comb."
 
-    # edit the file, give it the article's id, and import it again in update mode
+    # edit the file, give it the article's id, and import it again in update mode, with
+    # the rebuild held: the page says "going live" and the bot keeps the old answer until
+    # the rebuild is in; then the page says "live" and the bot answers with the new one
+    builder = hub.hub.knowledge.builder = GatedBuilder()
+    builder.gate.clear()
     [alpaca_id] = [a.id for a in await hub.hub.store.list_articles()
                    if a.title == "Alpaca grooming"]
     alpaca.write_text(f"---\nid: {alpaca_id}\ntitle: Alpaca grooming\nquestions:\n"
@@ -149,8 +161,15 @@ async def test_import_a_file_on_the_admin_page(hub: Running, browser: Browser,
     await admin.get_by_test_id("import-file").set_input_files(alpaca)
     await admin.get_by_test_id("import-submit").click()
     await expect(admin.get_by_test_id("import-status")).to_have_text(
-        "Imported 1 article: 0 added, 1 updated, 0 unchanged — live on the next message.")
+        "Imported 1 article: 0 added, 1 updated, 0 unchanged — going live…")
     await expect(items).to_have_count(count + 2)
-    reply = await (await hub.visitor()).ask("how should I groom my alpaca")
+    reply = await (await hub.visitor()).ask("how should I groom my alpaca",
+                                            knowledge_settled=False)
+    assert reply["text"] == "Brush the fleece weekly with a wide comb."
+    builder.gate.set()
+    await expect(admin.get_by_test_id("import-status")).to_have_text(
+        "Imported 1 article: 0 added, 1 updated, 0 unchanged — live on the next message.")
+    reply = await (await hub.visitor()).ask("how should I groom my alpaca",
+                                            knowledge_settled=False)  # the page said "live"
     assert reply["text"] == "Brush it twice a week."
     assert errors == []

@@ -57,6 +57,13 @@ async def _match(hub: Running, admin: dict[str, str], q: str) -> dict[str, Any]:
     return body
 
 
+async def _status(hub: Running, admin: dict[str, str]) -> dict[str, Any]:
+    resp = await hub.client.get("/api/v1/kb/status", headers=admin)
+    assert resp.status == 200, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
 async def test_concurrent_writes_coalesce_into_one_rebuild_in_flight_and_one_pending(
     hub: Running,
 ) -> None:
@@ -93,9 +100,15 @@ async def test_a_write_is_matched_once_it_has_taken_effect(hub: Running) -> None
     assert stored.status == 200  # committed: the API has it at once
     before = await _match(hub, admin, "what does a chinchilla eat")
     assert all(m["title"] != "Chinchilla food" for m in before["matches"])  # not live yet
+    held = await _status(hub, admin)
+    assert held["pending"] is True  # what the admin page shows as "going live"
 
     builder.gate.set()
     await hub.settle()
+    live = await _status(hub, admin)
+    assert live["pending"] is False
+    assert (live["articles"], live["phrasings"]) == (held["articles"] + 1,
+                                                     held["phrasings"] + 2)
     reply = await visitor.ask("what does a chinchilla eat")
     assert reply["text"] == "chinchilla pellets"
 

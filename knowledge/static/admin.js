@@ -197,7 +197,7 @@
       if (st.pendingDismiss) { await api('POST', '/api/v1/kb/unanswered/dismiss', { ids: st.pendingDismiss }); st.pendingDismiss = null; loadUnanswered(); }
       await loadArticles();
       edit(saved);
-      $('editor-status').textContent = 'Saved — live on the next message.';
+      whenLive($('editor-status'), 'Saved');
     } catch (e) { $('editor-error').textContent = e.message; }
   }
   $('article-form').addEventListener('submit', (ev) => { ev.preventDefault(); save(); });
@@ -211,6 +211,24 @@
       await loadArticles();
     } catch (e) { $('editor-error').textContent = e.message; }
   });
+
+  // ---------- going live ----------
+  // A knowledge write answers once committed; the bot matches it from the moment the
+  // rebuild that includes it is in (milliseconds on a small knowledge base, seconds on a
+  // large one). Say so, and say "live" only once /api/v1/kb/status has nothing pending.
+  async function whenLive(node, done) {
+    const waiting = done + ' — going live…';
+    node.textContent = waiting;
+    const until = Date.now() + 120000;
+    while (Date.now() < until) {
+      let status = null;
+      try { status = await api('GET', '/api/v1/kb/status'); } catch (_) { status = null; }
+      if (node.textContent !== waiting) return; // another write or article took the line
+      if (status && !status.pending) { node.textContent = done + ' — live on the next message.'; return; }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    if (node.textContent === waiting) node.textContent = done + ' — still being indexed: the bot answers with the previous version meanwhile.';
+  }
 
   // ---------- import ----------
   $('import-form').addEventListener('submit', async (ev) => {
@@ -226,9 +244,9 @@
       const update = $('import-update').checked;
       const r = await api('POST', '/api/v1/kb/import' + (update ? '?mode=update' : ''), form);
       const counts = update ? ': ' + r.added + ' added, ' + r.updated + ' updated, ' + r.unchanged + ' unchanged' : '';
-      $('import-status').textContent = 'Imported ' + r.imported + (r.imported === 1 ? ' article' : ' articles') + counts + ' — live on the next message.';
       $('import-file').value = '';
       await loadArticles();
+      whenLive($('import-status'), 'Imported ' + r.imported + (r.imported === 1 ? ' article' : ' articles') + counts);
     } catch (e) {
       $('import-status').textContent = '';
       $('import-error').textContent = e.message;
@@ -266,7 +284,7 @@
             const restored = await api('POST', '/api/v1/articles/' + id + '/restore', { revision_id: r.id });
             await loadArticles();
             edit(restored);
-            $('editor-status').textContent = 'Restored.';
+            whenLive($('editor-status'), 'Restored');
           } catch (e) { $('editor-error').textContent = e.message; }
         });
         li.append(b);
