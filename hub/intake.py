@@ -46,8 +46,8 @@ BATCH = 256  # journal rows read at a time
 BUSY_BATCH = 8  # … while a burst lasts, once per BUSY_PAUSE
 BUSY_PAUSE = 0.1  # seconds
 # chats taken in side by side: enough to fill SQLite's group commit, few enough that
-# PostgreSQL's group-commit lanes rarely lock two conversations in opposite orders (a
-# deadlock stalls both lanes' batches for deadlock_timeout, 1 s)
+# PostgreSQL's group-commit lanes rarely lock two conversations in opposite orders (each
+# time both batches stall for the group commit's lock wait cut, 100 ms)
 CHATS_AT_ONCE = 8
 RETRY_MAX_SECONDS = 60.0  # the longest pause after a failed take-in, before trying again
 STRIKES = 5  # failed take-ins (not the store being away) after which a row is set aside

@@ -14,6 +14,15 @@ its savepoint and queued again, first, for a later batch: run again in the same 
 would meet the same locks, which the batch's earlier jobs still hold. If the COMMIT itself
 fails, every job of the batch gets that error (none of them happened).
 
+Lock waits are bounded (``LOCK_TIMEOUT``): a job of one open batch can wait for a row that
+another lane's (or process's) open batch has locked, and two batches that lock rows in
+opposite orders wait for each other until PostgreSQL's deadlock detector breaks the cycle
+after ``deadlock_timeout`` (1 s by default, and only a superuser may lower it), stalling
+both batches that long. A wait longer than ``LOCK_TIMEOUT`` instead rolls the waiting job
+back to its savepoint; its batch goes on and commits, which releases what the other batch
+waits for, and the job is run again in a later batch — retried this way for up to
+``LOCK_RETRY_SECONDS``, since the row's holder is another batch that will commit.
+
 The SQLite engine's writer does the same in its thread (``sqlite_engine.py``); this is the
 asyncio form, on an asyncpg connection from the store's pool.
 """
@@ -23,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,9 +46,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BATCH = 256  # jobs in one transaction
+LOCK_TIMEOUT_MS = 100  # the longest a job waits for a row another open batch holds ...
+LOCK_RETRY_SECONDS = 30.0  # ... and how long it is run again for, batch after batch
 _RETRIES = 5
 _RETRYABLE: tuple[type[BaseException], ...] = (
-    asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+    asyncpg.SerializationError, asyncpg.DeadlockDetectedError, asyncpg.LockNotAvailableError)
+_SET_LOCK_TIMEOUT = f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"
 
 # a job: given the batch's connection, run the job's statements (already inside its
 # savepoint) and return its answer
@@ -52,6 +65,13 @@ class _Queued(Generic[T]):
     future: asyncio.Future[T] = field(default_factory=lambda: asyncio.get_running_loop()
                                       .create_future())
     tries: int = 0
+    queued_at: float = field(default_factory=time.monotonic)
+
+    def may_retry(self, error: BaseException) -> bool:
+        """Whether a job that failed with ``error`` is run again in a later batch."""
+        if isinstance(error, asyncpg.LockNotAvailableError):  # its row's holder will commit
+            return time.monotonic() - self.queued_at < LOCK_RETRY_SECONDS
+        return isinstance(error, self.retry_on) and self.tries < _RETRIES
 
 
 class GroupCommit:
@@ -66,6 +86,7 @@ class GroupCommit:
         self._tasks: list[asyncio.Task[None]] = []
         self.batches = 0  # transactions committed (tests and benchmarks read these)
         self.jobs = 0
+        self.lock_waits_cut = 0  # jobs rolled back after waiting LOCK_TIMEOUT_MS for a row
 
     async def run(self, job: Job[T], *, retry_on: tuple[type[BaseException], ...] = ()) -> T:
         """Queue ``job``; return its answer once its batch has committed."""
@@ -111,12 +132,15 @@ class GroupCommit:
         again: list[_Queued[Any]] = []
         async with self._acquire() as conn:
             async with conn.transaction():
+                await conn.execute(_SET_LOCK_TIMEOUT)
                 for queued in batch:
                     answer, error = await self._one(conn, queued)
-                    if error is not None and isinstance(error, queued.retry_on) \
-                            and queued.tries < _RETRIES:
+                    if error is not None and queued.may_retry(error):
                         again.append(queued)  # lost a race: in a later batch, once this
-                    else:  # batch's locks are released (a retry here could meet it again)
+                        # batch's locks are released (a retry here could meet it again)
+                        if isinstance(error, asyncpg.LockNotAvailableError):
+                            self.lock_waits_cut += 1
+                    else:
                         outcomes.append((queued, answer, error))
         self.batches += 1
         self.jobs += len(outcomes)
