@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from store_bench import PG_URL, commits, pct
 
 from hub.store.postgres import PostgresStore
+from hub.store.postgres_group import LOCK_TIMEOUT_MS
 
 LANES = 4
 
@@ -79,7 +80,11 @@ async def ingest(url: str, writers: int, seconds: float, group: bool,
                           lanes=LANES)
     await store.open(migrate=True)
     try:
-        return await commits(store, writers, seconds, journal)
+        figures = await commits(store, writers, seconds, journal)
+        if store._group is not None and store._group.lock_waits_cut:
+            print(f"  ({store._group.lock_waits_cut} lock waits cut at"
+                  f" {LOCK_TIMEOUT_MS} ms and run again)")
+        return figures
     finally:
         async with store.connection() as conn:
             await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
