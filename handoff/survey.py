@@ -9,7 +9,8 @@ Instagram show five buttons too, other channels say "reply 1–5". A bare rating
 The thanks invite an optional comment: the lines after the rating in the same message (a
 mail "5\\n\\nQuick and friendly"), a comment sent with the button (the web chat's
 ``{"csat": 4, "comment": …}``), or else the customer's next message within the comment
-window (``SUPPORTHUB_CSAT_COMMENT_WINDOW``) is the cycle's comment, recorded once.
+window (``SUPPORTHUB_CSAT_COMMENT_WINDOW``) is the cycle's comment, recorded once — unless
+it asks for a person or asks a question (ends with a question mark): that is a new request.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ _MAX_RATING_CHARS = 40  # "4 / 5", "5 stars!", "3 ★★★": anything longer is
 # marks a comment may carry: a mail's subject; anything else (a photo, an edit, an
 # opt-out, "didn't help") is no comment
 _COMMENT_MARKS = frozenset({marks.SUBJECT})
+# a question mark (ASCII, full-width, Arabic, Greek) followed by nothing but spaces,
+# closing punctuation or symbols (emoji); searched in the message's last 200 characters
+_QUESTION_END = re.compile(r"[?？؟\u037e]+[\s\"')\]}»”’.!\U0001F000-\U0001FAFF\u2600-\u27BF]*$")
 
 
 def question() -> NewMessage:
@@ -75,4 +79,13 @@ def read(text: str, message_marks: tuple[str, ...]) -> tuple[int | None, str | N
         return score, comment_text(rest)
     if wants_human(marked.text):  # "I want to talk to a person" after a rating: a handoff
         return None, None
+    if is_question(marked.text):  # "How do I reset my password?": a new question
+        return None, None
     return None, comment_text(marked.text)
+
+
+def is_question(text: str) -> bool:
+    """Whether a message asks something (ends with a question mark, closing quotes,
+    brackets and emoji aside): after a rating that is a new question for the bot, not
+    the rating's comment."""
+    return _QUESTION_END.search(text[-200:]) is not None

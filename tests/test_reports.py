@@ -505,6 +505,18 @@ async def test_asking_for_a_person_after_a_rating_is_no_comment(
     assert conversation is not None and conversation.state.value == "queued"
 
 
+async def test_a_question_after_a_rating_is_answered_not_taken_as_its_comment(
+        world: dict[str, Any]) -> None:
+    """Rated, then a question inside the comment window: the bot answers it (the
+    conversation reopens); it is no comment."""
+    hub: Running = world["hub"]
+    visitor = await _rated_visitor(world, 4)
+    reply = await visitor.ask("How do I reset my password?")
+    assert reply["author"] == "bot" and reply["text"].startswith("Use *Sign in")
+    kinds = [e.kind for e in await hub.hub.store.conversation_events(visitor.conversation_id)]
+    assert "csat_commented" not in kinds and "reopened" in kinds
+
+
 async def test_a_message_almost_a_rating_is_read_at_once(world: dict[str, Any]) -> None:
     """"1", thousands of spaces, "x": no rating, and read in linear time — the hub answers
     the post at once (the earlier pattern backtracked cubically, holding the event loop,
