@@ -269,8 +269,7 @@ def cmd_db_requeue(args: argparse.Namespace) -> int:
     async def work(store: Store) -> int:
         moved = await store.requeue_set_aside()
         print(f"put {moved} set-aside messages back into the intake journal ({store.url});"
-              " a running hub takes them in with its next message (PostgreSQL: within a"
-              " second), else at its start")
+              " a running hub takes them in within seconds, else at its start")
         return 0
 
     return _with_store(_settings(args), work)

@@ -107,6 +107,7 @@ ATTACHMENT_TEXT = (
 BOT_STATES = frozenset({ConversationState.BOT})
 
 RECOVER_SECONDS = 1.0  # several processes: how often each looks for a dead one's messages
+JOURNAL_LOOK_SECONDS = 2.0  # one process (SQLite): how often it looks at the journal anyway
 ORDER_WAIT_SECONDS = 30.0  # the longest a message waits for an earlier one to be routed
 RETRY_MAX_SECONDS = 60.0  # the longest pause between tries of a failing routing
 ROUTERS = 8  # routing workers: messages routed at once by this process
@@ -365,8 +366,9 @@ class Pipeline:
         """Start routing what no live process routes (see the module's note); return how
         many messages were found at start."""
         found = await self.recover()
-        if self._store.several_processes:
-            self._recovery = asyncio.create_task(self._recover_forever(), name="recovery")
+        self._recovery = asyncio.create_task(
+            self._recover_forever() if self._store.several_processes
+            else self._look_at_journal_forever(), name="recovery")
         return found
 
     async def recover(self) -> int:
@@ -391,6 +393,13 @@ class Pipeline:
                 continue
             if found:
                 log.info("routing %d messages left by a hub process that stopped", found)
+
+    async def _look_at_journal_forever(self) -> None:
+        """One process on the file: nothing is left by another, but rows put back into the
+        journal from outside (``supporthub db requeue``) are taken in within seconds."""
+        while True:
+            await asyncio.sleep(JOURNAL_LOOK_SECONDS)
+            self._intake.wake()
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait until nothing waits in the intake journal nor is queued or being routed (at

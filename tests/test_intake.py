@@ -226,12 +226,12 @@ async def test_set_aside_messages_are_put_back_by_the_cli_and_answered(
         assert (await store.accepted_waiting(), await store.accepted_failed()) == (0, 1)
     finally:
         await store.close()
+    hub = await start_telegram_hub(start_hub, fake)  # a running hub: no set-aside row taken
     done = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "hub", "db", "requeue", "--db", db_url],
         capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "put 1 set-aside messages back" in done.stdout
-    hub = await start_telegram_hub(start_hub, fake)  # takes it in at its start
-    await fake.wait_for("sendMessage")
+    await fake.wait_for("sendMessage")  # taken in by the running hub, with no new message
     assert answer_of(fake.sent()[0]["text"]) == "how long does shipping take?"
     assert await hub.hub.store.accepted_failed() == 0
