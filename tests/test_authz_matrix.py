@@ -127,6 +127,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/kb/unanswered/dismiss"): Call(body=lambda i: {"ids": [1]}),
     ("POST", "/api/v1/kb/unanswered/phrasing"): Call(body=lambda i: {
         "ids": [1], "article_id": i["article"], "text": "another way to ask"}),
+    ("GET", "/api/v1/kb/status"): Call(),
     ("GET", "/api/v1/kb/settings"): Call(),
     ("PUT", "/api/v1/kb/settings"): Call(body=lambda i: {"thresholds": None}),
     ("GET", "/api/v1/kb/export"): Call(query="format=json"),
