@@ -168,8 +168,8 @@ class ImapReader:
                 return  # a local test server: plain text stays on this machine
             raise ImapError("the server offers no STARTTLS; use imaps://")
         protocol = client.protocol
-        _ok(await asyncio.wait_for(protocol.simple_command("STARTTLS"), self._timeout),
-            "STARTTLS")
+        command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+        _ok(await asyncio.wait_for(protocol.execute(command), self._timeout), "STARTTLS")
         loop = asyncio.get_running_loop()
         transport = await loop.start_tls(protocol.transport, protocol,
                                          ssl.create_default_context(),

@@ -11,13 +11,15 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from typing import Any
 
 import aioimaplib
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from fakes.net import free_port
 
@@ -30,16 +32,21 @@ class Sent:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    tls: bool = False  # sent over a STARTTLS-upgraded connection
+    user: str | None = None  # who logged in to send it
 
 
 @dataclass
 class ProviderSmtp:
     """The provider's SMTP server: keeps what it is sent; ``refuse`` answers RCPT with a
-    code (e.g. "550 5.1.1 no such user" or "451 4.7.1 try later")."""
+    code (e.g. "550 5.1.1 no such user" or "451 4.7.1 try later"); ``tls`` and ``login``:
+    a submission server that requires STARTTLS, then this user name and password."""
 
     port: int = 0
     sent: list[Sent] = field(default_factory=list)
     refuse: str | None = None
+    tls: ssl.SSLContext | None = None
+    login: tuple[str, str] | None = None
     _server: asyncio.Server | None = None
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -54,13 +61,18 @@ class ProviderSmtp:
         raw = envelope.original_content or b""
         message = email.message_from_bytes(bytes(raw), policy=email.policy.default)
         assert isinstance(message, EmailMessage)
-        self.sent.append(Sent(str(envelope.mail_from), list(envelope.rcpt_tos), message))
+        self.sent.append(Sent(str(envelope.mail_from), list(envelope.rcpt_tos), message,
+                              tls=session.ssl is not None,
+                              user=session.auth_data if session.authenticated else None))
         self._arrived.set()
         return "250 OK"
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: SMTP(self), "127.0.0.1", 0)
+        self._server = await loop.create_server(
+            lambda: SMTP(self, tls_context=self.tls, require_starttls=self.tls is not None,
+                         auth_required=self.login is not None,
+                         authenticator=self._authenticate), "127.0.0.1", 0)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
@@ -68,8 +80,18 @@ class ProviderSmtp:
             self._server.close()
             await self._server.wait_closed()
 
+    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope,
+                      mechanism: str, data: Any) -> AuthResult:
+        if self.login is None or not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        user, password = self.login
+        ok = (data.login.decode(), data.password.decode()) == (user, password)
+        return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
+
     @property
     def url(self) -> str:
+        if self.login is not None:
+            return f"smtp://{self.login[0]}:{self.login[1]}@127.0.0.1:{self.port}"
         return f"smtp://127.0.0.1:{self.port}"
 
     async def wait_for(self, count: int = 1, timeout: float = 10.0) -> list[Sent]:
@@ -81,10 +103,12 @@ class ProviderSmtp:
 
 
 class ImapServer:
-    """``pymap … dict``: one user (demouser/demopass) with an empty INBOX, in memory."""
+    """``pymap … dict``: one user (demouser/demopass) with an empty INBOX, in memory;
+    ``tls``: (certificate chain file, key file) to offer STARTTLS with."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
         self.port = free_port()
+        self._tls = tls
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -94,7 +118,9 @@ class ImapServer:
     async def start(self) -> None:
         pymap = shutil.which("pymap") or os.path.join(os.path.dirname(sys.executable), "pymap")
         self._process = subprocess.Popen(
-            [pymap, "--no-tls", "--host", "127.0.0.1", "--port", str(self.port), "dict"],
+            [pymap, *(["--cert", self._tls[0], "--key", self._tls[1]] if self._tls
+                      else ["--no-tls"]),
+             "--host", "127.0.0.1", "--port", str(self.port), "dict"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         async with asyncio.timeout(20):
             while True:
