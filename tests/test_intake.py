@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -73,6 +74,29 @@ async def test_acks_wait_only_for_the_journal_and_every_message_is_answered_once
     assert conversation is not None
     stored = await store.list_messages(conversation.id)
     assert [m.text for m in stored if m.author.value == "customer"] == asked
+
+
+async def test_a_journaled_message_keeps_the_time_it_was_acknowledged(
+    start_hub: HubFactory, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Taken in a while after its acknowledgement (the intake behind, as after a burst):
+    the thread shows the message at the time the customer's platform got its 200, not at
+    the time it was taken in."""
+    hub = await start_telegram_hub(start_hub, fake)
+    gate = hold_intake(hub, monkeypatch)
+    before = datetime.now(UTC)
+    assert await post(hub, tg.message_update("how long does shipping take?")) == 200
+    acknowledged = datetime.now(UTC)
+    await asyncio.sleep(1.5)
+    gate.set()
+    await fake.wait_for("sendMessage")
+    taken_in_by = datetime.now(UTC)
+    conversation = await hub.hub.store.find_conversation("telegram", "42")
+    assert conversation is not None
+    [customer] = [m for m in await hub.hub.store.list_messages(conversation.id)
+                  if m.author.value == "customer"]
+    assert before <= customer.created_at <= acknowledged
+    assert taken_in_by - customer.created_at >= timedelta(seconds=1.5)
 
 
 async def test_what_a_stopped_process_acknowledged_is_answered_by_the_next(

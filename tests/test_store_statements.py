@@ -2,7 +2,8 @@
 
 - Every statement a rule can yield is a module-level constant, and each one is prepared on
   both engines: SQLite compiles it (``EXPLAIN``), PostgreSQL plans it (``prepare``). A
-  statement only one engine runs (its outbox leasing, routing claims) is prepared on that one.
+  statement only one engine runs (its outbox leasing; routing claims and journal adoption,
+  about several processes' sessions) is prepared on that one.
 - The hot lookups use their indexes on SQLite (``EXPLAIN QUERY PLAN``).
 - A rule takes no more statements (round trips on PostgreSQL) than the engine-specific code
   it replaced did, counted on both engines as the rules run for real.
@@ -92,9 +93,11 @@ async def test_every_statement_is_prepared_on_postgresql(pg_url: str) -> None:
     from hub.store import postgres, postgres_accepts
     from hub.store.postgres import PostgresStore
 
-    # its leasing, routing claims, NOTIFY and batched journal inserts
+    # its leasing, NOTIFY and batched journal inserts (the shared statements include the
+    # routing claims and journal adoption, which only several processes run)
     own = all_statements(postgres, postgres_accepts)
     assert postgres.LEASE_DUE in own and postgres_accepts.ACCEPT_MANY in own
+    assert rules_conversations.CLAIM_UNROUTED in SHARED and rules_inbox.ADOPT_ACCEPTED in SHARED
 
     store = PostgresStore(pg_url)
     await store.open(migrate=False)

@@ -12,9 +12,11 @@ plain reads need none), where the rules lock the row that decides a race first (
   has ended — the process died, even by ``kill -9`` — the lease is void at once, so a
   survivor delivers the item on its next poll instead of after the lease time. See the
   schema's note.
-- ``ingest`` claims the new message's routing for the same session; ``claim_unrouted`` hands
-  a survivor the unrouted messages of sessions that have ended (its hub polls it), so what
-  a killed process acknowledged but had not routed is routed within seconds.
+- ``ingest`` claims the new message's routing for the same session; ``claim_unrouted`` (a
+  shared rule, with a statement about sessions) hands a survivor the unrouted messages of
+  sessions that have ended (its hub polls it), so what a killed process acknowledged but
+  had not routed is routed within seconds; ``adopt_accepted`` does the same for the intake
+  journal's rows.
 
 Every hub process must reach PostgreSQL directly or through a *session* pooler, as the same
 role (or one with ``pg_read_all_stats``): LISTEN and the lease holder's session id need a
@@ -40,14 +42,14 @@ from typing import Any, TypeVar
 import asyncpg
 from asyncpg import Connection as Conn
 
-from hub.model import InboundMessage, Message, OutboxItem
+from hub.model import InboundMessage, OutboxItem
 from hub.store.base import SCHEMA_VERSION, SchemaMismatch, Store, StoreError
 from hub.store.postgres_accepts import AcceptBatches
 from hub.store.postgres_group import GroupCommit
 from hub.store.postgres_relay import PgNotifications
 from hub.store.postgres_schema import MIGRATIONS
 from hub.store.postgres_url import PgTarget, parse_pg_url
-from hub.store.rows import MESSAGE_COLUMNS, message_from_row, outbox_from_row
+from hub.store.rows import outbox_from_row
 from hub.store.rules_contacts import ContactRules
 from hub.store.rules_conversations import ConversationRules
 from hub.store.rules_email import EmailRules
@@ -72,7 +74,7 @@ _RETRIES = 5
 _RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 
-# PostgreSQL's own statements (leasing and claiming are per engine; see the module's note).
+# PostgreSQL's own statements (leasing is per engine; see the module's note).
 # Leasing: due items that no live session holds, oldest due first, only each recipient's
 # oldest pending reply, taken FOR UPDATE SKIP LOCKED and leased to this store's session.
 LEASE_DUE = Sql(
@@ -94,28 +96,6 @@ LEASE_DUE = Sql(
     " RETURNING o.id, o.message_id, o.conversation_id, o.channel, o.recipient,"
     " o.attempts, o.next_attempt_at, m.text, m.suggestions, m.extras,"
     " u.name AS agent_name")
-# routing claims: unrouted messages whose claiming session has ended (or none claimed)
-CLAIM_UNROUTED = Sql(
-    "WITH orphaned AS ("
-    " SELECT m.id FROM messages m WHERE NOT m.handled"
-    " AND (m.route_pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
-    "  WHERE a.pid = m.route_pid"  # the claiming session has ended
-    "  AND (a.backend_start = m.route_since OR a.backend_start IS NULL)))"
-    " ORDER BY m.id LIMIT $1 FOR UPDATE OF m SKIP LOCKED),"
-    " claimed AS (UPDATE messages m SET route_pid = $2, route_since = $3"
-    "  FROM orphaned WHERE m.id = orphaned.id RETURNING m.id)"
-    f" SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN users u ON u.id = m.agent_id"
-    " WHERE m.id IN (SELECT id FROM claimed) ORDER BY m.id")
-# the intake journal's rows of sessions that ended (or of none: copied from SQLite)
-ADOPT_ACCEPTED = Sql(
-    "WITH orphaned AS ("
-    " SELECT i.id FROM inbox i"
-    " WHERE i.owner_pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
-    "  WHERE a.pid = i.owner_pid AND (a.backend_start = i.owner_since"
-    "  OR a.backend_start IS NULL))"
-    " ORDER BY i.id LIMIT $1 FOR UPDATE OF i SKIP LOCKED)"
-    " UPDATE inbox i SET owner_pid = $2, owner_since = $3 FROM orphaned"
-    " WHERE i.id = orphaned.id RETURNING i.id")
 # NOTIFYs, in order, in one round trip (delivered when this statement commits)
 NOTIFY_MANY = Sql("SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) AS t(p)")
 ANCHOR_SESSION = Sql("SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()")
@@ -353,22 +333,14 @@ class PostgresStore(ConversationRules, InboxRules, ContactRules, KnowledgeRules,
     async def release_stale_leases(self) -> int:
         return 0  # a lease is void once its session ends (see lease_outbox)
 
-    # routing claims (per engine, like the leases: bound to this process's session) ------
+    # routing claims and journal rows are bound to this process's session, like leases -----
     async def _route_owner(self) -> tuple[int, datetime]:
         return await self._lease_owner_id()
-
-    async def claim_unrouted(self, limit: int = 500) -> list[Message]:
-        pid, since = await self._lease_owner_id()
-        rows = await self._fetch(CLAIM_UNROUTED, limit, pid, since)
-        return [message_from_row(row) for row in rows]
 
     async def accept(self, inbound: InboundMessage) -> None:
         # batched, one statement for all the accepts queued meanwhile (postgres_accepts.py)
         await self._accepts.accept(inbound, self.clock())
 
-    async def adopt_accepted(self, limit: int = 500) -> int:
-        pid, since = await self._lease_owner_id()
-        return len(await self._fetch(ADOPT_ACCEPTED, limit, pid, since))
 
 
 

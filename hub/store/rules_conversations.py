@@ -91,15 +91,18 @@ _RETURNING_MESSAGE = ("RETURNING id, conversation_id, author, channel, text, cre
                       " direction, platform_message_id, suggestions, agent_id, article_id,"
                       " private, extras")
 # a survey answer is stored handled: it is no question, and it reopens nothing
+# created_at: when the customer's message reached us — given for a message taken in from
+# the intake journal (when it was accepted), else now
 INSERT_ANSWER = Sql(
     "INSERT INTO messages (conversation_id, direction, author, channel, text,"
     " platform_message_id, private, handled, created_at) VALUES ($1, 'in', 'customer', $2, $3,"
-    f" $4, {{false}}, {{true}}, {{now}}) {_RETURNING_MESSAGE}, NULL AS agent_name")
+    f" $4, {{false}}, {{true}}, COALESCE($5, {{now}})) {_RETURNING_MESSAGE},"
+    " NULL AS agent_name")
 INSERT_INBOUND = Sql(
     "INSERT INTO messages (conversation_id, direction, author, channel, text,"
     " platform_message_id, article_id, private, handled, extras, route_pid, route_since,"
     " created_at) VALUES ($1, 'in', 'customer', $2, $3, $4, $5, {false}, {false}, $6, $7, $8,"
-    f" {{now}}) {_RETURNING_MESSAGE}, NULL AS agent_name")
+    f" COALESCE($9, {{now}})) {_RETURNING_MESSAGE}, NULL AS agent_name")
 # a resolved conversation is reopened for the bot
 TOUCH_INBOUND = Sql(
     "UPDATE conversations SET channel = $1, updated_at = {now}, last_message_text = $2,"
@@ -130,6 +133,21 @@ EARLIER_UNROUTED = Sql("SELECT EXISTS (SELECT 1 FROM messages WHERE conversation
                        " AND id < $2 AND handled = {false}) AS found")
 UNHANDLED = Sql(f"SELECT {MESSAGE_COLUMNS} FROM {_MESSAGES_FROM} WHERE m.handled = {{false}}"
                 " ORDER BY m.id LIMIT $1")
+# Several processes (PostgreSQL): a message's routing belongs to the database session of the
+# process that stored it; these are the unrouted messages whose session has ended (that
+# process died) or that no session holds, claimed for this process's session. One process
+# on its file (SQLite) routes every unrouted message and never runs this.
+CLAIM_UNROUTED = Sql(
+    "WITH orphaned AS ("
+    " SELECT m.id FROM messages m WHERE NOT m.handled"
+    " AND (m.route_pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
+    "  WHERE a.pid = m.route_pid"  # the claiming session has ended
+    "  AND (a.backend_start = m.route_since OR a.backend_start IS NULL)))"
+    " ORDER BY m.id LIMIT $1 {lock UPDATE OF m SKIP LOCKED}),"
+    " claimed AS (UPDATE messages m SET route_pid = $2, route_since = $3"
+    "  FROM orphaned WHERE m.id = orphaned.id RETURNING m.id)"
+    f" SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN users u ON u.id = m.agent_id"
+    " WHERE m.id IN (SELECT id FROM claimed) ORDER BY m.id", sessions=True)
 CONVERSATION_LOCKED = Sql(f"SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATION_FROM}"
                           " WHERE c.id = $1 {lock NO KEY UPDATE OF c}")
 MARK_HANDLED = Sql("UPDATE messages SET handled = {true} WHERE id = $1 AND handled = {false}")
@@ -229,7 +247,8 @@ class SurveyWindows:
 
 
 def _survey_answer(inbound: InboundMessage, conversation_id: int, at: float,
-                   windows: SurveyWindows) -> Rule[Ingested | None]:
+                   windows: SurveyWindows, written_at: datetime | None
+                   ) -> Rule[Ingested | None]:
     """A rating that answers the conversation's pending survey (with the comment sent along,
     if any): stored handled, recorded once per cycle and credited to the resolving agent;
     None when no survey waits for it."""
@@ -240,7 +259,7 @@ def _survey_answer(inbound: InboundMessage, conversation_id: int, at: float,
     if pending is None:
         return None
     message = yield one(INSERT_ANSWER, conversation_id, inbound.channel, inbound.text,
-                        inbound.platform_message_id)
+                        inbound.platform_message_id, written_at)
     events = [NewEvent("csat_answered", score=inbound.csat_score, agent_id=pending["agent_id"])]
     if inbound.csat_comment:
         events.append(NewEvent("csat_commented", agent_id=pending["agent_id"],
@@ -253,7 +272,8 @@ def _survey_answer(inbound: InboundMessage, conversation_id: int, at: float,
 
 
 def _survey_comment(inbound: InboundMessage, conversation_id: int, at: float,
-                    windows: SurveyWindows) -> Rule[Ingested | None]:
+                    windows: SurveyWindows, written_at: datetime | None
+                    ) -> Rule[Ingested | None]:
     """The message after a rating, within the comment window: the cycle's comment, stored
     handled (no question, reopens nothing), once; None when no rating waits for one."""
     if windows.comment <= 0 or not inbound.csat_comment:
@@ -261,7 +281,7 @@ def _survey_comment(inbound: InboundMessage, conversation_id: int, at: float,
     if (yield one(COMMENT_PENDING, conversation_id, at - windows.comment)) is None:
         return None
     message = yield one(INSERT_ANSWER, conversation_id, inbound.channel, inbound.text,
-                        inbound.platform_message_id)
+                        inbound.platform_message_id, written_at)
     yield from record(conversation_id, at, [NewEvent("csat_commented",
                                                      note=inbound.csat_comment)])
     return Ingested(message=message_from_row(message),
@@ -270,7 +290,10 @@ def _survey_comment(inbound: InboundMessage, conversation_id: int, at: float,
 
 
 def ingest_rule(inbound: InboundMessage, route_owner: RouteOwner, at: float,
-            windows: SurveyWindows) -> Rule[Ingested]:
+                windows: SurveyWindows, written_at: datetime | None = None
+                ) -> Rule[Ingested]:
+    """Store a customer's message in their conversation (``written_at``: its time when it
+    is not now — a message taken in from the intake journal keeps when it was accepted)."""
     if inbound.platform_message_id is not None:
         row = yield one(DUPLICATE, inbound.channel, inbound.platform_message_id)
         if row is not None:
@@ -283,9 +306,11 @@ def ingest_rule(inbound: InboundMessage, route_owner: RouteOwner, at: float,
     conversation_id = yield from _open_conversation(contact_id, inbound.channel)
     answered = None
     if inbound.csat_score is not None:
-        answered = yield from _survey_answer(inbound, conversation_id, at, windows)
+        answered = yield from _survey_answer(inbound, conversation_id, at, windows,
+                                             written_at)
     if answered is None:  # also a rating typed again after the button, with words after it
-        answered = yield from _survey_comment(inbound, conversation_id, at, windows)
+        answered = yield from _survey_comment(inbound, conversation_id, at, windows,
+                                              written_at)
     if answered is not None:
         return answered
     yield from start_cycle(conversation_id, at, inbound.channel)
@@ -294,7 +319,7 @@ def ingest_rule(inbound: InboundMessage, route_owner: RouteOwner, at: float,
         extras["marks"] = list(inbound.marks)
     message = yield one(INSERT_INBOUND, conversation_id, inbound.channel, inbound.text,
                         inbound.platform_message_id, inbound.choice_article_id,
-                        json.dumps(extras) if extras else None, *route_owner)
+                        json.dumps(extras) if extras else None, *route_owner, written_at)
     touched = yield one(TOUCH_INBOUND, inbound.channel, inbound.text, conversation_id)
     return Ingested(message=message_from_row(message),
                     conversation=conversation_from_row(touched), duplicate=False, handled=False)
@@ -382,6 +407,18 @@ class ConversationRules:
     @reads
     def unhandled_inbound(self, limit: int = 500) -> Rule[list[Message]]:
         return [message_from_row(row) for row in (yield rows(UNHANDLED, limit))]
+
+    async def claim_unrouted(self, limit: int = 500) -> list[Message]:
+        if not self.several_processes:  # one process owns the file: all of them are its own
+            return await self.unhandled_inbound(limit)
+        pid, since = await self._route_owner()
+        return await self._claim_unrouted(limit, pid, since)
+
+    @writes_one
+    def _claim_unrouted(self, limit: int, pid: int | None,
+                        since: datetime | None) -> Rule[list[Message]]:
+        return [message_from_row(row)
+                for row in (yield rows(CLAIM_UNROUTED, limit, pid, since))]
 
     @snapshot
     def get_contact(self, contact_id: int) -> Rule[Contact | None]:

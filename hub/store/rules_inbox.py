@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import fields
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from hub.model import InboundMessage, Ingested
@@ -34,6 +35,18 @@ ACCEPTED = Sql(
     " AND NOT EXISTS (SELECT 1 FROM inbox o WHERE o.channel = i.channel AND o.chat = i.chat"
     "  AND o.id < i.id AND o.owner_pid {distinct} $1)"
     " ORDER BY i.id LIMIT $2")
+# Several processes (PostgreSQL): the journal's rows of sessions that ended (or of none:
+# copied from SQLite), adopted by this process's session; never run on SQLite, where every
+# row is the one process's
+ADOPT_ACCEPTED = Sql(
+    "WITH orphaned AS ("
+    " SELECT i.id FROM inbox i"
+    " WHERE i.owner_pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
+    "  WHERE a.pid = i.owner_pid AND (a.backend_start = i.owner_since"
+    "  OR a.backend_start IS NULL))"
+    " ORDER BY i.id LIMIT $1 {lock UPDATE OF i SKIP LOCKED})"
+    " UPDATE inbox i SET owner_pid = $2, owner_since = $3 FROM orphaned"
+    " WHERE i.id = orphaned.id", sessions=True)
 TAKE = Sql("DELETE FROM inbox WHERE id = $1")
 CHAT_ACCEPTED = Sql("SELECT EXISTS (SELECT 1 FROM inbox WHERE channel = $1 AND chat = $2)"
                     " AS found")
@@ -69,7 +82,8 @@ def _take_in(accepted: Accepted, route_owner: RouteOwner,
              windows: SurveyWindows) -> Rule[Ingested | None]:
     if (yield count(TAKE, accepted.id)) == 0:
         return None  # taken in already (by another process)
-    return (yield from ingest_rule(accepted.inbound, route_owner, accepted.at, windows))
+    return (yield from ingest_rule(accepted.inbound, route_owner, accepted.at, windows,
+                                   datetime.fromtimestamp(accepted.at, UTC)))
 
 
 class InboxRules:
@@ -105,6 +119,18 @@ class InboxRules:
         windows = SurveyWindows(csat_window, comment_window)
         return await self._run(Mode.RETRY,
                                lambda: _take_in(accepted, route_owner, windows))
+
+    async def adopt_accepted(self, limit: int = 500) -> int:
+        if not self.several_processes:  # one process owns the file: every row is its own
+            return 0
+        pid, since = await self._route_owner()
+        return await self._adopt_accepted(limit, pid, since)
+
+    @writes_one
+    def _adopt_accepted(self, limit: int, pid: int | None,
+                        since: datetime | None) -> Rule[int]:
+        adopted: int = yield count(ADOPT_ACCEPTED, limit, pid, since)
+        return adopted
 
     @reads
     def chat_accepted(self, channel: str, chat: str) -> Rule[bool]:

@@ -88,15 +88,18 @@ class Sql:
     ``lists``: the (0-based) parameters that are id lists, which SQLite receives as JSON.
     ``now``: whether it says ``{now}``; SQLite then gets the time as one more parameter.
     ``sqlite_fork``: SQLite's own wording of a genuine fork (say where it is made, and why).
+    ``sessions``: a statement about the database sessions of several processes (routing
+    claims and journal adoption, through ``pg_stat_activity``): one process owns a SQLite
+    file, so its rules never run it there, and SQLite has no wording of it.
     """
 
     __slots__ = ("adjust", "lists", "now", "postgres", "sqlite", "text")
 
     def __init__(self, text: str, *, lock_only: bool = False,
-                 sqlite_fork: str | None = None) -> None:
+                 sqlite_fork: str | None = None, sessions: bool = False) -> None:
         self.text = " ".join(text.split())
         self.postgres = _postgres(self.text)
-        self.sqlite: str | None = None if lock_only else _sqlite(
+        self.sqlite: str | None = None if lock_only or sessions else _sqlite(
             " ".join((sqlite_fork or text).split()))
         self.lists = tuple(int(n) - 1 for n in _IDS.findall(self.text))
         self.now = "{now}" in self.text

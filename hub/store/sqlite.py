@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import sqlite_utils
 
-from hub.model import Message, OutboxItem
+from hub.model import OutboxItem
 from hub.store.base import SCHEMA_VERSION, SchemaMismatch, Store
 from hub.store.rows import outbox_from_row
 from hub.store.rules_contacts import ContactRules
@@ -110,15 +110,8 @@ class SQLiteStore(ConversationRules, InboxRules, ContactRules, KnowledgeRules, U
             return await self._engine.read(lambda conn: drive(conn, rule, step))
         return await self._engine.write(lambda conn: drive(conn, rule, step))
 
-    # routing and outbox leasing (per engine: one process owns the file, and its single
-    # writer is the only lease taker) ---------------------------------------------------
-    async def claim_unrouted(self, limit: int = 500) -> list[Message]:
-        # one process owns the file: whatever is unrouted is this process's to route
-        return await self.unhandled_inbound(limit)
-
-    async def adopt_accepted(self, limit: int = 500) -> int:
-        return 0  # one process owns the file: every accepted message is its own
-
+    # outbox leasing (per engine: one process owns the file, and its single writer is the
+    # only lease taker) ------------------------------------------------------------------
     async def release_stale_leases(self) -> int:
         # every lease found when the worker starts was taken by an earlier process
         def release() -> Rule[int]:

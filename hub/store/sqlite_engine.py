@@ -26,6 +26,11 @@ from typing import Any, TypeVar
 
 from hub.store.sql import Fetch, ForeignKeyViolation, Rule, Sql, Step, UniqueViolation
 
+# a datetime parameter is written as the text every timestamp column holds (what {now}
+# gives: ISO 8601 with "T" and the UTC offset), not as sqlite3's default "YYYY-MM-DD HH:MM"
+# adapter (deprecated since Python 3.12; its space sorts before "T")
+sqlite3.register_adapter(datetime, datetime.isoformat)
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -249,7 +254,7 @@ def drive(conn: sqlite3.Connection, rule: Rule[T], step: Step) -> T:
         sql, params, fetch = step
         try:
             if sql.adjust:
-                if sql.sqlite is None:  # a lock only PostgreSQL needs
+                if sql.sqlite is None:  # a lock only PostgreSQL needs (Sql lock_only, sessions)
                     step = send(None)
                     continue
                 stamp = stamp or datetime.now(UTC).isoformat()
