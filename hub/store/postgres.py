@@ -342,6 +342,4 @@ class PostgresStore(ConversationRules, InboxRules, ContactRules, KnowledgeRules,
         await self._accepts.accept(inbound, self.clock())
 
 
-
-
 __all__ = ["PostgresStore"]
