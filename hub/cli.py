@@ -9,6 +9,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -267,7 +268,25 @@ def cmd_db_requeue(args: argparse.Namespace) -> int:
     from hub.store import Store
 
     async def work(store: Store) -> int:
-        moved = await store.requeue_set_aside()
+        if args.list:
+            rows = await store.set_aside_rows()
+            for row in rows:
+                accepted = datetime.fromtimestamp(row.accepted_at, UTC).isoformat(
+                    timespec="seconds")
+                text = " ".join(row.text.split())
+                print(f"{row.id}\t{accepted}\t{row.channel}\t{row.chat}\t"
+                      f"{text[:60]}\t{row.error}")
+            print(f"{len(rows)} set-aside messages ({store.url})")
+            return 0
+        if args.ids:  # every id must be set aside, or nothing moves
+            known = {row.id for row in await store.set_aside_rows(limit=None)}
+            unknown = sorted(set(args.ids) - known)
+            if unknown:
+                print(f"supporthub: no set-aside message {unknown[0]} (see"
+                      " 'supporthub db requeue --list'); nothing was put back",
+                      file=sys.stderr)
+                return 2
+        moved = await store.requeue_set_aside(sorted(set(args.ids)) or None)
         print(f"put {moved} set-aside messages back into the intake journal ({store.url});"
               " a running hub takes them in within seconds, else at its start")
         return 0
@@ -356,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(func=cmd_db_migrate)
     requeue = with_db(db_commands.add_parser(
         "requeue", help="put webhook messages set aside by the intake back into its journal"))
+    requeue.add_argument("ids", nargs="*", type=int,
+                         help="only these set-aside messages (default: all of them)")
+    requeue.add_argument("--list", action="store_true",
+                         help="list the set-aside messages and why; move nothing")
     requeue.set_defaults(func=cmd_db_requeue)
 
     add_telegram_commands(commands)

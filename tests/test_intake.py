@@ -237,25 +237,53 @@ async def test_nothing_is_set_aside_while_the_store_is_away(
     assert [answer_of(s["text"]) for s in fake.sent()] == list(QUESTIONS)
 
 
-async def test_set_aside_messages_are_put_back_by_the_cli_and_answered(
+async def test_set_aside_messages_are_listed_and_put_back_by_the_cli_and_answered(
     db_url: str, start_hub: HubFactory, fake: FakeTelegram,
 ) -> None:
     store = make_store(db_url)
     await store.open(migrate=True)
     try:
-        await store.accept(InboundMessage("telegram", "42", "how long does shipping take?",
-                                          platform_message_id="42:7001"))
-        [row] = await store.accepted()
-        assert await store.set_aside(row, "ValueError: a bug since fixed")
-        assert (await store.accepted_waiting(), await store.accepted_failed()) == (0, 1)
+        for chat, text, n in (("42", "how long does shipping take?", 7001),
+                              ("43", "what is your return policy", 7002)):
+            await store.accept(InboundMessage("telegram", chat, text,
+                                              platform_message_id=f"{chat}:{n}"))
+        rows = await store.accepted()
+        for row in rows:
+            assert await store.set_aside(row, "ValueError: a bug since fixed")
+        assert (await store.accepted_waiting(), await store.accepted_failed()) == (0, 2)
     finally:
         await store.close()
+
+    async def requeue(*args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "hub", "db", "requeue", "--db", db_url,
+                             *args], capture_output=True, text=True, timeout=60)
+
+    listed = await requeue("--list")  # what was set aside, and why; nothing moves
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert [line.split("\t")[2:] for line in lines[:2]] == [
+        ["telegram", "42", "how long does shipping take?", "ValueError: a bug since fixed"],
+        ["telegram", "43", "what is your return policy", "ValueError: a bug since fixed"]]
+    assert lines[2].startswith("2 set-aside messages")
+    first, second = (int(line.split("\t")[0]) for line in lines[:2])
+
+    unknown = await requeue(str(first), "999999")  # one id not set aside: nothing moves
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert unknown.stderr.strip() == ("supporthub: no set-aside message 999999 (see"
+                                      " 'supporthub db requeue --list'); nothing was put back")
+
     hub = await start_telegram_hub(start_hub, fake)  # a running hub: no set-aside row taken
-    done = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "hub", "db", "requeue", "--db", db_url],
-        capture_output=True, text=True, timeout=60)
+    assert await hub.hub.store.accepted_failed() == 2
+    done = await requeue(str(second))  # only the second chat's message
     assert done.returncode == 0, done.stderr
     assert "put 1 set-aside messages back" in done.stdout
     await fake.wait_for("sendMessage")  # taken in by the running hub, with no new message
-    assert answer_of(fake.sent()[0]["text"]) == "how long does shipping take?"
+    assert [answer_of(sent["text"]) for sent in fake.sent()] == ["what is your return policy"]
+    [left] = await hub.hub.store.set_aside_rows()
+    assert (left.id, left.chat) == (first, "42")
+    done = await requeue()  # the rest
+    assert done.returncode == 0 and "put 1 set-aside messages back" in done.stdout
+    await fake.wait_for("sendMessage", 2)
+    assert answer_of(fake.sent()[1]["text"]) == "how long does shipping take?"
     assert await hub.hub.store.accepted_failed() == 0

@@ -71,6 +71,18 @@ class Accepted:
 
 
 @dataclass(frozen=True, slots=True)
+class SetAside:
+    """A journal row the intake set aside (``inbox_failed``): what it was, and why."""
+
+    id: int
+    channel: str
+    chat: str
+    text: str
+    accepted_at: float  # seconds since the epoch
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     outbox_id: int
     message_id: int
@@ -191,8 +203,13 @@ class Store(KnowledgeStore, ContactStore, ReachStore, ABC):
         error), in one transaction; False if it was no longer in the journal."""
 
     @abstractmethod
-    async def requeue_set_aside(self) -> int:
-        """Put every row of ``inbox_failed`` back into the journal; return how many."""
+    async def requeue_set_aside(self, ids: Sequence[int] | None = None) -> int:
+        """Put the rows of ``inbox_failed`` back into the journal (``ids``: only those),
+        oldest first; return how many."""
+
+    @abstractmethod
+    async def set_aside_rows(self, limit: int | None = 1000) -> list[SetAside]:
+        """The rows of ``inbox_failed``, oldest first (``limit=None``: all of them)."""
 
     @abstractmethod
     async def accepted_failed(self) -> int:

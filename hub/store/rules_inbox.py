@@ -16,13 +16,13 @@ older one).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from hub.model import InboundMessage, Ingested
-from hub.store.base import Accepted
+from hub.store.base import Accepted, SetAside
 from hub.store.rules_conversations import RouteOwner, SurveyWindows, ingest_rule
 from hub.store.sql import Mode, Rule, Sql, count, one, reads, rows, writes, writes_one
 
@@ -61,6 +61,13 @@ REQUEUE = Sql(
     "INSERT INTO inbox (channel, chat, body, accepted_at, owner_pid, owner_since)"
     " SELECT channel, chat, body, accepted_at, NULL, NULL FROM inbox_failed ORDER BY id")
 CLEAR_FAILED = Sql("DELETE FROM inbox_failed")
+REQUEUE_SOME = Sql(
+    "INSERT INTO inbox (channel, chat, body, accepted_at, owner_pid, owner_since)"
+    " SELECT channel, chat, body, accepted_at, NULL, NULL FROM inbox_failed"
+    " WHERE id {ids $1} ORDER BY id")
+CLEAR_SOME = Sql("DELETE FROM inbox_failed WHERE id {ids $1}")
+FAILED_ROWS = Sql("SELECT id, channel, chat, body, accepted_at, error FROM inbox_failed"
+                  " ORDER BY id LIMIT $1")
 
 
 def encode(inbound: InboundMessage) -> str:
@@ -150,12 +157,22 @@ class InboxRules:
         return True
 
     @writes
-    def requeue_set_aside(self) -> Rule[int]:
-        """Put every set-aside row back into the journal (once its cause is fixed); return
-        how many."""
-        moved: int = yield count(REQUEUE)
-        yield count(CLEAR_FAILED)
+    def requeue_set_aside(self, ids: Sequence[int] | None = None) -> Rule[int]:
+        """Put the set-aside rows (``ids``: only those) back into the journal, once their
+        cause is fixed; return how many."""
+        if ids is None:
+            moved: int = yield count(REQUEUE)
+            yield count(CLEAR_FAILED)
+            return moved
+        moved = yield count(REQUEUE_SOME, list(ids))
+        yield count(CLEAR_SOME, list(ids))
         return moved
+
+    @reads
+    def set_aside_rows(self, limit: int | None = 1000) -> Rule[list[SetAside]]:
+        return [SetAside(int(r["id"]), r["channel"], r["chat"], decode(r["body"]).text,
+                         float(r["accepted_at"]), r["error"])
+                for r in (yield rows(FAILED_ROWS, 2**62 if limit is None else limit))]
 
     @reads
     def accepted_failed(self) -> Rule[int]:
