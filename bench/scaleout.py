@@ -1,6 +1,6 @@
 """What a second hub process buys: 1 and 2 processes on one PostgreSQL under the same load.
 
-    python bench/scaleout.py [--rounds 3] [--seconds 5] [--chats 256]
+    python bench/scaleout.py [--rounds 3] [--seconds 5] [--chats 256] [--profile DIR]
 
 Each round starts, on a fresh PostgreSQL schema (``--pg-url``, migrated first),
 ``supporthub serve --demo`` once as one process and once as two (each on its port, one
@@ -11,7 +11,9 @@ process, each taking half the chats) posts correctly signed, unique Telegram upd
 delivered. Reported per setup: acknowledgements/s during the burst, and messages answered
 end to end per second (committed messages / (burst + catch-up)); medians over the rounds,
 the 1- and 2-process runs interleaved. Nothing is pinned: two processes need both cores
-(which wrk and the stub share on a 2-core machine).
+(which wrk and the stub share on a 2-core machine). ``--profile DIR`` records py-spy
+(collapsed stacks, every thread) of the one-process hub from the burst's start until the
+end of its catch-up.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -75,6 +78,13 @@ async def one_setup(processes: int, tag: int, args: argparse.Namespace, workdir:
             path.write_text("\n".join(line for i, line in enumerate(lines)
                                       if (i % args.chats) % processes == n) + "\n")
             files.append(path)
+        spy = None
+        if args.profile and processes == 1:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            spy = subprocess.Popen(
+                ["py-spy", "record", "--threads", "-r", "100", "-p", str(procs[1].pid),
+                 "--format", "raw", "-o", str(args.profile / f"scaleout-{tag}.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         started = time.perf_counter()
         figures = await asyncio.gather(*(
             asyncio.to_thread(run_wrk, f"http://127.0.0.1:{port}", path, script,
@@ -83,6 +93,9 @@ async def one_setup(processes: int, tag: int, args: argparse.Namespace, workdir:
         while await pending(admin, schema) and time.perf_counter() - started < 300:
             await asyncio.sleep(0.1)
         total = time.perf_counter() - started
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+            spy.wait(30)
         committed = int(await admin.fetchval(
             f"SELECT count(*) FROM \"{schema}\".messages WHERE direction = 'in'"))
         acks = sum(f["rps"] for f in figures)
@@ -104,6 +117,8 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=30000)
     parser.add_argument("--chats", type=int, default=256)
     parser.add_argument("--pg-url", default=PG_URL)
+    parser.add_argument("--profile", metavar="DIR", type=Path,
+                        help="record py-spy of the one-process hub during burst and catch-up")
     args = parser.parse_args()
     here = Path(__file__).resolve().parent
     workdir = Path(tempfile.mkdtemp(prefix="supporthub-scaleout-"))
