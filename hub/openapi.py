@@ -620,7 +620,9 @@ DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "supporthub", "version": "1",
              "description": "One conversation store for web chat, SMS, WhatsApp, Telegram "
-                            "and Slack, an FAQ bot, and human agents."},
+                            "and Slack, an FAQ bot, and human agents. Text that no store "
+                            "can keep — a NUL character or a lone surrogate in any string "
+                            "field — is refused with 422."},
     "paths": PATHS,
     "components": {
         "schemas": SCHEMAS,
