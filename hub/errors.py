@@ -56,6 +56,8 @@ def error_response(status: int, message: str, code: str | None = None,
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        if request.query_string:
+            _one_value_each(request)
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.message, exc.code, exc.details)
@@ -76,6 +78,28 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal error; it has been logged")
+
+
+def _one_value_each(request: web.Request) -> None:
+    """No documented query parameter takes a list: one given twice is refused (422), not
+    half-read. Parameters an operation does not document are ignored, repeated or not."""
+    query = request.query
+    if len(query) == len(set(query)):
+        return
+    resource = request.match_info.route.resource
+    documented = _QUERY_PARAMETERS.get(
+        (resource.canonical if resource is not None else "", request.method), ())
+    for name in documented:
+        if len(query.getall(name, ())) > 1:
+            raise ApiError(422, f"query parameter {name!r} is given more than once")
+
+
+# (route, method) -> the query parameters the document gives that operation
+_QUERY_PARAMETERS: dict[tuple[str, str], tuple[str, ...]] = {
+    (path, method.upper()): tuple(p["name"] for p in op.get("parameters", ())
+                                  if p.get("in") == "query")
+    for path, ops in openapi.DOCUMENT["paths"].items() for method, op in ops.items()
+    if isinstance(op, dict)}
 
 
 def _wants_json(request: web.Request) -> bool:

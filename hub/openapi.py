@@ -68,6 +68,8 @@ def _op(summary: str, *, body: str | None = None, ok: str | None = None, status:
     codes = set(errors)
     if body:
         codes |= {400, 422}
+    if any(p.get("in") == "query" for p in params or ()):
+        codes.add(422)  # a query parameter given twice (hub/errors.py), if nothing else
     if auth != "none":
         codes.add(401)
     if auth == "admin":

@@ -25,7 +25,7 @@ import pytest
 import requests
 import schemathesis
 from aiohttp import web
-from conftest import Running, admin_headers, call
+from conftest import Running, admin_headers, bearer, call
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
@@ -198,6 +198,21 @@ async def test_requests_the_document_forbids_are_refused_and_change_nothing(
     assert (await call(hub, "GET", f"/api/v1/articles/{article['id']}", agent)) \
         ["title"] == article["title"]
     assert (await call(hub, "GET", "/api/v1/auth/me", agent))["user"]["name"] == me["name"]
+
+
+async def test_a_query_parameter_given_twice_is_refused(hub: Running) -> None:
+    """``?after=5&after=`` was answered from the first value (all messages): a documented
+    parameter given twice is a 422 naming it; one the operation does not take is ignored."""
+    visitor = await hub.visitor()
+    await visitor.say("hello")
+    twice = await hub.client.get("/api/v1/webchat/messages?after=1&after=",
+                                 headers=visitor.headers)
+    assert twice.status == 422
+    assert (await twice.json())["error"]["message"] == \
+        "query parameter 'after' is given more than once"
+    unknown = await hub.client.get("/api/v1/articles?utm=a&utm=b",
+                                   headers=bearer(await hub.add_user("ann@example.com")))
+    assert unknown.status == 200
 
 
 async def test_a_bad_field_is_named_in_the_error(hub: Running) -> None:
