@@ -77,10 +77,8 @@ class Running:
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
     """The Telegram Bot API stand-in (a module testing another platform overrides it)."""
-    platform = FakeTelegram(TELEGRAM_TOKEN)
-    await platform.start()
-    yield platform
-    await platform.close()
+    async with FakeTelegram(TELEGRAM_TOKEN) as platform:
+        yield platform
 
 
 def hold_intake(running: Running, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:

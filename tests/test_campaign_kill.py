@@ -30,10 +30,8 @@ KILL_WINDOW_SECONDS = 1.0
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
-    platform = FakeTelegram(TOKEN)
-    await platform.start()
-    yield platform
-    await platform.close()
+    async with FakeTelegram(TOKEN) as platform:
+        yield platform
 
 
 async def _contacts(db_url: str) -> None:

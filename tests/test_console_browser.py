@@ -20,10 +20,8 @@ TOKEN = "123456:TEST-token"
 
 @pytest.fixture
 async def telegram() -> AsyncIterator[FakeTelegram]:
-    platform = FakeTelegram(TOKEN)
-    await platform.start()
-    yield platform
-    await platform.close()
+    async with FakeTelegram(TOKEN) as platform:
+        yield platform
 
 
 @pytest.fixture

@@ -249,10 +249,8 @@ def _kill_into(kills: list[float], node: Node) -> None:
 
 @pytest.fixture
 async def fake() -> AsyncIterator[SlowTelegram]:
-    platform = SlowTelegram(TOKEN)
-    await platform.start()
-    yield platform
-    await platform.close()
+    async with SlowTelegram(TOKEN) as platform:
+        yield platform
 
 
 @pytest.fixture

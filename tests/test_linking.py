@@ -40,18 +40,14 @@ SITE_SECRET = "site-identity-secret"
 
 @pytest.fixture
 async def telegram() -> AsyncIterator[FakeTelegram]:
-    platform = FakeTelegram(TOKEN)
-    await platform.start()
-    yield platform
-    await platform.close()
+    async with FakeTelegram(TOKEN) as platform:
+        yield platform
 
 
 @pytest.fixture
 async def twilio() -> AsyncIterator[FakeTwilio]:
-    platform = FakeTwilio(SID, AUTH)
-    await platform.start()
-    yield platform
-    await platform.close()
+    async with FakeTwilio(SID, AUTH) as platform:
+        yield platform
 
 
 @pytest.fixture
@@ -316,10 +312,8 @@ async def test_telegram_to_sms_from_any_channel_to_any_other(
 
 @pytest.fixture
 async def slack() -> AsyncIterator[FakeSlack]:
-    platform = FakeSlack()
-    await platform.start()
-    yield platform
-    await platform.close()
+    async with FakeSlack() as platform:
+        yield platform
 
 
 async def test_web_to_slack_dm_by_code(start_hub: HubFactory, slack: FakeSlack) -> None:

@@ -27,10 +27,8 @@ IG_TOKEN = "IGAAccount"
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeGraph]:
-    platform = FakeGraph(PAGE_TOKEN, IG_TOKEN)
-    await platform.start()
-    yield platform
-    await platform.close()
+    async with FakeGraph(PAGE_TOKEN, IG_TOKEN) as platform:
+        yield platform
 
 
 @pytest.fixture

@@ -27,18 +27,14 @@ HX = "HX" + "a" * 32
 
 @pytest.fixture
 async def twilio() -> AsyncIterator[FakeTwilio]:
-    platform = FakeTwilio(SID, AUTH)
-    await platform.start()
-    yield platform
-    await platform.close()
+    async with FakeTwilio(SID, AUTH) as platform:
+        yield platform
 
 
 @pytest.fixture
 async def telegram() -> AsyncIterator[FakeTelegram]:
-    platform = FakeTelegram(TOKEN)
-    await platform.start()
-    yield platform
-    await platform.close()
+    async with FakeTelegram(TOKEN) as platform:
+        yield platform
 
 
 @pytest.fixture

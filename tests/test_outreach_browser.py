@@ -18,10 +18,8 @@ from hub.model import Role
 
 @pytest.fixture
 async def twilio() -> AsyncIterator[FakeTwilio]:
-    platform = FakeTwilio(SID, AUTH)
-    await platform.start()
-    yield platform
-    await platform.close()
+    async with FakeTwilio(SID, AUTH) as platform:
+        yield platform
 
 
 @pytest.fixture

@@ -21,10 +21,8 @@ TOKEN = "xoxb-test-token"
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeSlack]:
-    platform = FakeSlack()
-    await platform.start()
-    yield platform
-    await platform.close()
+    async with FakeSlack() as platform:
+        yield platform
 
 
 @pytest.fixture

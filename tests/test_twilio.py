@@ -28,10 +28,8 @@ OURS = "+15550009999"
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTwilio]:
-    platform = FakeTwilio(SID, AUTH)
-    await platform.start()
-    yield platform
-    await platform.close()
+    async with FakeTwilio(SID, AUTH) as platform:
+        yield platform
 
 
 @pytest.fixture

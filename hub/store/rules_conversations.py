@@ -343,7 +343,11 @@ def _changes(current: Conversation, state: ConversationState,
     return changes
 
 
-class ConversationRules:
+class RoutedRules:
+    """What rules that store a customer's message need of their engine: its driver, its
+    clock, and — where several processes share the database — this process's session,
+    which a new message's routing (and a journal row) belongs to."""
+
     several_processes: bool
     clock: Callable[[], float]
 
@@ -352,10 +356,17 @@ class ConversationRules:
 
         async def _route_owner(self) -> RouteOwner: ...
 
+    async def _owner(self) -> RouteOwner:
+        """This process's session (PostgreSQL); (None, None) when one process owns the
+        database (SQLite)."""
+        return await self._route_owner() if self.several_processes else (None, None)
+
+
+class ConversationRules(RoutedRules):
     async def ingest(self, inbound: InboundMessage, csat_window: float = 0.0,
                      comment_window: float = 0.0) -> Ingested:
         # on PostgreSQL routing the new message is this process's (its session's) to do
-        route_owner = await self._route_owner() if self.several_processes else (None, None)
+        route_owner = await self._owner()
         at = self.clock()
         windows = SurveyWindows(csat_window, comment_window)
         return await self._run(Mode.RETRY, lambda: ingest_rule(inbound, route_owner, at, windows))

@@ -16,14 +16,20 @@ older one).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hub.model import InboundMessage, Ingested
 from hub.store.base import Accepted, SetAside
-from hub.store.rules_conversations import RouteOwner, SurveyWindows, ingest_rule
+from hub.store.rules_conversations import (
+    NO_LIMIT,
+    RoutedRules,
+    RouteOwner,
+    SurveyWindows,
+    ingest_rule,
+)
 from hub.store.sql import Mode, Rule, Sql, count, one, reads, rows, writes, writes_one
 
 ACCEPT = Sql("INSERT INTO inbox (channel, chat, body, accepted_at, owner_pid, owner_since)"
@@ -93,17 +99,9 @@ def _take_in(accepted: Accepted, route_owner: RouteOwner,
                                    datetime.fromtimestamp(accepted.at, UTC)))
 
 
-class InboxRules:
-    several_processes: bool
-    clock: Callable[[], float]
-
-    if TYPE_CHECKING:
-        async def _run(self, mode: Mode, make: Callable[[], Rule[Any]]) -> Any: ...
-
-        async def _route_owner(self) -> RouteOwner: ...
-
+class InboxRules(RoutedRules):
     async def accept(self, inbound: InboundMessage) -> None:
-        owner = await self._route_owner() if self.several_processes else (None, None)
+        owner = await self._owner()
         await self._accept(inbound, self.clock(), owner)
 
     @writes_one
@@ -111,7 +109,7 @@ class InboxRules:
         yield count(ACCEPT, inbound.channel, inbound.external_id, encode(inbound), at, *owner)
 
     async def accepted(self, limit: int = 500) -> list[Accepted]:
-        pid, _ = await self._route_owner() if self.several_processes else (None, None)
+        pid, _ = await self._owner()
         return await self._accepted(pid, limit)
 
     @reads
@@ -122,7 +120,7 @@ class InboxRules:
 
     async def take_in(self, accepted: Accepted, csat_window: float = 0.0,
                       comment_window: float = 0.0) -> Ingested | None:
-        route_owner = await self._route_owner() if self.several_processes else (None, None)
+        route_owner = await self._owner()
         windows = SurveyWindows(csat_window, comment_window)
         return await self._run(Mode.RETRY,
                                lambda: _take_in(accepted, route_owner, windows))
@@ -172,7 +170,7 @@ class InboxRules:
     def set_aside_rows(self, limit: int | None = 1000) -> Rule[list[SetAside]]:
         return [SetAside(int(r["id"]), r["channel"], r["chat"], decode(r["body"]).text,
                          float(r["accepted_at"]), r["error"])
-                for r in (yield rows(FAILED_ROWS, 2**62 if limit is None else limit))]
+                for r in (yield rows(FAILED_ROWS, NO_LIMIT if limit is None else limit))]
 
     @reads
     def accepted_failed(self) -> Rule[int]:

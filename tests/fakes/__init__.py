@@ -9,7 +9,7 @@ import json
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -55,6 +55,13 @@ class FakePlatform:
     async def close(self) -> None:
         if self._server is not None:
             await self._server.close()
+
+    async def __aenter__(self) -> Self:  # ``async with FakeTelegram(token) as platform:``
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     def url(self, path: str) -> str:
         assert self._server is not None
